@@ -1,0 +1,42 @@
+# nvme-cosim: `make sim` for a guest, `make test` for the suites.
+# Variables: MODEL=cosim|qemu  DRIVER=nvme_scsi|nvme|none  CONFIG=configs/X.toml
+#            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'
+PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
+export MODEL DRIVER CONFIG SIM_CMD
+
+.PHONY: all setup qemu driver image sim test test-unit clean distclean
+
+all: qemu image
+
+setup:
+	@sh harness/setup.sh
+
+qemu: setup
+	@$(PY) -m cosim qemu
+
+driver: setup
+	@$(PY) -c 'from cosim import image, paths; image.build_driver(paths.guest_kernel_release())'
+
+image: setup
+	@$(PY) -m cosim image
+
+sim: qemu
+	@$(PY) -m cosim sim
+
+# The last line is pytest's summary.  Exit status 5 (no tests collected) is a
+# failure here: a suite that silently ran nothing must not look green.
+test: qemu
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	 if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	 exit $$rc
+
+test-unit: setup
+	@$(MAKE) -s -C hw-model check
+
+clean:
+	-@$(MAKE) -s -C driver clean
+	-@$(MAKE) -s -C hw-model clean
+	rm -rf build/guest build/results
+
+distclean: clean
+	rm -rf build

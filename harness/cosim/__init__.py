@@ -1,0 +1,2 @@
+"""nvme-cosim harness: build QEMU with the cosim-nvme model, build the guest,
+boot it, talk to it, and drive the model over QMP."""

@@ -1,0 +1,79 @@
+"""Host side of the guest command channel: a serial port (ttyS1) with a small
+shell agent behind it (harness/guest/cosim-agent).  One request at a time;
+every wait has a deadline and a health check, so nothing hangs for ever."""
+import base64
+import itertools
+import select
+import socket
+import time
+from dataclasses import dataclass
+
+
+class AgentError(RuntimeError):
+    pass
+
+
+class AgentTimeout(AgentError):
+    pass
+
+
+@dataclass
+class Result:
+    cmd: str
+    status: int
+    output: str
+
+    def __str__(self):
+        return f"$ {self.cmd}\n{self.output}[exit {self.status}]"
+
+
+class Agent:
+    def __init__(self, sock_path, health_check):
+        """`health_check()` is called while waiting and raises when the guest
+        or QEMU died, so a wait ends at once instead of at its deadline."""
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(str(sock_path))
+        self._health_check = health_check
+        self._buf = b""
+        self._ids = itertools.count(1)
+
+    def close(self):
+        self._sock.close()
+
+    def _readline(self, deadline, what):
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AgentTimeout(f"guest did not answer in time ({what})")
+            ready, _, _ = select.select([self._sock], [], [], min(left, 0.25))
+            self._health_check()
+            if ready:
+                data = self._sock.recv(65536)
+                if not data:
+                    raise AgentError("guest command channel closed")
+                self._buf += data
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode(errors="replace").rstrip("\r")
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self._readline(deadline, f"boot, {timeout:.0f}s") != "@@READY":
+            pass
+
+    def run(self, cmd, timeout):
+        rid = next(self._ids)
+        script = base64.b64encode(cmd.encode()).decode()
+        self._sock.sendall(f"{rid} {script}\n".encode())
+        deadline = time.monotonic() + timeout
+        what = f"{cmd!r} after {timeout:.0f}s"
+        while self._readline(deadline, what) != f"@@BEGIN {rid}":
+            pass
+        chunks = []
+        while True:
+            line = self._readline(deadline, what)
+            if line.startswith(f"@@END {rid} "):
+                status = int(line.split()[2])
+                break
+            chunks.append(line)
+        output = base64.b64decode("".join(chunks)).decode(errors="replace")
+        return Result(cmd, status, output)

@@ -1,0 +1,135 @@
+"""Command line behind the Makefile:
+
+    python3 -m cosim qemu                      build QEMU with the model
+    python3 -m cosim image                     build the driver and the guest initramfs
+    python3 -m cosim sim [--cmd CMD]           boot, load the driver, summary, shell
+"""
+import argparse
+import os
+import select
+import socket
+import sys
+import termios
+import time
+import tty
+
+from . import config, image, qemu_build
+from .machine import Guest, GuestError
+
+SUMMARY_SCRIPT = r"""
+for c in /sys/class/pci_bus/*/device/*; do
+  [ "$(cat $c/class 2>/dev/null)" = 0x010802 ] || continue
+  drv=$(basename $(readlink $c/driver 2>/dev/null) 2>/dev/null)
+  echo "controller ${c##*/} $(cat $c/vendor):$(cat $c/device) driver=${drv:-none}"
+done
+for n in /sys/class/nvme/nvme*; do
+  [ -e $n ] && echo "identity $(cat $n/model | xargs) serial $(cat $n/serial | xargs) fw $(cat $n/firmware_rev | xargs)"
+done
+for d in /sys/class/scsi_device/*/device; do
+  [ -e $d ] && echo "identity $(cat $d/vendor | xargs) $(cat $d/model | xargs) rev $(cat $d/rev | xargs)" && break
+done
+for b in /sys/block/sd* /sys/block/nvme*n*; do
+  [ -e $b ] || continue
+  echo "disk /dev/${b##*/} $(cat $b/size) $(basename $(readlink -f $b/device)) queues=$(ls -d $b/mq/* | wc -l)"
+done
+"""
+
+
+def summary(guest):
+    """The controller, its identity, and each LUN with /dev node, size, queues."""
+    lines = []
+    for line in guest.run(SUMMARY_SCRIPT).output.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "disk":
+            dev, sectors, addr, queues = rest.split()
+            size = int(sectors) * 512
+            lines.append(f"  {dev:<14} {size / 2**20:>10.0f} MiB  {addr:<10} {queues}")
+        else:
+            lines.append(f"  {kind}: {rest}")
+    return "\n".join(lines)
+
+
+def interactive_console(guest):
+    """Bridge this terminal to the guest console until the guest powers off
+    or the user types Ctrl-] (as in telnet)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(guest.console_sock))
+    sock.sendall(b"\n")
+    stdin = sys.stdin.fileno()
+    old = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    print("guest shell on the console; `poweroff` or Ctrl-] to leave", flush=True)
+    try:
+        if old:
+            tty.setraw(stdin)
+        while True:
+            ready, _, _ = select.select([sock, stdin], [], [], 0.5)
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                os.write(sys.stdout.fileno(), data)
+            if stdin in ready:
+                data = os.read(stdin, 1024)
+                if not data or b"\x1d" in data:
+                    return
+                sock.sendall(data)
+            guest.check_alive()
+    except GuestError as e:
+        if "QEMU exited (status 0)" not in str(e):   # a poweroff is a clean exit
+            raise
+    finally:
+        if old:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, old)
+        sock.close()
+
+
+def sim(args):
+    cfg = config.load(args.config, model=args.model, driver=args.driver)
+    qemu_build.build()
+    interactive = args.cmd is None
+    t0 = time.monotonic()
+    with Guest(cfg, name="sim", interactive=interactive) as guest:
+        t_boot = time.monotonic() - t0
+        guest.load_driver()
+        t_ready = time.monotonic() - t0
+        info = (f"nvme-cosim: model={cfg.controller.model} driver={cfg.driver.name} "
+                f"config={cfg.source}\n{summary(guest)}\n"
+                f"  boot {t_boot:.1f}s, driver ready {t_ready:.1f}s after QEMU start; "
+                f"logs in {guest.rundir}")
+        if not interactive:
+            print(info, file=sys.stderr)
+            result = guest.run(args.cmd, timeout=args.timeout, check=False)
+            sys.stdout.write(result.output)
+            return result.status
+        print(info)
+        interactive_console(guest)
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="cosim")
+    sub = p.add_subparsers(dest="what", required=True)
+    sub.add_parser("qemu", help="build QEMU with the cosim-nvme model")
+    sub.add_parser("image", help="build the driver and the guest initramfs")
+    s = sub.add_parser("sim", help="boot a guest with the driver loaded")
+    s.add_argument("--config", default=os.environ.get("CONFIG") or None)
+    s.add_argument("--model", default=os.environ.get("MODEL") or None,
+                   help="cosim | qemu")
+    s.add_argument("--driver", default=os.environ.get("DRIVER") or None,
+                   help="nvme_scsi | nvme | none")
+    s.add_argument("--cmd", default=os.environ.get("SIM_CMD") or None,
+                   help="run this shell command in the guest instead of a shell")
+    s.add_argument("--timeout", type=float, default=600,
+                   help="seconds --cmd may run (default 600)")
+    args = p.parse_args(argv)
+    try:
+        if args.what == "qemu":
+            qemu_build.build()
+        elif args.what == "image":
+            print(image.build()[1])
+        else:
+            sys.exit(sim(args))
+    except (config.ConfigError, GuestError) as e:
+        sys.exit(f"cosim: {e}")
+    except KeyboardInterrupt:
+        sys.exit("cosim: interrupted")

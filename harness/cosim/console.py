@@ -1,0 +1,52 @@
+"""The guest's serial console log: where panics, oopses and warnings show up."""
+import re
+from pathlib import Path
+
+# A line matching FATAL means the guest is gone or wedged: stop waiting on it.
+FATAL = re.compile(r"Kernel panic - not syncing|\bBUG: |\bOops[: ]|"
+                   r"general protection fault|kernel BUG at")
+# These leave the guest running but fail whatever test saw them.
+SUSPECT = re.compile(r"WARNING: |INFO: task .* blocked for more than|"
+                     r"\bhung_task|rcu: INFO: .* stall|soft lockup|hard LOCKUP|"
+                     r"UBSAN:|KASAN:|list_(add|del) corruption")
+
+
+class ConsoleLog:
+    """Reads a console log file that QEMU appends to, remembering where the
+    last check stopped so each check only looks at new output."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._offset = 0
+        self._partial = ""
+
+    def text(self):
+        try:
+            return self.path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def new_lines(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        chunk = self._partial + data.decode(errors="replace")
+        lines = chunk.split("\n")
+        self._partial = lines.pop()
+        return lines
+
+    def new_fatal(self):
+        """The first fatal line in output not yet scanned, or None."""
+        return next((l.strip() for l in self.new_lines() if FATAL.search(l)), None)
+
+    def problems(self, since=0):
+        """Lines from character offset `since` on that mean the guest is unwell."""
+        return [l.strip() for l in self.text()[since:].splitlines()
+                if FATAL.search(l) or SUSPECT.search(l)]
+
+    def size(self):
+        return len(self.text())

@@ -1,0 +1,193 @@
+"""Boot a guest: QEMU (through QEMU's own python/qemu QEMUMachine, which owns
+the process and the QMP socket), the controller under test, the busybox
+initramfs, a console log, pvpanic, and the command agent."""
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from . import image, paths
+from .agent import Agent, AgentError
+from .console import ConsoleLog
+
+paths.use_qemu_python()
+from qemu.machine import QEMUMachine  # noqa: E402  (needs the path above)
+
+BOOT_TIMEOUT = 180          # s; a TCG boot takes ~10 s, a loaded machine more
+DRIVER_TIMEOUT = 120        # s; module load, controller bring-up and SCSI scan
+
+
+class GuestError(RuntimeError):
+    """The guest or QEMU failed; the message names the run directory."""
+
+
+def controller_args(cfg, rundir):
+    """-drive/-device arguments for the controller and its namespaces."""
+    model = cfg.controller.model
+    ctrl = "cosim-nvme" if model == "cosim" else "nvme"
+    ns_dev = "cosim-nvme-ns" if model == "cosim" else "nvme-ns"
+    args = ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},addr=0x4"]
+    for nsid, ns in enumerate(cfg.namespaces, 1):
+        img = Path(rundir) / f"ns{nsid}.img"
+        with open(img, "wb") as f:
+            f.truncate(ns.size_mib << 20)
+        args += ["-drive", f"if=none,id=ns{nsid},file={img},format=raw,cache=writeback",
+                 "-device", f"{ns_dev},bus=nvme0,drive=ns{nsid},nsid={nsid}"]
+    return args
+
+
+def new_rundir(name):
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rundir = paths.RESULTS / f"{name}-{stamp}-{os.getpid()}"
+    rundir.mkdir(parents=True, exist_ok=True)
+    return rundir
+
+
+class Guest:
+    """A booted guest.  Use as a context manager: QEMU is always stopped on
+    the way out, also on an exception or Ctrl-C."""
+
+    def __init__(self, cfg, rundir=None, name="guest", interactive=False):
+        self.cfg = cfg
+        self.rundir = Path(rundir) if rundir else new_rundir(name)
+        self.interactive = interactive
+        self.console = ConsoleLog(self.rundir / "console.log")
+        self._sockdir = tempfile.mkdtemp(prefix="cosim-")   # sun_path is short
+        self.console_sock = Path(self._sockdir) / "console.sock"
+        self._vm = None
+        self._agent = None
+        self.healthy = True     # False once a command timed out or the guest failed
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _qemu_args(self, kernel, initrd):
+        cfg = self.cfg
+        cmdline = "console=ttyS0 loglevel=5 panic=-1"
+        if self.interactive:
+            cmdline += " cosim.shell=1"
+            console = (f"socket,id=con,path={self.console_sock},server=on,wait=off,"
+                       f"logfile={self.console.path}")
+        else:
+            console = f"file,id=con,path={self.console.path}"
+        args = ["-nodefaults", "-machine", "q35", "-accel", cfg.machine.accel,
+                "-cpu", "max", "-smp", str(cfg.machine.cpus),
+                "-m", str(cfg.machine.memory_mib),
+                "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
+                "-chardev", console, "-serial", "chardev:con",
+                "-chardev", f"socket,id=agent,path={self._sockdir}/agent.sock,"
+                            "server=on,wait=off",
+                "-serial", "chardev:agent",
+                "-device", "pvpanic",
+                "-action", "panic=exit-failure", "-action", "reboot=shutdown"]
+        for d in paths.FIRMWARE_DIRS:
+            args += ["-L", d]
+        return args + controller_args(cfg, self.rundir)
+
+    def start(self):
+        kernel, initrd = image.build()
+        if not paths.QEMU_BIN.exists():
+            raise GuestError(f"no QEMU at {paths.QEMU_BIN}: run `make qemu`")
+        # setpriv: QEMU dies with us even if we are SIGKILLed, never left behind.
+        self._vm = QEMUMachine(str(paths.QEMU_BIN), args=self._qemu_args(kernel, initrd),
+                               wrapper=["setpriv", "--pdeathsig", "KILL", "--"],
+                               name="cosim", log_dir=str(self.rundir),
+                               sock_dir=self._sockdir, base_temp_dir=self._sockdir)
+        try:
+            self._vm.launch()
+        except Exception as e:
+            raise GuestError(f"QEMU did not start: {e}\n  logs: {self.rundir}") from e
+        self._agent = Agent(Path(self._sockdir) / "agent.sock", self.check_alive)
+        self._agent.wait_ready(BOOT_TIMEOUT)
+        return self
+
+    def close(self):
+        if self._agent:
+            self._agent.close()
+            self._agent = None
+        if self._vm:
+            try:
+                self._vm.shutdown(timeout=10)
+            except Exception:
+                self._vm.kill()
+            self._vm = None
+        shutil.rmtree(self._sockdir, ignore_errors=True)
+
+    def __enter__(self):
+        # Ctrl-C and SIGTERM both unwind through close().
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- health ------------------------------------------------------------
+
+    def check_alive(self):
+        """Raise GuestError at once if QEMU exited or the guest panicked/oopsed."""
+        fatal = self.console.new_fatal()
+        if fatal:
+            self.healthy = False
+            raise GuestError(f"guest failed: {fatal}\n  console: {self.console.path}")
+        if self._vm and not self._vm.is_running():
+            self.healthy = False
+            raise GuestError(f"QEMU exited (status {self._vm.exitcode()})\n"
+                             f"  console: {self.console.path}\n"
+                             f"  qemu log: {self._vm.log_dir}")
+
+    def console_problems(self, since=0):
+        return self.console.problems(since)
+
+    # -- guest commands ----------------------------------------------------
+
+    def run(self, cmd, timeout=60, check=True):
+        """Run a shell command in the guest; returns Result(status, output)."""
+        try:
+            result = self._agent.run(cmd, timeout)
+        except AgentError as e:
+            self.healthy = False
+            raise GuestError(f"{e}\n  console: {self.console.path}") from e
+        if check and result.status != 0:
+            raise GuestError(f"guest command failed:\n{result}")
+        return result
+
+    def qmp(self, cmd, **args):
+        return self._vm.qmp(cmd, **args)
+
+    # -- drivers -----------------------------------------------------------
+
+    def load_driver(self, name=None, params=None):
+        """modprobe the NVMe driver and wait until its block devices appear."""
+        name = name or self.cfg.driver.name
+        params = self.cfg.driver.params if params is None else params
+        if name == "none":
+            return
+        want = len(self.cfg.namespaces)
+        pattern = "/sys/block/sd*" if name == "nvme_scsi" else "/sys/block/nvme*n*"
+        self.run(f"modprobe {name} {params} && "
+                 f"n=0; while [ $(ls -d {pattern} 2>/dev/null | wc -l) -lt {want} ]; do "
+                 f"n=$((n+1)); [ $n -gt {DRIVER_TIMEOUT * 10} ] && exit 1; sleep 0.1; done",
+                 timeout=DRIVER_TIMEOUT + 10)
+
+    def unload_driver(self, name=None):
+        name = name or self.cfg.driver.name
+        if name != "none":
+            self.run(f"rmmod {name}")
+
+    def block_devices(self):
+        """[(dev, size_bytes, address)] of the disks the NVMe driver created,
+        address being H:C:T:L for SCSI disks and the controller for nvme."""
+        out = self.run(
+            "for b in /sys/block/sd* /sys/block/nvme*n*; do [ -e $b ] || continue; "
+            "a=$(basename $(readlink -f $b/device)); "
+            "echo /dev/${b##*/} $(cat $b/size) $a; done").output
+        devs = []
+        for line in out.splitlines():
+            dev, sectors, addr = line.split()
+            devs.append((dev, int(sectors) * 512, addr))
+        return devs

@@ -1,0 +1,55 @@
+"""Where things live.  One place, so nothing else hard-codes a path."""
+import glob
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("COSIM_BUILD", REPO / "build"))
+
+# QEMU: Debian's source package, pinned.
+QEMU_DEB_VERSION = "1:7.2+dfsg-7+deb12u18"
+QEMU_SRC = BUILD / "qemu-src"
+QEMU_BUILD = BUILD / "qemu-build"
+QEMU_BIN = QEMU_BUILD / "qemu-system-x86_64"
+QEMU_PYTHON = QEMU_SRC / "python"
+# Firmware comes from Debian's seabios and qemu-system-data packages.
+FIRMWARE_DIRS = ("/usr/share/seabios", "/usr/share/qemu")
+
+HW_MODEL = REPO / "hw-model"
+DRIVER = REPO / "driver"
+GUEST = BUILD / "guest"
+RESULTS = Path(os.environ.get("COSIM_RESULTS", BUILD / "results"))
+
+
+def guest_kernel_release():
+    """The newest Debian 6.1 kernel that has both an image and headers."""
+    found = []
+    for image in glob.glob("/boot/vmlinuz-*"):
+        release = image[len("/boot/vmlinuz-"):]
+        if Path(f"/usr/src/linux-headers-{release}").is_dir() and \
+                Path(f"/lib/modules/{release}").is_dir():
+            found.append(release)
+    if not found:
+        raise RuntimeError("no guest kernel: need Debian's linux-image-amd64 and "
+                           "linux-headers-amd64 (run harness/setup.sh as root)")
+    return sorted(found)[-1]
+
+
+def kernel_image(release):
+    return Path(f"/boot/vmlinuz-{release}")
+
+
+def kernel_headers(release):
+    return Path(f"/usr/src/linux-headers-{release}")
+
+
+def modules_dir(release):
+    return Path(f"/lib/modules/{release}")
+
+
+def use_qemu_python():
+    """Put QEMU's own python/ (qemu.qmp, qemu.machine) on sys.path."""
+    import sys
+    path = str(QEMU_PYTHON)
+    if path not in sys.path:
+        sys.path.insert(0, path)

@@ -1,0 +1,103 @@
+"""Fetch Debian's QEMU source package, hook hw-model into it and build a
+minimal x86_64-softmmu.  Each step is skipped when its output is current,
+so a rebuild after editing hw-model is one ninja run (ccache-backed)."""
+import fcntl
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+
+from . import paths
+
+CONFIGURE_ARGS = [
+    "--target-list=x86_64-softmmu",
+    "--without-default-features",
+    "--without-default-devices",
+    "--with-devices-x86_64=cosim",
+    "--disable-install-blobs",
+    "--disable-docs",
+    "--enable-trace-backends=log",
+    # QEMU's configure hands meson an explicit compiler, so meson's own
+    # ccache detection never triggers: use Debian's ccache wrappers instead.
+    "--cc=/usr/lib/ccache/gcc",
+    "--cxx=/usr/lib/ccache/g++",
+]
+
+
+def log(msg):
+    print(f"qemu-build: {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    log("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run(cmd, check=True, **kw)
+
+
+def fetch_source():
+    stamp = paths.QEMU_SRC / ".cosim-deb-version"
+    if stamp.exists() and stamp.read_text().strip() == paths.QEMU_DEB_VERSION:
+        return
+    log(f"fetching Debian qemu source {paths.QEMU_DEB_VERSION}")
+    dl = paths.BUILD / "qemu-dl"
+    shutil.rmtree(dl, ignore_errors=True)
+    shutil.rmtree(paths.QEMU_SRC, ignore_errors=True)
+    shutil.rmtree(paths.QEMU_BUILD, ignore_errors=True)
+    dl.mkdir(parents=True)
+    try:
+        run(["apt-get", "source", "-q", "--download-only",
+             f"qemu={paths.QEMU_DEB_VERSION}"], cwd=dl)
+    except subprocess.CalledProcessError:
+        sys.exit(f"qemu-build: apt-get source qemu={paths.QEMU_DEB_VERSION} failed; "
+                 "is there a deb-src entry (harness/setup.sh adds one) and does the "
+                 "archive still carry that version? (apt-cache showsrc qemu)")
+    dsc = next(dl.glob("qemu_*.dsc"))
+    run(["dpkg-source", "--no-check", "-x", dsc.name, str(paths.QEMU_SRC)],
+        cwd=dl, stdout=subprocess.DEVNULL)
+    run(["patch", "-p1", "-i", str(paths.HW_MODEL / "qemu" / "hook.patch")],
+        cwd=paths.QEMU_SRC)
+    (paths.QEMU_SRC / "hw" / "cosim-nvme").symlink_to(paths.HW_MODEL)
+    shutil.rmtree(dl)
+    stamp.write_text(paths.QEMU_DEB_VERSION + "\n")
+
+
+def install_device_config():
+    src = paths.HW_MODEL / "qemu" / "x86_64-devices.mak"
+    dst = paths.QEMU_SRC / "configs" / "devices" / "x86_64-softmmu" / "cosim.mak"
+    if not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
+        shutil.copyfile(src, dst)
+
+
+def configure():
+    stamp = paths.QEMU_BUILD / ".cosim-configure"
+    args = "\n".join(CONFIGURE_ARGS) + "\n"
+    if stamp.exists() and stamp.read_text() == args and \
+            (paths.QEMU_BUILD / "build.ninja").exists():
+        return
+    paths.QEMU_BUILD.mkdir(parents=True, exist_ok=True)
+    run([str(paths.QEMU_SRC / "configure"), *CONFIGURE_ARGS], cwd=paths.QEMU_BUILD,
+        stdout=sys.stderr)
+    stamp.write_text(args)
+
+
+def build():
+    paths.BUILD.mkdir(parents=True, exist_ok=True)
+    with open(paths.BUILD / ".qemu-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # one build at a time (xdist, make -j)
+        return _build()
+
+
+def _build():
+    fetch_source()
+    install_device_config()
+    configure()
+    env = dict(os.environ)
+    env.setdefault("CCACHE_DIR", str(paths.BUILD / "ccache"))
+    # stdout stays clean for `make sim SIM_CMD=...`; progress goes to stderr.
+    run(["ninja", "-C", str(paths.QEMU_BUILD), "qemu-system-x86_64"], env=env,
+        stdout=sys.stderr)
+    return paths.QEMU_BIN
+
+
+if __name__ == "__main__":
+    build()

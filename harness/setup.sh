@@ -1,0 +1,51 @@
+#!/bin/sh
+# Install the Debian packages nvme-cosim needs, and the deb-src entry that
+# `apt-get source qemu` needs.  Quick and silent when nothing is missing.
+set -eu
+
+PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
+      libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
+      seabios qemu-system-data
+      linux-image-amd64 linux-headers-amd64 kmod cpio
+      busybox-static fio nvme-cli sg3-utils
+      python3 python3-pytest python3-pytest-timeout python3-pytest-xdist"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+		missing="$missing $p"
+done
+
+need_src=1
+grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ && need_src=0
+
+[ -z "$missing" ] && [ $need_src = 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "setup: missing Debian packages:$missing" >&2
+	[ $need_src = 1 ] && echo "setup: and no deb-src entry for apt-get source" >&2
+	echo "setup: run as root:  sudo $0" >&2
+	exit 1
+fi
+
+if [ $need_src = 1 ]; then
+	cat > /etc/apt/sources.list.d/nvme-cosim-src.sources <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+echo "setup: installing:${missing:- (none, refreshing sources)}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+[ -n "$missing" ] && apt-get install -y -q --no-install-recommends $missing
+exit 0

@@ -1,0 +1,12 @@
+# Devices of the minimal x86_64-softmmu that nvme-cosim builds
+# (configure --without-default-devices --with-devices-x86_64=cosim).
+CONFIG_Q35=y
+# the model under test, and QEMU's own NVMe device as the reference
+CONFIG_COSIM_NVME=y
+CONFIG_NVME_PCI=y
+# guest panic -> QMP GUEST_PANICKED
+CONFIG_PVPANIC_ISA=y
+# PCI expander bridge, to put a controller on a NUMA node
+CONFIG_PXB=y
+# pci_expander_bridge.c links against the CXL component code
+CONFIG_CXL=y

@@ -1,0 +1,88 @@
+"""Guest fixtures.  A booted guest is expensive under TCG, so guests are kept
+for the whole session and handed to every test that asks for the same
+(config, model, driver) -- unless a test left the guest unwell, in which case
+the next test gets a fresh one."""
+import os
+
+import pytest
+
+from cosim import config
+from cosim.machine import Guest, GuestError
+
+
+class GuestPool:
+    def __init__(self):
+        self._guests = {}
+
+    def get(self, name, cfg):
+        key = (cfg.source, cfg.controller.model, cfg.driver.name)
+        guest = self._guests.get(key)
+        if guest and not guest.healthy:
+            guest.close()
+            guest = None
+        if guest is None:
+            guest = Guest(cfg, name=name).start()
+            guest.healthy = True
+            guest.load_driver()
+            self._guests[key] = guest
+        return guest
+
+    def close(self):
+        for guest in self._guests.values():
+            guest.close()
+        self._guests.clear()
+
+
+@pytest.fixture(scope="session")
+def guest_pool():
+    pool = GuestPool()
+    yield pool
+    pool.close()
+
+
+def sim_config(model=None, driver=None, path=None):
+    """The config a test runs with: MODEL=/DRIVER=/CONFIG= as for `make sim`."""
+    return config.load(path or os.environ.get("CONFIG") or None,
+                       model=model or os.environ.get("MODEL") or None,
+                       driver=driver or os.environ.get("DRIVER") or None)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _use(request, pool, cfg):
+    """Hand a pooled guest to a test, then check what the test left behind:
+    a panic, oops, WARNING or hung task on the console fails the test."""
+    try:
+        guest = pool.get(request.node.name, cfg)
+    except GuestError as e:
+        pytest.fail(f"guest did not come up: {e}")
+    since = guest.console.size()
+    yield guest
+    rep = getattr(request.node, "rep_call", None)
+    failed = rep is None or rep.failed
+    problems = guest.console_problems(since)
+    if failed or problems:
+        guest.healthy = False
+    if failed:
+        print(f"\nguest logs: {guest.rundir}")
+    if problems:
+        pytest.fail("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
+                    f"\n  console: {guest.console.path}")
+
+
+@pytest.fixture
+def guest(request, guest_pool):
+    """A guest booted with the default config (MODEL/DRIVER/CONFIG honoured)
+    and its NVMe driver loaded."""
+    yield from _use(request, guest_pool, sim_config())
+
+
+@pytest.fixture
+def nvme_guest(request, guest_pool):
+    """The same controller driven by Linux's own nvme driver."""
+    yield from _use(request, guest_pool, sim_config(driver="nvme"))

@@ -1,0 +1,94 @@
+"""Layer 3: a Linux guest with the NVMe driver loaded, doing real IO against
+the controller model: identity, capacity, data that survives a driver reload,
+and load/unload cycles."""
+import re
+
+import pytest
+
+pytestmark = pytest.mark.guest
+
+MIB = 1 << 20
+
+
+def first_disk(guest):
+    devs = guest.block_devices()
+    assert devs, "the driver created no block device"
+    return devs[0]
+
+
+def fio(guest, dev, *opts, timeout=600):
+    """fio with a checksum in every block; fails the test if fio reports an error."""
+    cmd = (f"fio --name=verify --filename={dev} --direct=1 --ioengine=libaio "
+           f"--verify=crc32c --verify_fatal=1 --randrepeat=1 --output-format=terse "
+           f"--terse-version=3 {' '.join(opts)}")
+    result = guest.run(cmd, timeout=timeout, check=False)
+    assert result.status == 0, f"fio failed:\n{result}"
+    return result
+
+
+def test_lun_matches_namespace(guest):
+    """LUN 0 on channel 0, target 0 is namespace 1, with its configured size."""
+    dev, size, addr = first_disk(guest)
+    assert size == guest.cfg.namespaces[0].size_mib * MIB
+    if guest.cfg.driver.name == "nvme_scsi":
+        assert re.fullmatch(r"\d+:0:0:0", addr), addr
+
+
+def test_inquiry_and_read_capacity(guest):
+    if guest.cfg.driver.name != "nvme_scsi":
+        pytest.skip("SCSI translation is nvme_scsi's")
+    dev = first_disk(guest)[0]
+    inq = guest.run(f"sg_inq {dev}").output
+    assert "PQual=0  PDT=0" in inq, inq                 # a connected direct-access disk
+    assert re.search(r"Vendor identification: NVMe", inq), inq
+
+    cap = guest.run(f"sg_readcap --long {dev}").output
+    blocks = guest.cfg.namespaces[0].size_mib * MIB // 512
+    assert f"Last LBA={blocks - 1} " in cap, cap
+    assert "Logical block length=512 bytes" in cap, cap
+
+    cap10 = guest.run(f"sg_readcap {dev}").output
+    assert f"Last LBA={blocks - 1} " in cap10, cap10
+
+    luns = guest.run(f"sg_luns {dev}").output
+    assert re.findall(r"^\s+([0-9a-f]{16})", luns, re.M) == ["0" * 16], luns
+
+
+def test_unsupported_command_is_illegal_request(guest):
+    if guest.cfg.driver.name != "nvme_scsi":
+        pytest.skip("SCSI translation is nvme_scsi's")
+    dev = first_disk(guest)[0]
+    # 0xC2 is vendor specific: no NVMe translation exists for it.
+    result = guest.run(f"sg_raw {dev} c2 00 00 00 00 00", check=False)
+    assert result.status != 0
+    assert "Illegal Request" in result.output, result
+    assert "Invalid command operation code" in result.output, result
+
+
+def test_64mib_survive_driver_reload(guest):
+    """Write 64 MiB with checksums, unload and reload the driver, verify."""
+    dev = first_disk(guest)[0]
+    common = ("--rw=write --bs=128k --size=64M --iodepth=16 --verify_state_save=0")
+    fio(guest, dev, common, "--do_verify=0")
+    guest.unload_driver()
+    assert guest.block_devices() == []
+    guest.load_driver()
+    dev = first_disk(guest)[0]
+    fio(guest, dev, common, "--verify_only=1")
+
+
+def test_reload_cycles_with_io(guest):
+    for cycle in range(3):
+        guest.unload_driver()
+        guest.load_driver()
+        dev = first_disk(guest)[0]
+        fio(guest, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8",
+            f"--offset={cycle * 8}M --verify_backlog=64")
+
+
+def test_linux_nvme_driver_sees_namespace(nvme_guest):
+    """Linux's own nvme driver against the same controller: right size, IO verifies."""
+    dev, size, _ = first_disk(nvme_guest)
+    assert re.fullmatch(r"/dev/nvme\dn1", dev), dev
+    assert size == nvme_guest.cfg.namespaces[0].size_mib * MIB
+    fio(nvme_guest, dev, "--rw=randwrite --bs=4k --size=16M --iodepth=16")
