@@ -4,7 +4,7 @@
 PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 export MODEL DRIVER CONFIG SIM_CMD
 
-.PHONY: all setup qemu driver image sim test test-unit clean distclean
+.PHONY: all setup qemu driver image sim test test-unit bench clean distclean
 
 all: qemu image
 
@@ -29,6 +29,11 @@ test: qemu
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	 exit $$rc
+
+# fio on nvme_scsi + cosim-nvme next to Linux nvme + QEMU nvme, as ratios.
+# BENCH_RUNTIME: seconds per job.  Never part of `make test`.
+bench: qemu
+	@$(PY) -m cosim.bench $(BENCH_RUNTIME)
 
 test-unit: setup
 	@$(MAKE) -s -C hw-model check
