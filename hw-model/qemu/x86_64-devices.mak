@@ -8,5 +8,6 @@ CONFIG_NVME_PCI=y
 CONFIG_PVPANIC_ISA=y
 # PCI expander bridge, to put a controller on a NUMA node
 CONFIG_PXB=y
-# pci_expander_bridge.c links against the CXL component code
+# pci_expander_bridge.c links against the CXL code, which needs the type 3 device
 CONFIG_CXL=y
+CONFIG_CXL_MEM_DEVICE=y

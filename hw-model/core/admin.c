@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* cosim-nvme core: the admin command set (NVMe 1.0e section 5). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Returned by a handler that parked the command instead of completing it. */
+#define NVME_NO_COMPLETE	0xffff
+
+#define NVME_INVALID_FIELD	(NVME_SC_INVALID_FIELD | NVME_DNR)
+
+/* ---- Identify ---- */
+
+/* Identify strings are ASCII, space padded, not NUL terminated. */
+static void nvme_id_string(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	memset(dst, ' ', size);
+	memcpy(dst, src, n < size ? n : size);
+}
+
+static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	struct nvme_id_ctrl id;
+
+	memset(&id, 0, sizeof(id));
+	id.vid = ctrl->p.vid;
+	id.ssvid = ctrl->p.ssvid;
+	nvme_id_string(id.sn, sizeof(id.sn), ctrl->p.serial);
+	nvme_id_string(id.mn, sizeof(id.mn), ctrl->p.model);
+	nvme_id_string(id.fr, sizeof(id.fr), ctrl->p.firmware);
+	id.rab = 6;
+	id.mdts = ctrl->p.mdts;
+	id.oacs = 0;		/* no security, format or firmware commands */
+	id.acl = ctrl->p.acl;
+	id.aerl = ctrl->p.aerl;
+	id.frmw = 1 << 1 | 1;	/* one slot, slot 1 read-only */
+	id.lpa = 0;
+	id.elpe = 0;		/* one error log entry */
+	id.npss = 0;
+	id.sqes = NVME_SQES_LOG2 << 4 | NVME_SQES_LOG2;
+	id.cqes = NVME_CQES_LOG2 << 4 | NVME_CQES_LOG2;
+	id.nn = ctrl->p.nn;
+	id.oncs = 0;
+	id.vwc = 1;
+	id.psd[0].mp = 2500;	/* 25 W */
+	return nvme_dma_to_guest(ctrl, req, &id, sizeof(id));
+}
+
+static uint16_t nvme_identify_ns(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint32_t nsid = req->cmd.nsid;
+	struct nvme_ns *ns;
+	struct nvme_id_ns id;
+
+	if (nsid < 1 || nsid > ctrl->p.nn)
+		return NVME_SC_INVALID_NS | NVME_DNR;
+	memset(&id, 0, sizeof(id));
+	/* a valid but unattached nsid reads as zeroes (NCAP 0): "not present" */
+	ns = ctrl->ns[nsid];
+	if (ns) {
+		id.nsze = ns->nlbas;
+		id.ncap = ns->nlbas;
+		id.nuse = ns->nlbas;
+		id.nlbaf = 0;
+		id.flbas = 0;
+		id.lbaf[0].lbads = ns->lbads;
+	}
+	return nvme_dma_to_guest(ctrl, req, &id, sizeof(id));
+}
+
+static uint16_t nvme_identify(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	switch (req->cmd.cdw10 & 0xff) {
+	case NVME_ID_CNS_NS:
+		return nvme_identify_ns(ctrl, req);
+	case NVME_ID_CNS_CTRL:
+		return nvme_identify_ctrl(ctrl, req);
+	default:
+		return NVME_INVALID_FIELD;
+	}
+}
+
+/* ---- queue management ---- */
+
+static bool nvme_queue_base_ok(struct nvme_ctrl *ctrl, uint64_t base)
+{
+	return base && !(base & (ctrl->page_size - 1));
+}
+
+static uint16_t nvme_create_cq(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	const struct nvme_sqe *cmd = &req->cmd;
+	uint32_t qid = cmd->cdw10 & 0xffff;
+	uint32_t size = (cmd->cdw10 >> 16) + 1;
+	uint16_t iv = cmd->cdw11 >> 16;
+
+	if (!qid || qid >= ctrl->nqueues || ctrl->cq[qid])
+		return NVME_SC_QID_INVALID | NVME_DNR;
+	if (size < 2 || size > ctrl->p.mqes + 1u)
+		return NVME_SC_QUEUE_SIZE | NVME_DNR;
+	/* CAP.CQR: only physically contiguous queues */
+	if (!(cmd->cdw11 & NVME_QUEUE_PC) || !nvme_queue_base_ok(ctrl, cmd->prp1))
+		return NVME_INVALID_FIELD;
+	if (NVME_CC_IOCQES(ctrl->cc) != NVME_CQES_LOG2)
+		return NVME_INVALID_FIELD;
+	if (iv >= ctrl->p.nr_vectors)
+		return NVME_SC_INVALID_VECTOR | NVME_DNR;
+	if (!nvme_cq_create(ctrl, qid, cmd->prp1, size, cmd->cdw11 & NVME_CQ_IEN, iv))
+		return NVME_SC_INTERNAL;
+	return NVME_SC_SUCCESS;
+}
+
+static uint16_t nvme_create_sq(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	const struct nvme_sqe *cmd = &req->cmd;
+	uint32_t qid = cmd->cdw10 & 0xffff;
+	uint32_t size = (cmd->cdw10 >> 16) + 1;
+	uint32_t cqid = cmd->cdw11 >> 16;
+
+	if (!qid || qid >= ctrl->nqueues || ctrl->sq[qid])
+		return NVME_SC_QID_INVALID | NVME_DNR;
+	if (!cqid || cqid >= ctrl->nqueues || !ctrl->cq[cqid])
+		return NVME_SC_CQ_INVALID | NVME_DNR;
+	if (size < 2 || size > ctrl->p.mqes + 1u)
+		return NVME_SC_QUEUE_SIZE | NVME_DNR;
+	if (!(cmd->cdw11 & NVME_QUEUE_PC) || !nvme_queue_base_ok(ctrl, cmd->prp1))
+		return NVME_INVALID_FIELD;
+	if (NVME_CC_IOSQES(ctrl->cc) != NVME_SQES_LOG2)
+		return NVME_INVALID_FIELD;
+	if (!nvme_sq_create(ctrl, qid, cmd->prp1, size, ctrl->cq[cqid]))
+		return NVME_SC_INTERNAL;
+	return NVME_SC_SUCCESS;
+}
+
+/*
+ * Commands of the SQ still at the block layer keep the Delete pending; it
+ * completes when the last of them returns (nvme_sq_try_free).
+ */
+static uint16_t nvme_delete_sq(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint32_t qid = req->cmd.cdw10 & 0xffff;
+	struct nvme_sq *sq;
+
+	if (!qid || qid >= ctrl->nqueues || !ctrl->sq[qid] || ctrl->sq[qid]->deleting)
+		return NVME_SC_QID_INVALID | NVME_DNR;
+	sq = ctrl->sq[qid];
+	req->state = NVME_REQ_HELD;
+	sq->delete_req = req;
+	nvme_sq_delete(ctrl, sq);
+	return NVME_NO_COMPLETE;
+}
+
+static uint16_t nvme_delete_cq(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint32_t qid = req->cmd.cdw10 & 0xffff;
+
+	if (!qid || qid >= ctrl->nqueues || !ctrl->cq[qid])
+		return NVME_SC_QID_INVALID | NVME_DNR;
+	if (ctrl->cq[qid]->nsq)
+		return NVME_SC_QUEUE_DELETION | NVME_DNR;
+	nvme_cq_free(ctrl, ctrl->cq[qid]);
+	return NVME_SC_SUCCESS;
+}
+
+/* ---- asynchronous events ---- */
+
+static void nvme_aer_complete(struct nvme_ctrl *ctrl, struct nvme_req *req, uint16_t status)
+{
+	list_del(&req->link);
+	ctrl->aer_count--;
+	req->state = NVME_REQ_ACTIVE;
+	req->status = status;
+	nvme_req_complete(req);
+}
+
+/* Deliver pending, unmasked events to outstanding requests. */
+void nvme_aer_kick(struct nvme_ctrl *ctrl)
+{
+	unsigned int i;
+
+	while (!list_empty(&ctrl->aer_reqs)) {
+		struct nvme_req *req;
+		struct nvme_event ev;
+
+		for (i = 0; i < ctrl->nevents; i++)
+			if (!(ctrl->aer_masked & (1u << ctrl->events[i].type)))
+				break;
+		if (i == ctrl->nevents)
+			return;
+		ev = ctrl->events[i];
+		memmove(&ctrl->events[i], &ctrl->events[i + 1],
+			(ctrl->nevents - i - 1) * sizeof(ev));
+		ctrl->nevents--;
+		/* the type stays masked until the host reads the log page */
+		ctrl->aer_masked |= 1u << ev.type;
+		req = list_first(&ctrl->aer_reqs, struct nvme_req, link);
+		req->dw0 = NVME_AER_DW0(ev.type, ev.info, ev.lid);
+		nvme_aer_complete(ctrl, req, NVME_SC_SUCCESS);
+	}
+}
+
+void nvme_ctrl_raise_event(struct nvme_ctrl *ctrl, uint8_t type, uint8_t info, uint8_t lid)
+{
+	unsigned int i;
+
+	if (!ctrl->enabled || ctrl->disabling || type > 7)
+		return;
+	for (i = 0; i < ctrl->nevents; i++)
+		if (ctrl->events[i].type == type && ctrl->events[i].info == info)
+			return;
+	if (ctrl->nevents == NVME_MAX_EVENTS)
+		return;
+	ctrl->events[ctrl->nevents++] = (struct nvme_event){ type, info, lid };
+	nvme_aer_kick(ctrl);
+}
+
+/* Reset: outstanding AERs end without completion (spec 5.2). */
+void nvme_aer_drop_all(struct nvme_ctrl *ctrl)
+{
+	while (!list_empty(&ctrl->aer_reqs)) {
+		struct nvme_req *req = list_first(&ctrl->aer_reqs, struct nvme_req, link);
+
+		ctrl->aer_count--;
+		nvme_req_release(req);
+	}
+	ctrl->aer_count = 0;
+}
+
+static uint16_t nvme_async_event(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	if (ctrl->aer_count >= ctrl->p.aerl + 1u)
+		return NVME_SC_ASYNC_LIMIT | NVME_DNR;
+	req->state = NVME_REQ_HELD;
+	list_add_tail(&ctrl->aer_reqs, &req->link);
+	ctrl->aer_count++;
+	nvme_aer_kick(ctrl);
+	return NVME_NO_COMPLETE;
+}
+
+/* ---- Abort ---- */
+
+/*
+ * Only commands parked in the controller can be aborted; a command already
+ * at the block layer, or not found, answers "not aborted" (dword 0 bit 0).
+ */
+static uint16_t nvme_abort(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint32_t sqid = req->cmd.cdw10 & 0xffff;
+	uint16_t cid = req->cmd.cdw10 >> 16;
+	struct nvme_req *victim;
+
+	req->dw0 = 1;
+	if (sqid >= ctrl->nqueues || !ctrl->sq[sqid])
+		return NVME_SC_SUCCESS;
+	victim = nvme_req_find(ctrl->sq[sqid], cid);
+	if (!victim || victim == req || victim->state != NVME_REQ_HELD)
+		return NVME_SC_SUCCESS;
+	if (sqid == 0 && victim->cmd.opcode == NVME_ADM_ASYNC_EVENT) {
+		nvme_aer_complete(ctrl, victim, NVME_SC_ABORT_REQ);
+		req->dw0 = 0;
+	}
+	return NVME_SC_SUCCESS;
+}
+
+/* ---- features ---- */
+
+void nvme_features_reset(struct nvme_ctrl *ctrl)
+{
+	uint32_t nq = ctrl->p.max_ioqpairs - 1u;
+
+	memset(ctrl->feat, 0, sizeof(ctrl->feat));
+	ctrl->feat[NVME_FEAT_TEMP_THRESH] = 343;	/* Kelvin, 70 C */
+	ctrl->feat[NVME_FEAT_VOLATILE_WC] = 1;
+	ctrl->feat[NVME_FEAT_NUM_QUEUES] = nq | nq << 16;
+}
+
+/* Features 1.0e defines that this model keeps as plain values. */
+static bool nvme_feature_simple(uint8_t fid)
+{
+	switch (fid) {
+	case NVME_FEAT_ARBITRATION:
+	case NVME_FEAT_POWER_MGMT:
+	case NVME_FEAT_TEMP_THRESH:
+	case NVME_FEAT_ERR_RECOVERY:
+	case NVME_FEAT_VOLATILE_WC:
+	case NVME_FEAT_IRQ_COALESCE:
+	case NVME_FEAT_WRITE_ATOMIC:
+	case NVME_FEAT_ASYNC_EVENT:
+	case NVME_FEAT_SW_PROGRESS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static uint16_t nvme_set_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint8_t fid = req->cmd.cdw10 & 0xff;
+	uint32_t dw11 = req->cmd.cdw11;
+
+	if (req->cmd.cdw10 & NVME_FEAT_SAVE)
+		return NVME_SC_FEATURE_NOT_SAVEABLE | NVME_DNR;
+	switch (fid) {
+	case NVME_FEAT_NUM_QUEUES:
+		if ((dw11 & 0xffff) == 0xffff || (dw11 >> 16) == 0xffff)
+			return NVME_INVALID_FIELD;
+		/* always grant the maximum; the host uses min(asked, granted) */
+		req->dw0 = ctrl->feat[NVME_FEAT_NUM_QUEUES];
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_IRQ_CONFIG:
+		if ((dw11 & 0xffff) >= ctrl->p.nr_vectors)
+			return NVME_INVALID_FIELD;
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_POWER_MGMT:
+		if (dw11 & 0x1f)	/* NPSS = 0: only power state 0 */
+			return NVME_INVALID_FIELD;
+		break;
+	case NVME_FEAT_VOLATILE_WC:
+		dw11 &= 1;
+		break;
+	default:
+		if (!nvme_feature_simple(fid))
+			return NVME_INVALID_FIELD;
+		break;
+	}
+	ctrl->feat[fid] = dw11;
+	return NVME_SC_SUCCESS;
+}
+
+static uint16_t nvme_get_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint8_t fid = req->cmd.cdw10 & 0xff;
+
+	switch (fid) {
+	case NVME_FEAT_NUM_QUEUES:
+		req->dw0 = ctrl->feat[fid];
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_IRQ_CONFIG:
+		if ((req->cmd.cdw11 & 0xffff) >= ctrl->p.nr_vectors)
+			return NVME_INVALID_FIELD;
+		req->dw0 = req->cmd.cdw11 & 0xffff;
+		return NVME_SC_SUCCESS;
+	default:
+		if (!nvme_feature_simple(fid))
+			return NVME_INVALID_FIELD;
+		req->dw0 = ctrl->feat[fid];
+		return NVME_SC_SUCCESS;
+	}
+}
+
+/* ---- log pages ---- */
+
+static void nvme_put128(uint64_t dst[2], uint64_t v)
+{
+	dst[0] = v;
+	dst[1] = 0;
+}
+
+static void nvme_smart_log(struct nvme_ctrl *ctrl, struct nvme_smart_log *log)
+{
+	uint16_t kelvin = 310;
+
+	log->temperature[0] = kelvin & 0xff;
+	log->temperature[1] = kelvin >> 8;
+	log->avail_spare = 100;
+	log->spare_thresh = 10;
+	/* data units are thousands of 512-byte units, rounded up */
+	nvme_put128(log->data_units_read, (ctrl->units_read + 999) / 1000);
+	nvme_put128(log->data_units_written, (ctrl->units_written + 999) / 1000);
+	nvme_put128(log->host_reads, ctrl->host_reads);
+	nvme_put128(log->host_writes, ctrl->host_writes);
+	nvme_put128(log->power_cycles, 1);
+	nvme_put128(log->media_errors, ctrl->media_errors);
+}
+
+static void nvme_log_read_unmask(struct nvme_ctrl *ctrl, uint8_t lid)
+{
+	/* events of the type reported through this log are unmasked (5.2) */
+	if (lid == NVME_LOG_ERROR)
+		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_ERROR);
+	else if (lid == NVME_LOG_SMART)
+		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_SMART);
+	nvme_aer_kick(ctrl);
+}
+
+static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint8_t lid = req->cmd.cdw10 & 0xff;
+	uint64_t len = (((req->cmd.cdw10 >> 16) & 0xfff) + 1ull) * 4;
+	uint8_t *buf;
+	uint16_t st;
+
+	if (len > ctrl->max_xfer)
+		return NVME_INVALID_FIELD;
+	switch (lid) {
+	case NVME_LOG_ERROR:
+	case NVME_LOG_SMART:
+	case NVME_LOG_FW_SLOT:
+		break;
+	default:
+		return NVME_SC_INVALID_LOG_PAGE | NVME_DNR;
+	}
+	/* the log is built in at least 512 bytes; bytes past its end read 0 */
+	buf = calloc(1, len < 512 ? 512 : len);
+	if (!buf)
+		return NVME_SC_INTERNAL;
+	if (lid == NVME_LOG_SMART) {
+		nvme_smart_log(ctrl, (struct nvme_smart_log *)buf);
+	} else if (lid == NVME_LOG_FW_SLOT) {
+		struct nvme_fw_slot_log *fw = (struct nvme_fw_slot_log *)buf;
+
+		fw->afi = 1;
+		nvme_id_string(fw->frs[0], sizeof(fw->frs[0]), ctrl->p.firmware);
+	}
+	st = nvme_dma_to_guest(ctrl, req, buf, len);
+	free(buf);
+	if (st == NVME_SC_SUCCESS)
+		nvme_log_read_unmask(ctrl, lid);
+	return st;
+}
+
+/* ---- dispatch ---- */
+
+static uint16_t nvme_admin_dispatch(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	if (req->cmd.flags & NVME_FUSE_MASK)
+		return NVME_INVALID_FIELD;	/* FUSES = 0 */
+	switch (req->cmd.opcode) {
+	case NVME_ADM_DELETE_SQ:
+		return nvme_delete_sq(ctrl, req);
+	case NVME_ADM_CREATE_SQ:
+		return nvme_create_sq(ctrl, req);
+	case NVME_ADM_GET_LOG_PAGE:
+		return nvme_get_log_page(ctrl, req);
+	case NVME_ADM_DELETE_CQ:
+		return nvme_delete_cq(ctrl, req);
+	case NVME_ADM_CREATE_CQ:
+		return nvme_create_cq(ctrl, req);
+	case NVME_ADM_IDENTIFY:
+		return nvme_identify(ctrl, req);
+	case NVME_ADM_ABORT:
+		return nvme_abort(ctrl, req);
+	case NVME_ADM_SET_FEATURES:
+		return nvme_set_features(ctrl, req);
+	case NVME_ADM_GET_FEATURES:
+		return nvme_get_features(ctrl, req);
+	case NVME_ADM_ASYNC_EVENT:
+		return nvme_async_event(ctrl, req);
+	default:
+		/* OACS = 0: no firmware, format or security commands */
+		return NVME_SC_INVALID_OPCODE | NVME_DNR;
+	}
+}
+
+void nvme_admin_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint16_t st = nvme_admin_dispatch(ctrl, req);
+
+	if (st == NVME_NO_COMPLETE)
+		return;
+	req->status = st;
+	nvme_req_complete(req);
+}

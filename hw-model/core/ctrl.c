@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cosim-nvme core: controller lifecycle, register file, enable/disable,
+ * namespaces.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* CAP.MPSMIN = 0 (4 KiB), CAP.MPSMAX = 4 (64 KiB) */
+#define NVME_MPSMAX		4
+
+void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->vid = 0x1d1d;
+	p->ssvid = 0x1d1d;
+	snprintf(p->serial, sizeof(p->serial), "COSIM0001");
+	snprintf(p->model, sizeof(p->model), "cosim-nvme NVMe 1.0e model");
+	snprintf(p->firmware, sizeof(p->firmware), "1.0");
+	p->mdts = 5;
+	p->max_ioqpairs = 8;
+	p->mqes = 1023;
+	p->dstrd = 0;
+	p->nn = 32;
+	p->nr_vectors = 9;
+	p->aerl = 3;
+	p->acl = 3;
+	p->timeout = 20;
+}
+
+const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
+{
+	if (p->mdts < 1 || p->mdts > 10)
+		return "mdts must be 1..10";
+	if (p->max_ioqpairs < 1 || p->max_ioqpairs > 1024)
+		return "max-ioqpairs must be 1..1024";
+	if (p->mqes < 1)
+		return "mqes must be 1..65535";
+	if (p->dstrd > 8)
+		return "dstrd must be 0..8";
+	if (p->nn < 1 || p->nn > 1024)
+		return "nn must be 1..1024";
+	if (p->nr_vectors < 1 || p->nr_vectors > 2048)
+		return "vector count must be 1..2048";
+	if (p->aerl > 15)
+		return "aerl must be 0..15";
+	if (!p->timeout)
+		return "timeout must be 1..255";
+	return NULL;
+}
+
+uint64_t nvme_ctrl_bar_size(const struct nvme_ctrl_params *p)
+{
+	uint64_t need = NVME_REG_DBS + (uint64_t)(p->max_ioqpairs + 1) * 2 * (4u << p->dstrd);
+	uint64_t size = 8192;	/* Linux maps DBS + 4 KiB before it knows more */
+
+	while (size < need)
+		size <<= 1;
+	return size;
+}
+
+void nvme_guest_error(struct nvme_ctrl *ctrl, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	if (!ctrl->ops->guest_error)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctrl->ops->guest_error(ctrl->opaque, msg);
+}
+
+/* Guest misprogramming the controller cannot recover from: CSTS.CFS. */
+void nvme_fatal(struct nvme_ctrl *ctrl, const char *why)
+{
+	nvme_guest_error(ctrl, "controller fatal status: %s", why);
+	ctrl->csts |= NVME_CSTS_CFS;
+}
+
+struct nvme_ns *nvme_ns_get(struct nvme_ctrl *ctrl, uint32_t nsid)
+{
+	if (nsid < 1 || nsid > ctrl->p.nn)
+		return NULL;
+	return ctrl->ns[nsid];
+}
+
+static uint64_t nvme_cap_value(const struct nvme_ctrl_params *p)
+{
+	return (uint64_t)p->mqes << NVME_CAP_MQES_SHIFT |
+	       NVME_CAP_CQR |
+	       (uint64_t)p->timeout << NVME_CAP_TO_SHIFT |
+	       (uint64_t)p->dstrd << NVME_CAP_DSTRD_SHIFT |
+	       NVME_CAP_CSS_NVM |
+	       0ull << NVME_CAP_MPSMIN_SHIFT |
+	       (uint64_t)NVME_MPSMAX << NVME_CAP_MPSMAX_SHIFT;
+}
+
+struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
+				const struct nvme_host_ops *ops, void *opaque)
+{
+	struct nvme_ctrl *ctrl;
+
+	if (nvme_ctrl_params_check(p))
+		return NULL;
+	ctrl = calloc(1, sizeof(*ctrl));
+	if (!ctrl)
+		return NULL;
+	ctrl->ops = ops;
+	ctrl->opaque = opaque;
+	ctrl->p = *p;
+	ctrl->p.serial[sizeof(p->serial) - 1] = '\0';
+	ctrl->p.model[sizeof(p->model) - 1] = '\0';
+	ctrl->p.firmware[sizeof(p->firmware) - 1] = '\0';
+	ctrl->cap = nvme_cap_value(p);
+	ctrl->nqueues = p->max_ioqpairs + 1u;
+	ctrl->sq = calloc(ctrl->nqueues, sizeof(*ctrl->sq));
+	ctrl->cq = calloc(ctrl->nqueues, sizeof(*ctrl->cq));
+	ctrl->ns = calloc(p->nn + 1u, sizeof(*ctrl->ns));
+	if (!ctrl->sq || !ctrl->cq || !ctrl->ns) {
+		nvme_ctrl_free(ctrl);
+		return NULL;
+	}
+	/* MDTS is in units of CAP.MPSMIN (4 KiB), whatever CC.MPS says */
+	ctrl->max_xfer = 4096ull << p->mdts;
+	list_init(&ctrl->aer_reqs);
+	nvme_features_reset(ctrl);
+	return ctrl;
+}
+
+void nvme_ctrl_free(struct nvme_ctrl *ctrl)
+{
+	uint32_t i;
+
+	if (!ctrl)
+		return;
+	if (ctrl->sq && ctrl->cq)
+		nvme_queues_teardown(ctrl);
+	if (ctrl->ns)
+		for (i = 1; i <= ctrl->p.nn; i++)
+			free(ctrl->ns[i]);
+	free(ctrl->ns);
+	free(ctrl->sq);
+	free(ctrl->cq);
+	free(ctrl);
+}
+
+unsigned int nvme_ctrl_io_inflight(const struct nvme_ctrl *ctrl)
+{
+	return ctrl->io_inflight;
+}
+
+/* ---- enable / disable ---- */
+
+static bool nvme_enable(struct nvme_ctrl *ctrl)
+{
+	uint32_t cc = ctrl->cc;
+	uint32_t asqs = NVME_AQA_ASQS(ctrl->aqa) + 1;
+	uint32_t acqs = NVME_AQA_ACQS(ctrl->aqa) + 1;
+	struct nvme_cq *cq;
+
+	if (NVME_CC_CSS(cc) != 0) {
+		nvme_fatal(ctrl, "CC.CSS is not the NVM command set");
+		return false;
+	}
+	if (NVME_CC_AMS(cc) != 0) {
+		nvme_fatal(ctrl, "CC.AMS selects an unsupported arbitration");
+		return false;
+	}
+	if (NVME_CC_MPS(cc) > NVME_MPSMAX) {
+		nvme_fatal(ctrl, "CC.MPS above CAP.MPSMAX");
+		return false;
+	}
+	if (asqs < 2 || acqs < 2) {
+		nvme_fatal(ctrl, "AQA: admin queues need at least 2 entries");
+		return false;
+	}
+	ctrl->page_bits = 12 + NVME_CC_MPS(cc);
+	ctrl->page_size = 1ull << ctrl->page_bits;
+	if (!ctrl->asq || !ctrl->acq ||
+	    (ctrl->asq & (ctrl->page_size - 1)) || (ctrl->acq & (ctrl->page_size - 1))) {
+		nvme_fatal(ctrl, "ASQ/ACQ zero or not page aligned");
+		return false;
+	}
+	/* a max transfer at arbitrary page offset spans one extra page */
+	ctrl->max_sg = (unsigned int)(ctrl->max_xfer >> ctrl->page_bits) + 2;
+
+	cq = nvme_cq_create(ctrl, 0, ctrl->acq, acqs, true, 0);
+	if (!cq) {
+		nvme_fatal(ctrl, "out of memory for the admin CQ");
+		return false;
+	}
+	if (!nvme_sq_create(ctrl, 0, ctrl->asq, asqs, cq)) {
+		nvme_cq_free(ctrl, cq);
+		nvme_fatal(ctrl, "out of memory for the admin SQ");
+		return false;
+	}
+	ctrl->enabled = true;
+	ctrl->csts = (ctrl->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_RDY;
+	return true;
+}
+
+/* Back to the state after a controller reset; the backend is idle. */
+static void nvme_reset_finish(struct nvme_ctrl *ctrl)
+{
+	nvme_queues_teardown(ctrl);
+	nvme_features_reset(ctrl);
+	ctrl->nevents = 0;
+	ctrl->aer_masked = 0;
+	ctrl->irq_status = 0;
+	ctrl->intms = 0;
+	nvme_irq_update(ctrl);
+	ctrl->enabled = false;
+	ctrl->disabling = false;
+	ctrl->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_CFS);
+}
+
+/*
+ * CC.EN 1 -> 0.  Stop fetching, forget held commands; commands out at the
+ * block layer finish first (their completions are dropped), then the
+ * queues go and CSTS.RDY drops.  Nothing blocks the caller.
+ */
+static void nvme_disable(struct nvme_ctrl *ctrl)
+{
+	uint32_t i;
+
+	ctrl->disabling = true;
+	ctrl->shutting_down = false;
+	nvme_aer_drop_all(ctrl);
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->sq[i])
+			nvme_sq_delete(ctrl, ctrl->sq[i]);
+	nvme_check_idle(ctrl);
+}
+
+/* Called whenever backend work may have drained. */
+void nvme_check_idle(struct nvme_ctrl *ctrl)
+{
+	if (ctrl->io_inflight)
+		return;
+	if (ctrl->disabling) {
+		nvme_reset_finish(ctrl);
+		/* EN may have been set again while we were draining */
+		if (ctrl->cc & NVME_CC_EN)
+			nvme_enable(ctrl);
+	}
+	if (ctrl->shutting_down) {
+		ctrl->shutting_down = false;
+		ctrl->csts = (ctrl->csts & ~NVME_CSTS_SHST_MASK) |
+			     NVME_SHST_COMPLETE << NVME_CSTS_SHST_SHIFT;
+	}
+}
+
+static void nvme_shutdown(struct nvme_ctrl *ctrl)
+{
+	ctrl->csts = (ctrl->csts & ~NVME_CSTS_SHST_MASK) |
+		     NVME_SHST_OCCURRING << NVME_CSTS_SHST_SHIFT;
+	ctrl->shutting_down = true;
+	nvme_check_idle(ctrl);
+}
+
+void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
+{
+	uint32_t i;
+
+	nvme_aer_drop_all(ctrl);
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->sq[i])
+			nvme_sq_delete(ctrl, ctrl->sq[i]);
+	/* the host promised the backend is drained; orphan anything left */
+	ctrl->io_inflight = 0;
+	nvme_reset_finish(ctrl);
+	ctrl->shutting_down = false;
+	ctrl->cc = 0;
+	ctrl->csts = 0;
+	ctrl->aqa = 0;
+	ctrl->asq = 0;
+	ctrl->acq = 0;
+}
+
+/* ---- registers ---- */
+
+static void nvme_cc_write(struct nvme_ctrl *ctrl, uint32_t val)
+{
+	uint32_t old = ctrl->cc;
+
+	ctrl->cc = val & NVME_CC_WRITABLE;
+	if ((val & NVME_CC_EN) && !(old & NVME_CC_EN)) {
+		if (!ctrl->disabling && !ctrl->enabled)
+			nvme_enable(ctrl);
+	} else if (!(val & NVME_CC_EN) && (old & NVME_CC_EN)) {
+		if (ctrl->enabled && !ctrl->disabling)
+			nvme_disable(ctrl);
+		else if (!ctrl->enabled)
+			ctrl->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_CFS);
+	}
+	if (NVME_CC_SHN(val) && !NVME_CC_SHN(old) && ctrl->enabled)
+		nvme_shutdown(ctrl);
+	else if (!NVME_CC_SHN(val) && NVME_CC_SHN(old))
+		ctrl->csts &= ~NVME_CSTS_SHST_MASK;
+}
+
+static void nvme_set_reg64_half(uint64_t *reg, uint64_t off_in_reg, uint32_t val)
+{
+	if (off_in_reg)
+		*reg = (*reg & 0xffffffffull) | (uint64_t)val << 32;
+	else
+		*reg = (*reg & ~0xffffffffull) | val;
+}
+
+/* One 32-bit register write; 64-bit registers arrive as two halves. */
+static void nvme_reg_write32(struct nvme_ctrl *ctrl, uint64_t addr, uint32_t val)
+{
+	switch (addr) {
+	case NVME_REG_INTMS:
+		ctrl->intms |= val;
+		nvme_irq_update(ctrl);
+		break;
+	case NVME_REG_INTMC:
+		ctrl->intms &= ~val;
+		nvme_irq_update(ctrl);
+		break;
+	case NVME_REG_CC:
+		nvme_cc_write(ctrl, val);
+		break;
+	case NVME_REG_AQA:
+		if (ctrl->enabled)
+			nvme_guest_error(ctrl, "AQA written while enabled");
+		ctrl->aqa = val & NVME_AQA_WRITABLE;
+		break;
+	case NVME_REG_ASQ:
+	case NVME_REG_ASQ + 4:
+		nvme_set_reg64_half(&ctrl->asq, addr - NVME_REG_ASQ, val);
+		ctrl->asq &= ~0xfffull;
+		break;
+	case NVME_REG_ACQ:
+	case NVME_REG_ACQ + 4:
+		nvme_set_reg64_half(&ctrl->acq, addr - NVME_REG_ACQ, val);
+		ctrl->acq &= ~0xfffull;
+		break;
+	default:
+		nvme_guest_error(ctrl, "write 0x%x to read-only/reserved register 0x%llx",
+				 val, (unsigned long long)addr);
+		break;
+	}
+}
+
+static uint32_t nvme_reg_read32(struct nvme_ctrl *ctrl, uint64_t addr)
+{
+	switch (addr) {
+	case NVME_REG_CAP:
+		return (uint32_t)ctrl->cap;
+	case NVME_REG_CAP + 4:
+		return (uint32_t)(ctrl->cap >> 32);
+	case NVME_REG_VS:
+		return NVME_VS_1_0;
+	case NVME_REG_INTMS:
+	case NVME_REG_INTMC:
+		return ctrl->intms;
+	case NVME_REG_CC:
+		return ctrl->cc;
+	case NVME_REG_CSTS:
+		return ctrl->csts;
+	case NVME_REG_AQA:
+		return ctrl->aqa;
+	case NVME_REG_ASQ:
+		return (uint32_t)ctrl->asq;
+	case NVME_REG_ASQ + 4:
+		return (uint32_t)(ctrl->asq >> 32);
+	case NVME_REG_ACQ:
+		return (uint32_t)ctrl->acq;
+	case NVME_REG_ACQ + 4:
+		return (uint32_t)(ctrl->acq >> 32);
+	default:
+		return 0;
+	}
+}
+
+uint64_t nvme_ctrl_mmio_read(struct nvme_ctrl *ctrl, uint64_t addr, unsigned int size)
+{
+	uint64_t val;
+
+	if ((size != 4 && size != 8) || (addr & (size - 1))) {
+		nvme_guest_error(ctrl, "bad register read size %u at 0x%llx",
+				 size, (unsigned long long)addr);
+		return 0;
+	}
+	if (addr >= NVME_REG_DBS)
+		return 0;	/* doorbells are write-only */
+	val = nvme_reg_read32(ctrl, addr);
+	if (size == 8)
+		val |= (uint64_t)nvme_reg_read32(ctrl, addr + 4) << 32;
+	return val;
+}
+
+void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
+			  unsigned int size)
+{
+	if ((size != 4 && size != 8) || (addr & (size - 1))) {
+		nvme_guest_error(ctrl, "bad register write size %u at 0x%llx",
+				 size, (unsigned long long)addr);
+		return;
+	}
+	if (addr >= NVME_REG_DBS) {
+		if (size != 4) {
+			nvme_guest_error(ctrl, "doorbell write must be 32-bit");
+			return;
+		}
+		nvme_doorbell_write(ctrl, addr - NVME_REG_DBS, (uint32_t)val);
+		return;
+	}
+	if (size == 8) {
+		/* only the 64-bit registers take a 64-bit access as a whole */
+		if (addr != NVME_REG_ASQ && addr != NVME_REG_ACQ && addr != NVME_REG_CAP) {
+			nvme_guest_error(ctrl, "64-bit write to 32-bit register 0x%llx",
+					 (unsigned long long)addr);
+			return;
+		}
+		nvme_reg_write32(ctrl, addr, (uint32_t)val);
+		nvme_reg_write32(ctrl, addr + 4, (uint32_t)(val >> 32));
+		return;
+	}
+	nvme_reg_write32(ctrl, addr, (uint32_t)val);
+}
+
+void nvme_ctrl_process(struct nvme_ctrl *ctrl)
+{
+	if (!ctrl->enabled || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS))
+		return;
+	nvme_queues_process(ctrl);
+}
+
+/* ---- namespaces ---- */
+
+uint32_t nvme_ctrl_ns_attach(struct nvme_ctrl *ctrl, const struct nvme_ns_params *p,
+			     const char **err)
+{
+	struct nvme_ns *ns;
+	uint32_t nsid = p->nsid;
+
+	if (p->lbads < 9 || p->lbads > 12) {
+		*err = "LBA size must be 512 B..4 KiB";
+		return 0;
+	}
+	if (!p->nlbas) {
+		*err = "namespace is smaller than one LBA";
+		return 0;
+	}
+	if (nsid > ctrl->p.nn) {
+		*err = "nsid is above the controller's namespace count";
+		return 0;
+	}
+	if (!nsid) {
+		for (nsid = 1; nsid <= ctrl->p.nn && ctrl->ns[nsid]; nsid++)
+			;
+		if (nsid > ctrl->p.nn) {
+			*err = "no free namespace id";
+			return 0;
+		}
+	} else if (ctrl->ns[nsid]) {
+		*err = "nsid already in use";
+		return 0;
+	}
+	ns = calloc(1, sizeof(*ns));
+	if (!ns) {
+		*err = "out of memory";
+		return 0;
+	}
+	ns->nsid = nsid;
+	ns->lbads = p->lbads;
+	ns->nlbas = p->nlbas;
+	ns->backend = p->backend;
+	ctrl->ns[nsid] = ns;
+	return nsid;
+}
+
+void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid)
+{
+	struct nvme_ns *ns = nvme_ns_get(ctrl, nsid);
+
+	if (!ns)
+		return;
+	ctrl->ns[nsid] = NULL;
+	free(ns);
+}
+
+bool nvme_ctrl_ns_present(const struct nvme_ctrl *ctrl, uint32_t nsid)
+{
+	return nsid >= 1 && nsid <= ctrl->p.nn && ctrl->ns[nsid];
+}

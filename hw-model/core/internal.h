@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* cosim-nvme core: state shared between the core's source files. */
+#ifndef COSIM_NVME_INTERNAL_H
+#define COSIM_NVME_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvme_ctrl.h"
+#include "nvme_spec.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b)	((a) < (b) ? (a) : (b))
+
+/* Minimal intrusive doubly linked list (Linux list_head style). */
+struct list_node {
+	struct list_node *prev, *next;
+};
+
+static inline void list_init(struct list_node *h)
+{
+	h->prev = h->next = h;
+}
+
+static inline bool list_empty(const struct list_node *h)
+{
+	return h->next == h;
+}
+
+static inline void list_add_tail(struct list_node *h, struct list_node *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static inline void list_del(struct list_node *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+#define list_first(h, type, member) container_of((h)->next, type, member)
+
+/*
+ * Life of a command: FREE -> (fetched) ACTIVE -> one of
+ *   completed at once (back to FREE via nvme_req_complete),
+ *   HELD    parked in the controller (AER; later: fault engine delays),
+ *   BACKEND out at the host's block layer,
+ *   CQ_WAIT completion ready but its CQ is full.
+ * Abort and queue deletion look at this state to decide what they may do.
+ */
+enum nvme_req_state {
+	NVME_REQ_FREE,
+	NVME_REQ_ACTIVE,
+	NVME_REQ_HELD,
+	NVME_REQ_BACKEND,
+	NVME_REQ_CQ_WAIT,
+};
+
+struct nvme_ns {
+	uint32_t nsid;
+	uint8_t lbads;
+	uint64_t nlbas;
+	void *backend;
+};
+
+struct nvme_req {
+	struct nvme_sq *sq;
+	enum nvme_req_state state;
+	struct nvme_sqe cmd;
+	uint32_t dw0;
+	uint16_t status;
+	struct list_node link;		/* free list, CQ wait list or AER list */
+	struct nvme_io io;
+	struct nvme_sg *sg;		/* ctrl->max_sg entries, allocated on first use */
+	uint64_t slba;
+};
+
+struct nvme_cq {
+	uint16_t qid;
+	uint32_t size;			/* entries */
+	uint32_t head, tail;
+	bool phase;
+	bool ien;
+	uint16_t iv;
+	uint64_t base;
+	unsigned int nsq;		/* SQs bound to this CQ */
+	struct list_node wait;		/* reqs whose completion did not fit */
+};
+
+struct nvme_sq {
+	struct nvme_ctrl *ctrl;
+	uint16_t qid;
+	uint32_t size;
+	uint32_t head, tail;
+	uint64_t base;
+	struct nvme_cq *cq;
+	struct nvme_req *reqs;		/* one per slot */
+	struct list_node free;
+	unsigned int backend;		/* reqs in NVME_REQ_BACKEND */
+	bool deleting;
+	struct nvme_req *delete_req;	/* Delete I/O SQ waiting for backend */
+};
+
+struct nvme_event {
+	uint8_t type, info, lid;
+};
+
+#define NVME_MAX_EVENTS	16
+
+struct nvme_ctrl {
+	const struct nvme_host_ops *ops;
+	void *opaque;
+	struct nvme_ctrl_params p;
+
+	/* registers */
+	uint64_t cap;
+	uint32_t cc, csts, aqa, intms;
+	uint64_t asq, acq;
+
+	/* derived from CC at enable */
+	uint32_t page_bits;
+	uint64_t page_size;
+	uint64_t max_xfer;		/* bytes, from MDTS */
+	unsigned int max_sg;		/* sg entries a max transfer may need */
+
+	bool enabled;			/* CC.EN seen 0->1 and accepted */
+	bool disabling;			/* CC.EN 1->0, waiting for the backend */
+	bool shutting_down;		/* CC.SHN set, waiting for the backend */
+
+	uint32_t nqueues;		/* max_ioqpairs + 1 */
+	struct nvme_sq **sq;
+	struct nvme_cq **cq;
+	uint32_t next_sq;		/* round-robin start for fetching */
+
+	uint32_t irq_status;		/* pin-based: vectors with pending CQEs */
+	bool intx_level;
+
+	struct nvme_ns **ns;		/* [1..nn] */
+
+	uint32_t feat[NVME_FEAT_MAX];
+
+	struct list_node aer_reqs;	/* outstanding Async Event Requests */
+	unsigned int aer_count;
+	struct nvme_event events[NVME_MAX_EVENTS];
+	unsigned int nevents;
+	uint8_t aer_masked;		/* event types awaiting their log read */
+
+	unsigned int io_inflight;	/* reqs out at the host */
+
+	/* SMART counters */
+	uint64_t units_read, units_written;	/* 512-byte units */
+	uint64_t host_reads, host_writes;
+	uint64_t media_errors;
+};
+
+/* ctrl.c */
+void nvme_guest_error(struct nvme_ctrl *ctrl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void nvme_fatal(struct nvme_ctrl *ctrl, const char *why);
+void nvme_check_idle(struct nvme_ctrl *ctrl);
+struct nvme_ns *nvme_ns_get(struct nvme_ctrl *ctrl, uint32_t nsid);
+
+/* queue.c */
+struct nvme_cq *nvme_cq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t base,
+			       uint32_t size, bool ien, uint16_t iv);
+void nvme_cq_free(struct nvme_ctrl *ctrl, struct nvme_cq *cq);
+struct nvme_sq *nvme_sq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t base,
+			       uint32_t size, struct nvme_cq *cq);
+void nvme_sq_delete(struct nvme_ctrl *ctrl, struct nvme_sq *sq);
+bool nvme_sq_try_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq);
+void nvme_queues_teardown(struct nvme_ctrl *ctrl);
+void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val);
+void nvme_queues_process(struct nvme_ctrl *ctrl);
+void nvme_req_complete(struct nvme_req *req);
+void nvme_req_release(struct nvme_req *req);
+void nvme_irq_update(struct nvme_ctrl *ctrl);
+struct nvme_req *nvme_req_find(struct nvme_sq *sq, uint16_t cid);
+
+/* admin.c */
+void nvme_admin_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void nvme_aer_drop_all(struct nvme_ctrl *ctrl);
+void nvme_aer_kick(struct nvme_ctrl *ctrl);
+void nvme_features_reset(struct nvme_ctrl *ctrl);
+
+/* io.c */
+void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
+
+/* prp.c */
+uint16_t nvme_prp_map(struct nvme_ctrl *ctrl, uint64_t prp1, uint64_t prp2, uint64_t len,
+		      struct nvme_sg *sg, unsigned int max_sg, unsigned int *nsg);
+uint16_t nvme_req_map(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len);
+uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			   const void *buf, uint64_t len);
+
+#endif /* COSIM_NVME_INTERNAL_H */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cosim-nvme core: an NVMe 1.0e controller in plain C.
+ *
+ * The core owns the register file, the queues and command semantics.  It
+ * knows nothing of the emulator hosting it: guest memory, interrupts, block
+ * storage and deferred work all go through struct nvme_host_ops.  The QEMU
+ * glue in ../qemu and the fake host of the unit tests are the two hosts.
+ *
+ * Threading: the core is not thread safe; the host calls every entry point
+ * from one thread (QEMU: under the BQL, main loop).
+ */
+#ifndef COSIM_NVME_CTRL_H
+#define COSIM_NVME_CTRL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nvme_ctrl;
+
+/* One guest-physical extent of a data transfer, built from PRPs. */
+struct nvme_sg {
+	uint64_t addr;
+	uint64_t len;
+};
+
+enum nvme_io_op {
+	NVME_IO_READ,		/* storage -> guest memory */
+	NVME_IO_WRITE,		/* guest memory -> storage */
+	NVME_IO_FLUSH,		/* make previous writes durable */
+};
+
+/*
+ * A block request handed to the host by io_submit().  The host performs it
+ * asynchronously (DMA straight between storage and the sg extents) and then
+ * calls nvme_io_complete() exactly once, from any later point in time --
+ * including from within io_submit() itself.
+ */
+struct nvme_io {
+	enum nvme_io_op op;
+	void *backend;		/* the namespace's host handle (nvme_ns_params) */
+	uint64_t offset;	/* bytes */
+	uint64_t len;		/* bytes; 0 for flush */
+	bool fua;		/* write: force unit access */
+	const struct nvme_sg *sg;
+	unsigned int nsg;
+	void *host_priv;	/* free for the host's own bookkeeping */
+};
+
+/* Errors a host reports through nvme_io_complete(): 0 or a negative errno. */
+
+struct nvme_host_ops {
+	/* Guest memory access; return 0 on success, nonzero if the access failed. */
+	int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
+	int (*dma_write)(void *opaque, uint64_t addr, const void *buf, size_t len);
+	/* Interrupts: MSI-X (one vector per CQ) when enabled, else INTx level. */
+	bool (*msix_enabled)(void *opaque);
+	void (*msix_notify)(void *opaque, uint16_t vector);
+	void (*intx_set)(void *opaque, bool level);
+	/*
+	 * Ask the host to call nvme_ctrl_process() soon from a clean context
+	 * (not from inside an MMIO access).  Doorbells only record and schedule.
+	 */
+	void (*schedule)(void *opaque);
+	/* Start a block request; see struct nvme_io. */
+	void (*io_submit)(void *opaque, struct nvme_io *io);
+	/* Optional: report guest misprogramming (one line, no newline). */
+	void (*guest_error)(void *opaque, const char *msg);
+};
+
+struct nvme_ctrl_params {
+	uint16_t vid;			/* PCI vendor id, echoed in Identify VID */
+	uint16_t ssvid;			/* PCI subsystem vendor id */
+	char serial[21];		/* Identify SN, ASCII */
+	char model[41];			/* Identify MN */
+	char firmware[9];		/* Identify FR */
+	uint8_t mdts;			/* max transfer = 2^mdts * 4 KiB, 1..10 */
+	uint16_t max_ioqpairs;		/* I/O SQs = I/O CQs, 1..1024 */
+	uint16_t mqes;			/* CAP.MQES, 0-based, 1..65535 */
+	uint8_t dstrd;			/* CAP.DSTRD, 0..8 */
+	uint32_t nn;			/* namespace ids 1..nn, 1..1024 */
+	uint16_t nr_vectors;		/* MSI-X vectors the host provides */
+	uint8_t aerl;			/* 0-based outstanding AER limit */
+	uint8_t acl;			/* 0-based outstanding Abort limit */
+	uint8_t timeout;		/* CAP.TO in 500 ms units */
+};
+
+/* Fill @p with the defaults (see DESIGN.md) */
+void nvme_ctrl_params_default(struct nvme_ctrl_params *p);
+/* NULL if @p is usable, else a message naming the bad field */
+const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p);
+/* Size BAR0 must have (registers + doorbells), a power of two >= 8 KiB */
+uint64_t nvme_ctrl_bar_size(const struct nvme_ctrl_params *p);
+
+struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
+				const struct nvme_host_ops *ops, void *opaque);
+void nvme_ctrl_free(struct nvme_ctrl *ctrl);
+
+/* BAR0 access; size is 4 or 8.  Never fails; bad accesses are ignored. */
+uint64_t nvme_ctrl_mmio_read(struct nvme_ctrl *ctrl, uint64_t addr, unsigned int size);
+void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
+			  unsigned int size);
+
+/* Deferred work requested through ops->schedule(). */
+void nvme_ctrl_process(struct nvme_ctrl *ctrl);
+
+/*
+ * Controller-level reset (PCI/system reset).  The host must have finished
+ * all block requests first (QEMU: blk_drain); any still out are orphaned.
+ */
+void nvme_ctrl_reset(struct nvme_ctrl *ctrl);
+
+/* Block requests the host has not completed yet. */
+unsigned int nvme_ctrl_io_inflight(const struct nvme_ctrl *ctrl);
+
+void nvme_io_complete(struct nvme_io *io, int ret);
+
+/* ---- Namespaces ---- */
+struct nvme_ns_params {
+	uint32_t nsid;			/* 0: lowest free id */
+	uint8_t lbads;			/* log2 LBA size, 9..12 */
+	uint64_t nlbas;			/* capacity in LBAs */
+	void *backend;			/* passed back in nvme_io.backend */
+};
+
+/* Returns the attached nsid, or 0 with *err set. */
+uint32_t nvme_ctrl_ns_attach(struct nvme_ctrl *ctrl, const struct nvme_ns_params *p,
+			     const char **err);
+/* The host must have drained the namespace's block requests. */
+void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid);
+bool nvme_ctrl_ns_present(const struct nvme_ctrl *ctrl, uint32_t nsid);
+
+/*
+ * Queue an asynchronous event; it completes an outstanding Async Event
+ * Request now or when the host sends one.  Events of a type stay masked
+ * until the host reads log page @lid (spec 5.2).
+ */
+void nvme_ctrl_raise_event(struct nvme_ctrl *ctrl, uint8_t type, uint8_t info, uint8_t lid);
+
+#endif /* COSIM_NVME_CTRL_H */

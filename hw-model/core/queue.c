@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cosim-nvme core: submission/completion queues, doorbells, command fetch,
+ * completion posting and interrupts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Commands fetched from one SQ per pass, so no queue starves the others. */
+#define NVME_FETCH_BURST	32
+
+/* ---- interrupts ---- */
+
+static bool nvme_msix(struct nvme_ctrl *ctrl)
+{
+	return ctrl->ops->msix_enabled && ctrl->ops->msix_enabled(ctrl->opaque);
+}
+
+static uint32_t nvme_vector_bit(uint16_t iv)
+{
+	return 1u << (iv < 32 ? iv : 31);
+}
+
+/* Pin-based: INTx is asserted while an unmasked vector has unread CQEs. */
+void nvme_irq_update(struct nvme_ctrl *ctrl)
+{
+	bool level = false;
+
+	if (!nvme_msix(ctrl))
+		level = (ctrl->irq_status & ~ctrl->intms) != 0;
+	if (level != ctrl->intx_level) {
+		ctrl->intx_level = level;
+		if (ctrl->ops->intx_set)
+			ctrl->ops->intx_set(ctrl->opaque, level);
+	}
+}
+
+static void nvme_cq_notify(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
+{
+	if (!cq->ien)
+		return;
+	if (nvme_msix(ctrl)) {
+		ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
+		return;
+	}
+	ctrl->irq_status |= nvme_vector_bit(cq->iv);
+	nvme_irq_update(ctrl);
+}
+
+/* After a CQ head update: drop the vector's pin status once all its CQs are read. */
+static void nvme_cq_irq_check(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
+{
+	uint32_t bit = nvme_vector_bit(cq->iv);
+	uint32_t i;
+
+	for (i = 0; i < ctrl->nqueues; i++) {
+		struct nvme_cq *other = ctrl->cq[i];
+
+		if (other && other->ien && nvme_vector_bit(other->iv) == bit &&
+		    other->head != other->tail)
+			return;
+	}
+	ctrl->irq_status &= ~bit;
+	nvme_irq_update(ctrl);
+}
+
+/* ---- queue objects ---- */
+
+struct nvme_cq *nvme_cq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t base,
+			       uint32_t size, bool ien, uint16_t iv)
+{
+	struct nvme_cq *cq = calloc(1, sizeof(*cq));
+
+	if (!cq)
+		return NULL;
+	cq->qid = qid;
+	cq->base = base;
+	cq->size = size;
+	cq->phase = true;
+	cq->ien = ien;
+	cq->iv = iv;
+	list_init(&cq->wait);
+	ctrl->cq[qid] = cq;
+	return cq;
+}
+
+void nvme_cq_free(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
+{
+	ctrl->cq[cq->qid] = NULL;
+	cq->head = cq->tail;
+	nvme_cq_irq_check(ctrl, cq);
+	free(cq);
+}
+
+struct nvme_sq *nvme_sq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t base,
+			       uint32_t size, struct nvme_cq *cq)
+{
+	struct nvme_sq *sq = calloc(1, sizeof(*sq));
+	uint32_t i;
+
+	if (!sq)
+		return NULL;
+	sq->reqs = calloc(size, sizeof(*sq->reqs));
+	if (!sq->reqs) {
+		free(sq);
+		return NULL;
+	}
+	sq->ctrl = ctrl;
+	sq->qid = qid;
+	sq->base = base;
+	sq->size = size;
+	sq->cq = cq;
+	list_init(&sq->free);
+	for (i = 0; i < size; i++) {
+		struct nvme_req *req = &sq->reqs[i];
+
+		req->sq = sq;
+		req->state = NVME_REQ_FREE;
+		list_add_tail(&sq->free, &req->link);
+	}
+	cq->nsq++;
+	ctrl->sq[qid] = sq;
+	return sq;
+}
+
+static void nvme_sq_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	uint32_t i;
+
+	ctrl->sq[sq->qid] = NULL;
+	sq->cq->nsq--;
+	for (i = 0; i < sq->size; i++) {
+		list_del(&sq->reqs[i].link);
+		free(sq->reqs[i].sg);
+	}
+	free(sq->reqs);
+	free(sq);
+}
+
+void nvme_req_release(struct nvme_req *req)
+{
+	list_del(&req->link);
+	req->state = NVME_REQ_FREE;
+	list_add_tail(&req->sq->free, &req->link);
+}
+
+struct nvme_req *nvme_req_find(struct nvme_sq *sq, uint16_t cid)
+{
+	uint32_t i;
+
+	for (i = 0; i < sq->size; i++)
+		if (sq->reqs[i].state != NVME_REQ_FREE && sq->reqs[i].cmd.cid == cid)
+			return &sq->reqs[i];
+	return NULL;
+}
+
+/*
+ * Free the SQ once nothing of it is out at the block layer; then a waiting
+ * Delete I/O SQ command completes.
+ */
+bool nvme_sq_try_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	struct nvme_req *delete_req = sq->delete_req;
+
+	if (sq->backend)
+		return false;
+	nvme_sq_free(ctrl, sq);
+	if (delete_req)
+		nvme_req_complete(delete_req);
+	return true;
+}
+
+/*
+ * Stop an SQ: no more fetching, commands held in the controller or waiting
+ * for CQ space are dropped (the queue is gone, so is their completion).
+ * Commands out at the block layer keep the SQ alive until they return.
+ */
+void nvme_sq_delete(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	uint32_t i;
+
+	sq->deleting = true;
+	for (i = 0; i < sq->size; i++) {
+		struct nvme_req *req = &sq->reqs[i];
+
+		if (req->state == NVME_REQ_HELD || req->state == NVME_REQ_CQ_WAIT)
+			nvme_req_release(req);
+	}
+	nvme_sq_try_free(ctrl, sq);
+}
+
+/* Free every queue now, whatever is outstanding (controller reset). */
+void nvme_queues_teardown(struct nvme_ctrl *ctrl)
+{
+	uint32_t i;
+
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->sq[i])
+			ctrl->sq[i]->delete_req = NULL;
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->sq[i])
+			nvme_sq_free(ctrl, ctrl->sq[i]);
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->cq[i])
+			nvme_cq_free(ctrl, ctrl->cq[i]);
+	list_init(&ctrl->aer_reqs);
+	ctrl->aer_count = 0;
+	ctrl->next_sq = 0;
+}
+
+/* ---- completion ---- */
+
+static bool nvme_cq_full(const struct nvme_cq *cq)
+{
+	return (cq->tail + 1) % cq->size == cq->head;
+}
+
+static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_req *req)
+{
+	struct nvme_sq *sq = req->sq;
+	struct nvme_cqe cqe = {
+		.dw0 = req->dw0,
+		.sq_head = (uint16_t)sq->head,
+		.sq_id = sq->qid,
+		.cid = req->cmd.cid,
+		.status = (uint16_t)(req->status << 1 | cq->phase),
+	};
+
+	if (ctrl->ops->dma_write(ctrl->opaque, cq->base + (uint64_t)cq->tail * sizeof(cqe),
+				 &cqe, sizeof(cqe))) {
+		nvme_fatal(ctrl, "cannot write a completion queue entry");
+		return;
+	}
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase = !cq->phase;
+	}
+	nvme_cq_notify(ctrl, cq);
+}
+
+/*
+ * Post req's completion (req->status, req->dw0), or park it until the CQ
+ * has room.  Completions for a queue being deleted are dropped.
+ */
+void nvme_req_complete(struct nvme_req *req)
+{
+	struct nvme_sq *sq = req->sq;
+	struct nvme_ctrl *ctrl = sq->ctrl;
+	struct nvme_cq *cq = sq->cq;
+
+	if (sq->deleting || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS)) {
+		nvme_req_release(req);
+		return;
+	}
+	if (!list_empty(&cq->wait) || nvme_cq_full(cq)) {
+		list_del(&req->link);
+		req->state = NVME_REQ_CQ_WAIT;
+		list_add_tail(&cq->wait, &req->link);
+		return;
+	}
+	nvme_cq_post(ctrl, cq, req);
+	nvme_req_release(req);
+}
+
+static void nvme_cq_flush_wait(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
+{
+	while (!list_empty(&cq->wait) && !nvme_cq_full(cq) &&
+	       !(ctrl->csts & NVME_CSTS_CFS)) {
+		struct nvme_req *req = list_first(&cq->wait, struct nvme_req, link);
+
+		nvme_cq_post(ctrl, cq, req);
+		nvme_req_release(req);
+	}
+}
+
+/* ---- doorbells ---- */
+
+static void nvme_sq_doorbell(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32_t tail)
+{
+	if (tail >= sq->size) {
+		nvme_guest_error(ctrl, "SQ %u tail %u beyond size %u", sq->qid, tail, sq->size);
+		return;
+	}
+	sq->tail = tail;
+	ctrl->ops->schedule(ctrl->opaque);
+}
+
+static void nvme_cq_doorbell(struct nvme_ctrl *ctrl, struct nvme_cq *cq, uint32_t head)
+{
+	if (head >= cq->size) {
+		nvme_guest_error(ctrl, "CQ %u head %u beyond size %u", cq->qid, head, cq->size);
+		return;
+	}
+	cq->head = head;
+	if (cq->head == cq->tail)
+		nvme_cq_irq_check(ctrl, cq);
+	if (!list_empty(&cq->wait))
+		ctrl->ops->schedule(ctrl->opaque);
+}
+
+void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val)
+{
+	uint64_t stride = 4ull << ctrl->p.dstrd;
+	uint64_t idx = off / stride;
+	uint32_t qid = (uint32_t)(idx / 2);
+
+	if (off % stride || qid >= ctrl->nqueues) {
+		nvme_guest_error(ctrl, "write to doorbell offset 0x%llx of no queue",
+				 (unsigned long long)off);
+		return;
+	}
+	if (!ctrl->enabled || ctrl->disabling)
+		return;
+	if (idx & 1) {
+		if (ctrl->cq[qid])
+			nvme_cq_doorbell(ctrl, ctrl->cq[qid], val);
+		else
+			nvme_guest_error(ctrl, "doorbell for missing CQ %u", qid);
+	} else {
+		if (ctrl->sq[qid] && !ctrl->sq[qid]->deleting)
+			nvme_sq_doorbell(ctrl, ctrl->sq[qid], val);
+		else
+			nvme_guest_error(ctrl, "doorbell for missing SQ %u", qid);
+	}
+}
+
+/* ---- fetch ---- */
+
+static bool nvme_ctrl_running(const struct nvme_ctrl *ctrl)
+{
+	return ctrl->enabled && !ctrl->disabling && !(ctrl->csts & NVME_CSTS_CFS);
+}
+
+/* Fetch and start up to a burst of commands; true if the SQ has more. */
+static bool nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	unsigned int n;
+
+	for (n = 0; n < NVME_FETCH_BURST; n++) {
+		struct nvme_req *req;
+
+		if (sq->head == sq->tail || list_empty(&sq->free))
+			return false;
+		req = list_first(&sq->free, struct nvme_req, link);
+		if (ctrl->ops->dma_read(ctrl->opaque,
+					sq->base + (uint64_t)sq->head * sizeof(req->cmd),
+					&req->cmd, sizeof(req->cmd))) {
+			nvme_fatal(ctrl, "cannot read a submission queue entry");
+			return false;
+		}
+		list_del(&req->link);
+		req->state = NVME_REQ_ACTIVE;
+		req->status = NVME_SC_SUCCESS;
+		req->dw0 = 0;
+		sq->head = (sq->head + 1) % sq->size;
+		if (sq->qid == 0)
+			nvme_admin_exec(ctrl, req);
+		else
+			nvme_io_exec(ctrl, req);
+		if (!nvme_ctrl_running(ctrl) || sq->deleting)
+			return false;
+	}
+	return sq->head != sq->tail && !list_empty(&sq->free);
+}
+
+void nvme_queues_process(struct nvme_ctrl *ctrl)
+{
+	bool more = false;
+	uint32_t i;
+
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->cq[i])
+			nvme_cq_flush_wait(ctrl, ctrl->cq[i]);
+
+	for (i = 0; i < ctrl->nqueues && nvme_ctrl_running(ctrl); i++) {
+		uint32_t qid = (ctrl->next_sq + i) % ctrl->nqueues;
+		struct nvme_sq *sq = ctrl->sq[qid];
+
+		if (sq && !sq->deleting && nvme_sq_fetch(ctrl, sq))
+			more = true;
+	}
+	ctrl->next_sq = (ctrl->next_sq + 1) % ctrl->nqueues;
+	if (more && nvme_ctrl_running(ctrl))
+		ctrl->ops->schedule(ctrl->opaque);
+}

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Register file, enable/disable, shutdown, doorbell and interrupt semantics. */
+#include <glib.h>
+#include <string.h>
+
+#include "fake_host.h"
+
+static void test_cap_vs(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	uint64_t cap = fh_rd64(fh, NVME_REG_CAP);
+
+	g_assert_cmpuint(cap & 0xffff, ==, 1023);		/* MQES */
+	g_assert_true(cap & NVME_CAP_CQR);
+	g_assert_cmpuint((cap >> 17) & 3, ==, 0);		/* AMS */
+	g_assert_cmpuint((cap >> 24) & 0xff, ==, 20);		/* TO */
+	g_assert_cmpuint((cap >> 32) & 0xf, ==, 0);		/* DSTRD */
+	g_assert_true(cap & NVME_CAP_CSS_NVM);
+	g_assert_cmpuint((cap >> 48) & 0xf, ==, 0);		/* MPSMIN */
+	g_assert_cmpuint((cap >> 52) & 0xf, ==, 4);		/* MPSMAX */
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CAP), ==, (uint32_t)cap);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CAP + 4), ==, (uint32_t)(cap >> 32));
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_VS), ==, 0x00010000);
+	/* CAP is read-only */
+	fh_wr64(fh, NVME_REG_CAP, 0);
+	g_assert_cmphex(fh_rd64(fh, NVME_REG_CAP), ==, cap);
+	fh_free(fh);
+}
+
+static void test_split_64bit(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+
+	fh_wr32(fh, NVME_REG_ASQ, 0x12345000);
+	fh_wr32(fh, NVME_REG_ASQ + 4, 0xabcd);
+	g_assert_cmphex(fh_rd64(fh, NVME_REG_ASQ), ==, 0xabcd12345000ull);
+	/* hi then lo, as some drivers do */
+	fh_wr32(fh, NVME_REG_ACQ + 4, 0x1);
+	fh_wr32(fh, NVME_REG_ACQ, 0x2000);
+	g_assert_cmphex(fh_rd64(fh, NVME_REG_ACQ), ==, 0x100002000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_ACQ + 4), ==, 1);
+	/* whole 64-bit write, reserved low bits dropped */
+	fh_wr64(fh, NVME_REG_ASQ, 0x7777000fffull);
+	g_assert_cmphex(fh_rd64(fh, NVME_REG_ASQ), ==, 0x7777000000ull);
+	fh_free(fh);
+}
+
+static void test_enable_disable(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_enable(fh, 32);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CC) & 1, ==, 1);
+	fh_disable(fh);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	/* and again: state from the first enable must not leak */
+	fh_enable(fh, 2);
+	fh_disable(fh);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_free(fh);
+}
+
+static void test_enable_bad_config(void)
+{
+	static const struct {
+		uint32_t aqa, cc;
+		uint64_t asq;
+	} bad[] = {
+		{ 0, NVME_CC_EN, FH_ASQ },				/* 1-entry queues */
+		{ 0x001f001f, NVME_CC_EN | 1 << 4, FH_ASQ },		/* CSS */
+		{ 0x001f001f, NVME_CC_EN | 1 << 11, FH_ASQ },		/* AMS */
+		{ 0x001f001f, NVME_CC_EN | 5 << 7, FH_ASQ },		/* MPS > MPSMAX */
+		{ 0x001f001f, NVME_CC_EN, 0 },				/* no ASQ */
+		{ 0x001f001f, NVME_CC_EN | 1 << 7, FH_ASQ + 0x1000 },	/* 8K MPS, 4K aligned */
+	};
+	unsigned int i;
+
+	for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+		struct fake_host *fh = fh_new(NULL);
+
+		fh_wr32(fh, NVME_REG_AQA, bad[i].aqa);
+		fh_wr64(fh, NVME_REG_ASQ, bad[i].asq);
+		fh_wr64(fh, NVME_REG_ACQ, FH_ACQ);
+		fh_wr32(fh, NVME_REG_CC, bad[i].cc);
+		g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_CFS);
+		/* the doorbell of a controller that never came up is ignored */
+		fh_wr32(fh, NVME_REG_DBS, 1);
+		fh_run(fh);
+		/* a reset clears CFS */
+		fh_wr32(fh, NVME_REG_CC, 0);
+		g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+		fh_free(fh);
+	}
+}
+
+static void test_shutdown(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+
+	fh_enable(fh, 8);
+	fh_wr32(fh, NVME_REG_CC, fh_rd32(fh, NVME_REG_CC) | 1 << 14);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY | 2 << 2);
+	fh_disable(fh);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS) & NVME_CSTS_RDY, ==, 0);
+	fh_free(fh);
+}
+
+static void test_bad_accesses(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	uint64_t off;
+
+	/* odd sizes, misaligned, reserved and 64-bit-to-32-bit: ignored */
+	nvme_ctrl_mmio_write(fh->ctrl, NVME_REG_CC, 1, 2);
+	nvme_ctrl_mmio_write(fh->ctrl, NVME_REG_CC + 1, 1, 4);
+	nvme_ctrl_mmio_write(fh->ctrl, NVME_REG_CC, 1, 8);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CC), ==, 0);
+	g_assert_cmphex(nvme_ctrl_mmio_read(fh->ctrl, NVME_REG_VS, 1), ==, 0);
+	g_assert_cmphex(nvme_ctrl_mmio_read(fh->ctrl, 0x2, 4), ==, 0);
+	for (off = 0x38; off < 0x1000; off += 4) {
+		fh_wr32(fh, off, 0xffffffff);
+		g_assert_cmphex(fh_rd32(fh, off), ==, 0);
+	}
+	fh_enable(fh, 4);
+	/* doorbells: beyond the queues, missing queues, values beyond the size */
+	for (off = NVME_REG_DBS; off < nvme_ctrl_bar_size(&fh->params) + 64; off += 4)
+		fh_wr32(fh, off, 0xffff);
+	fh_wr32(fh, NVME_REG_DBS + 2, 1);
+	fh_wr64(fh, NVME_REG_DBS, 1);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_DBS), ==, 0);
+	fh_run(fh);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	g_assert_cmpuint(fh->guest_errors, >, 0);
+	fh_free(fh);
+}
+
+static void test_bar_size_and_params(void)
+{
+	struct nvme_ctrl_params p;
+
+	nvme_ctrl_params_default(&p);
+	g_assert_null(nvme_ctrl_params_check(&p));
+	g_assert_cmpuint(nvme_ctrl_bar_size(&p), ==, 8192);
+	p.max_ioqpairs = 1024;
+	p.dstrd = 2;
+	/* 0x1000 + 1025 * 2 * 16 -> 0x9020 -> 64 KiB */
+	g_assert_cmpuint(nvme_ctrl_bar_size(&p), ==, 65536);
+	p.mdts = 0;
+	g_assert_nonnull(nvme_ctrl_params_check(&p));
+	g_assert_null(nvme_ctrl_new(&p, NULL, NULL));
+	nvme_ctrl_params_default(&p);
+	p.dstrd = 9;
+	g_assert_nonnull(nvme_ctrl_params_check(&p));
+}
+
+static void test_dstrd(void)
+{
+	struct nvme_ctrl_params p;
+	struct fake_host *fh;
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_GET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES };
+	struct nvme_cqe cqe;
+
+	nvme_ctrl_params_default(&p);
+	p.dstrd = 3;
+	fh = fh_new(&p);
+	fh_enable(fh, 4);
+	cqe = fh_cmd(fh, &fh->admin, &cmd);	/* doorbells at stride 32 */
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	g_assert_cmphex(cqe.dw0, ==, 7 | 7 << 16);
+	fh_free(fh);
+}
+
+/* Without MSI-X: INTx follows unread CQEs and INTMS/INTMC. */
+static void test_pin_interrupt(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_GET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES };
+	struct nvme_cqe cqe;
+
+	fh->msix = false;
+	fh_enable(fh, 4);
+	cmd.cid = 1;
+	fh_submit(fh, &fh->admin, &cmd);
+	fh_run(fh);
+	g_assert_true(fh->intx);
+	fh_wr32(fh, NVME_REG_INTMS, 1);
+	g_assert_false(fh->intx);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_INTMS), ==, 1);
+	fh_wr32(fh, NVME_REG_INTMC, 1);
+	g_assert_true(fh->intx);
+	g_assert_true(fh_poll(fh, &fh->admin, &cqe));	/* rings the CQ head doorbell */
+	g_assert_false(fh->intx);
+	g_assert_cmpuint(fh->msix_count[0], ==, 0);
+	fh_free(fh);
+}
+
+static void test_msix_interrupt(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_GET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES };
+
+	fh_enable(fh, 4);
+	fh_cmd(fh, &fh->admin, &cmd);
+	g_assert_cmpuint(fh->msix_count[0], ==, 1);
+	g_assert_false(fh->intx);
+	fh_free(fh);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/regs/cap-vs", test_cap_vs);
+	g_test_add_func("/regs/split-64bit", test_split_64bit);
+	g_test_add_func("/regs/enable-disable", test_enable_disable);
+	g_test_add_func("/regs/enable-bad-config", test_enable_bad_config);
+	g_test_add_func("/regs/shutdown", test_shutdown);
+	g_test_add_func("/regs/bad-accesses", test_bad_accesses);
+	g_test_add_func("/regs/bar-size-params", test_bar_size_and_params);
+	g_test_add_func("/regs/dstrd", test_dstrd);
+	g_test_add_func("/regs/pin-interrupt", test_pin_interrupt);
+	g_test_add_func("/regs/msix-interrupt", test_msix_interrupt);
+	return g_test_run();
+}
