@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Namespaces and LUNs: Identify Namespace, the LUN table (NSID n = LUN n-1),
+ * REPORT LUNS data, adding SCSI devices for active namespaces.
+ */
+#include <linux/kernel.h>
+#include <linux/slab.h>
+#include <linux/rcupdate.h>
+#include <asm/unaligned.h>
+#include <scsi/scsi.h>
+#include <scsi/scsi_device.h>
+#include <scsi/scsi_host.h>
+
+#include "nvme_scsi.h"
+
+/* Replace the namespace at @lun (NULL removes it); caller holds ns_lock. */
+static void nvme_scsi_set_ns(struct nvme_scsi_ctrl *ctrl, unsigned int lun,
+			     struct nvme_scsi_ns *ns)
+{
+	struct nvme_scsi_ns *old;
+
+	old = rcu_dereference_protected(ctrl->ns[lun],
+					lockdep_is_held(&ctrl->ns_lock));
+	rcu_assign_pointer(ctrl->ns[lun], ns);
+	if (old)
+		kfree_rcu(old, rcu);
+}
+
+/*
+ * Build a namespace from Identify Namespace data; NULL if it is inactive
+ * (NSZE 0) or uses a format this driver cannot drive yet.
+ */
+static struct nvme_scsi_ns *nvme_scsi_parse_ns(struct nvme_scsi_ctrl *ctrl,
+					       u32 nsid, struct nvme_id_ns *id)
+{
+	struct nvme_scsi_ns *ns;
+	unsigned int fmt = id->flbas & NVME_NS_FLBAS_LBA_MASK;
+	u8 ds;
+	u16 ms;
+
+	if (!le64_to_cpu(id->nsze))
+		return NULL;
+	if (fmt > id->nlbaf) {
+		dev_warn(ctrl->dev, "NSID %u: FLBAS %#x selects a format beyond NLBAF %u\n",
+			 nsid, id->flbas, id->nlbaf);
+		return NULL;
+	}
+	ds = id->lbaf[fmt].ds;
+	ms = le16_to_cpu(id->lbaf[fmt].ms);
+	if (ds < SECTOR_SHIFT || ds > NVME_SCSI_PAGE_SHIFT) {
+		dev_warn(ctrl->dev, "NSID %u: LBA size 2^%u not supported\n", nsid, ds);
+		return NULL;
+	}
+	if (ms) {
+		dev_warn(ctrl->dev, "NSID %u: LBA format with %u metadata bytes not supported\n",
+			 nsid, ms);
+		return NULL;
+	}
+
+	ns = kzalloc(sizeof(*ns), GFP_KERNEL);
+	if (!ns)
+		return NULL;
+	ns->nsid = nsid;
+	ns->lba_shift = ds;
+	ns->nsze = le64_to_cpu(id->nsze);
+	memcpy(ns->eui64, id->eui64, sizeof(ns->eui64));
+	memcpy(ns->nguid, id->nguid, sizeof(ns->nguid));
+	return ns;
+}
+
+/*
+ * Identify namespaces 1..min(NN, NVME_SCSI_MAX_LUNS) and refresh the LUN
+ * table. An NVMe error status for a namespace means "not active"; a
+ * transport error (timeout, dead controller) fails the scan.
+ */
+int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl)
+{
+	unsigned int nr = min_t(u32, ctrl->nn, NVME_SCSI_MAX_LUNS);
+	struct nvme_id_ns *id;
+	unsigned int lun;
+	int ret = 0;
+
+	if (ctrl->nn > NVME_SCSI_MAX_LUNS)
+		dev_info(ctrl->dev, "controller has %u namespaces; exposing NSID 1-%u\n",
+			 ctrl->nn, NVME_SCSI_MAX_LUNS);
+	id = kmalloc(NVME_IDENTIFY_DATA_SIZE, GFP_KERNEL);
+	if (!id)
+		return -ENOMEM;
+
+	mutex_lock(&ctrl->ns_lock);
+	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+		struct nvme_scsi_ns *ns = NULL;
+		u32 nsid = lun + 1;
+
+		if (lun < nr) {
+			ret = nvme_scsi_identify(ctrl, nsid, NVME_ID_CNS_NS, id);
+			if (ret < 0) {
+				dev_err(ctrl->dev, "Identify Namespace %u failed: %d\n",
+					nsid, ret);
+				break;
+			}
+			if (ret > 0)
+				dev_dbg(ctrl->dev, "Identify Namespace %u: status %#x\n",
+					nsid, ret);
+			else
+				ns = nvme_scsi_parse_ns(ctrl, nsid, id);
+			ret = 0;
+		}
+		if (ns)
+			dev_info(ctrl->dev, "NSID %u (LUN %u): %llu blocks of %u bytes\n",
+				 nsid, lun, ns->nsze, 1U << ns->lba_shift);
+		nvme_scsi_set_ns(ctrl, lun, ns);
+	}
+	mutex_unlock(&ctrl->ns_lock);
+	kfree(id);
+	return ret;
+}
+
+/* Make sure every active namespace has a SCSI device. */
+void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
+{
+	struct Scsi_Host *shost = ctrl->shost;
+	unsigned int lun;
+
+	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+		struct scsi_device *sdev;
+		bool active;
+
+		rcu_read_lock();
+		active = rcu_access_pointer(ctrl->ns[lun]) != NULL;
+		rcu_read_unlock();
+		if (!active)
+			continue;
+		sdev = scsi_device_lookup(shost, 0, 0, lun);
+		if (sdev) {
+			scsi_device_put(sdev);
+			continue;
+		}
+		if (scsi_add_device(shost, 0, 0, lun))
+			dev_warn(ctrl->dev, "could not add LUN %u\n", lun);
+	}
+}
+
+void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl)
+{
+	unsigned int lun;
+
+	mutex_lock(&ctrl->ns_lock);
+	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++)
+		nvme_scsi_set_ns(ctrl, lun, NULL);
+	mutex_unlock(&ctrl->ns_lock);
+}
+
+/*
+ * REPORT LUNS parameter data for SELECT REPORT @select into @buf; returns
+ * its length, or 0 for an unsupported SELECT REPORT.
+ */
+unsigned int nvme_scsi_report_luns(struct nvme_scsi_ctrl *ctrl, u8 select,
+				   u8 *buf, unsigned int len)
+{
+	unsigned int lun, n = 0;
+
+	if (len < 8)
+		return 0;
+	memset(buf, 0, 8);
+	switch (select) {
+	case 0x00:	/* all logical units (no well-known ones here) */
+	case 0x02:
+		rcu_read_lock();
+		for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+			if (!rcu_access_pointer(ctrl->ns[lun]))
+				continue;
+			if (8 + 8 * (n + 1) > len)
+				break;
+			int_to_scsilun(lun, (struct scsi_lun *)&buf[8 + 8 * n]);
+			n++;
+		}
+		rcu_read_unlock();
+		break;
+	case 0x01:	/* well-known logical units only: none */
+		break;
+	default:
+		return 0;
+	}
+	put_unaligned_be32(8 * n, &buf[0]);
+	return 8 + 8 * n;
+}

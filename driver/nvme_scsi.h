@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nvme_scsi: an NVMe 1.0e PCI controller presented to the SCSI midlayer.
+ *
+ * Objects (see DESIGN.md):
+ *   nvme_scsi_ctrl  - one per PCI function; lives in the Scsi_Host's hostdata.
+ *   nvme_scsi_queue - one SQ/CQ pair; queues[0] is the admin queue, queues[1..n]
+ *                     are IO queues, IO queue i+1 serves blk-mq hardware queue i.
+ *   nvme_scsi_req   - anything that owns a command identifier (CID) on a queue.
+ *   nvme_scsi_iod   - per-SCSI-command driver data (scsi_cmd_priv), embeds a req.
+ *   nvme_scsi_ns    - an active namespace, LUN (nsid - 1).
+ */
+#ifndef NVME_SCSI_H
+#define NVME_SCSI_H
+
+#include <linux/types.h>
+#include <linux/spinlock.h>
+#include <linux/mutex.h>
+#include <linux/wait.h>
+#include <linux/completion.h>
+#include <linux/rcupdate.h>
+#include <linux/pci.h>
+#include <linux/dmapool.h>
+#include <linux/nvme.h>
+#include <scsi/scsi_host.h>
+#include <scsi/scsi_cmnd.h>
+
+#define NVME_SCSI_NAME			"nvme_scsi"
+
+/* Host memory page size used for PRPs and CC.MPS (2^(12 + 0)). */
+#define NVME_SCSI_PAGE_SHIFT		12
+#define NVME_SCSI_PAGE_SIZE		(1U << NVME_SCSI_PAGE_SHIFT)
+#define NVME_SCSI_PRPS_PER_PAGE		(NVME_SCSI_PAGE_SIZE / sizeof(__le64))
+
+#define NVME_SCSI_ADMIN_DEPTH		NVME_AQ_DEPTH
+/* Largest transfer the driver ever builds, whatever MDTS allows. */
+#define NVME_SCSI_MAX_XFER		(4U << 20)
+/*
+ * PRP list pages for the largest transfer: one PRP per page plus one for a
+ * first page that is not aligned, less PRP1, with the last entry of each
+ * full list page used as the chain pointer.
+ */
+#define NVME_SCSI_MAX_PRP_PAGES \
+	DIV_ROUND_UP(NVME_SCSI_MAX_XFER / NVME_SCSI_PAGE_SIZE, \
+		     NVME_SCSI_PRPS_PER_PAGE - 1)
+
+/* LUNs exposed: NSID n is LUN n - 1; namespaces above this are ignored. */
+#define NVME_SCSI_MAX_LUNS		8
+
+/*
+ * Driver-internal status values passed to a request's end() when the
+ * controller did not complete it (they are NVMe "host path" codes, which a
+ * 1.0e controller never returns).
+ */
+#define NVME_SCSI_SC_CANCELLED		NVME_SC_HOST_ABORTED_CMD	/* reset: retry */
+#define NVME_SCSI_SC_DEAD		NVME_SC_HOST_PATH_ERROR		/* controller gone */
+
+/* Status field of a completion, phase bit dropped: DNR/M/CRD/SCT/SC. */
+#define NVME_SCSI_STATUS_CODE(s)	((s) & 0x7ff)	/* SCT << 8 | SC */
+
+enum nvme_scsi_state {
+	NVME_SCSI_NEW = 0,	/* probing */
+	NVME_SCSI_LIVE,		/* queues up, commands flow */
+	NVME_SCSI_RESETTING,	/* controller being disabled and re-enabled */
+	NVME_SCSI_DEAD,		/* given up on: commands fail at once */
+	NVME_SCSI_DELETING,	/* remove() in progress */
+};
+
+struct nvme_scsi_queue;
+
+struct nvme_scsi_req {
+	/*
+	 * Called once per submission, from completion processing with the
+	 * queue's cq_lock held, or from cancellation when the controller was
+	 * disabled. @status is the 15-bit status without the phase tag.
+	 */
+	void (*end)(struct nvme_scsi_queue *q, struct nvme_scsi_req *req,
+		    u16 status, union nvme_result result);
+};
+
+struct nvme_scsi_queue {
+	struct nvme_scsi_ctrl *ctrl;
+	u16 qid;
+	u16 depth;		/* entries in the SQ and in the CQ */
+	u16 cq_vector;		/* MSI-X vector index */
+	bool created;		/* known to the controller (IO queues) */
+	bool irq_requested;
+
+	spinlock_t sq_lock;	/* sq_tail, SQ memory, doorbell */
+	struct nvme_command *sqes;
+	dma_addr_t sq_dma;
+	u16 sq_tail;
+	u16 last_sq_tail;	/* tail last written to the doorbell */
+
+	spinlock_t cq_lock;	/* cq_head, cq_phase, rqs[] clearing */
+	struct nvme_completion *cqes;
+	dma_addr_t cq_dma;
+	u16 cq_head;
+	u8 cq_phase;
+
+	u32 __iomem *sq_db;
+	u32 __iomem *cq_db;
+
+	/* CID -> owner; CIDs are blk-mq tags on IO queues, slots on admin. */
+	struct nvme_scsi_req **rqs;
+
+	char irqname[24];
+};
+
+/* Per-SCSI-command data, allocated by the midlayer (cmd_size). */
+struct nvme_scsi_iod {
+	struct nvme_scsi_req req;
+	struct scsi_cmnd *cmd;
+	bool dma_mapped;
+	u8 nr_prp_pages;
+	__le64 *prp_list[NVME_SCSI_MAX_PRP_PAGES];
+	dma_addr_t prp_dma[NVME_SCSI_MAX_PRP_PAGES];
+};
+
+struct nvme_scsi_ns {
+	struct rcu_head rcu;
+	u32 nsid;
+	u8 lba_shift;		/* log2 of the LBA data size */
+	u64 nsze;		/* size in logical blocks */
+	u8 eui64[8];
+	u8 nguid[16];
+};
+
+struct nvme_scsi_ctrl {
+	struct pci_dev *pdev;
+	struct device *dev;
+	struct Scsi_Host *shost;
+
+	void __iomem *bar;
+	resource_size_t bar_len;
+	u64 cap;
+	u32 vs;
+	u32 db_stride;		/* doorbell stride in bytes */
+	unsigned long ready_timeout;	/* CAP.TO in jiffies */
+	u32 ctrl_config;
+	bool enabled;		/* CC.EN=1 and CSTS.RDY=1 last we set it */
+
+	spinlock_t state_lock;
+	enum nvme_scsi_state state;
+	struct mutex reset_lock;	/* serialises reset, remove, queue setup */
+
+	/* queues[0] = admin, queues[1..nr_io_queues] = IO */
+	struct nvme_scsi_queue *queues;
+	unsigned int nr_io_queues;
+	unsigned int nr_vectors;	/* MSI-X vectors allocated */
+	u16 io_depth;
+
+	/* admin command slots (CID on the admin queue) */
+	spinlock_t admin_lock;
+	unsigned long admin_cids;	/* bitmap, NVME_SCSI_ADMIN_DEPTH - 1 bits */
+	wait_queue_head_t admin_wait;
+
+	struct dma_pool *prp_pool;
+
+	/* Identify Controller, kept for INQUIRY and later passthrough */
+	struct nvme_id_ctrl *id;
+	char sn[21];
+	char mn[41];
+	char fr[9];
+	u32 nn;
+	u32 max_xfer;		/* bytes */
+	bool vwc_present;
+	bool vwc_enabled;
+
+	struct mutex ns_lock;	/* updates to ns[] */
+	struct nvme_scsi_ns __rcu *ns[NVME_SCSI_MAX_LUNS];
+};
+
+/* module parameters (pci.c) */
+extern unsigned int nvme_scsi_admin_timeout;	/* seconds */
+extern unsigned int nvme_scsi_shutdown_timeout;	/* seconds */
+
+/* pci.c */
+bool nvme_scsi_change_state(struct nvme_scsi_ctrl *ctrl,
+			    enum nvme_scsi_state new_state);
+enum nvme_scsi_state nvme_scsi_state(struct nvme_scsi_ctrl *ctrl);
+bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
+int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);
+
+/* queue.c */
+int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth);
+void nvme_scsi_free_queue(struct nvme_scsi_queue *q);
+void nvme_scsi_init_queue_state(struct nvme_scsi_queue *q);
+int nvme_scsi_queue_request_irq(struct nvme_scsi_queue *q);
+void nvme_scsi_queue_free_irq(struct nvme_scsi_queue *q);
+void nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
+		      struct nvme_scsi_req *req, bool ring);
+void nvme_scsi_ring_sq(struct nvme_scsi_queue *q);
+int nvme_scsi_poll_cq(struct nvme_scsi_queue *q);
+void nvme_scsi_cancel_queue(struct nvme_scsi_queue *q, u16 status);
+bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
+			    struct nvme_scsi_req *req);
+int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
+			 u32 *result);
+int nvme_scsi_create_io_queue(struct nvme_scsi_queue *q);
+int nvme_scsi_delete_io_queue(struct nvme_scsi_queue *q);
+int nvme_scsi_set_queue_count(struct nvme_scsi_ctrl *ctrl, unsigned int *count);
+int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns,
+		       void *buf);
+
+/* scsi.c */
+extern struct scsi_host_template nvme_scsi_sht;
+void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl);
+
+/* ns.c */
+int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl);
+unsigned int nvme_scsi_report_luns(struct nvme_scsi_ctrl *ctrl, u8 select,
+				   u8 *buf, unsigned int len);
+
+static inline struct nvme_scsi_ctrl *shost_to_ctrl(struct Scsi_Host *shost)
+{
+	return shost_priv(shost);
+}
+
+#endif /* NVME_SCSI_H */

@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Submission/completion queues: DMA memory, doorbells, submission,
+ * completion processing with phase tags, MSI-X handlers, admin commands.
+ */
+#include <linux/kernel.h>
+#include <linux/interrupt.h>
+#include <linux/dma-mapping.h>
+#include <linux/slab.h>
+#include <linux/delay.h>
+
+#include "nvme_scsi.h"
+
+static u32 __iomem *nvme_scsi_db(struct nvme_scsi_ctrl *ctrl, u16 qid, bool cq)
+{
+	return ctrl->bar + NVME_REG_DBS + (2 * qid + (cq ? 1 : 0)) * ctrl->db_stride;
+}
+
+int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth)
+{
+	struct nvme_scsi_queue *q = &ctrl->queues[qid];
+
+	memset(q, 0, sizeof(*q));
+	q->ctrl = ctrl;
+	q->qid = qid;
+	q->depth = depth;
+	spin_lock_init(&q->sq_lock);
+	spin_lock_init(&q->cq_lock);
+
+	q->cqes = dma_alloc_coherent(ctrl->dev, depth * sizeof(struct nvme_completion),
+				     &q->cq_dma, GFP_KERNEL);
+	if (!q->cqes)
+		goto fail;
+	q->sqes = dma_alloc_coherent(ctrl->dev, depth * sizeof(struct nvme_command),
+				     &q->sq_dma, GFP_KERNEL);
+	if (!q->sqes)
+		goto fail;
+	q->rqs = kcalloc(depth, sizeof(*q->rqs), GFP_KERNEL);
+	if (!q->rqs)
+		goto fail;
+
+	q->sq_db = nvme_scsi_db(ctrl, qid, false);
+	q->cq_db = nvme_scsi_db(ctrl, qid, true);
+	snprintf(q->irqname, sizeof(q->irqname), NVME_SCSI_NAME "%uq%u",
+		 ctrl->shost->host_no, qid);
+	nvme_scsi_init_queue_state(q);
+	return 0;
+
+fail:
+	nvme_scsi_free_queue(q);
+	return -ENOMEM;
+}
+
+void nvme_scsi_free_queue(struct nvme_scsi_queue *q)
+{
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
+
+	if (!ctrl)
+		return;
+	kfree(q->rqs);
+	q->rqs = NULL;
+	if (q->sqes)
+		dma_free_coherent(ctrl->dev, q->depth * sizeof(struct nvme_command),
+				  q->sqes, q->sq_dma);
+	q->sqes = NULL;
+	if (q->cqes)
+		dma_free_coherent(ctrl->dev, q->depth * sizeof(struct nvme_completion),
+				  q->cqes, q->cq_dma);
+	q->cqes = NULL;
+	q->ctrl = NULL;
+}
+
+/* Back to the state a controller reset leaves a queue in. */
+void nvme_scsi_init_queue_state(struct nvme_scsi_queue *q)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->cq_lock, flags);
+	spin_lock(&q->sq_lock);
+	q->sq_tail = 0;
+	q->last_sq_tail = 0;
+	q->cq_head = 0;
+	q->cq_phase = 1;
+	memset(q->cqes, 0, q->depth * sizeof(struct nvme_completion));
+	spin_unlock(&q->sq_lock);
+	spin_unlock_irqrestore(&q->cq_lock, flags);
+}
+
+static void nvme_scsi_write_sq_db(struct nvme_scsi_queue *q)
+{
+	if (q->sq_tail != q->last_sq_tail) {
+		writel(q->sq_tail, q->sq_db);
+		q->last_sq_tail = q->sq_tail;
+	}
+}
+
+/*
+ * Put one command in the SQ. The caller owns command_id (a blk-mq tag or an
+ * admin slot), so nobody else touches rqs[cid] until the command ends.
+ * The doorbell write orders the SQ entry and rqs[] before the device sees it.
+ */
+void nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
+		      struct nvme_scsi_req *req, bool ring)
+{
+	u16 cid = cmd->common.command_id;
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->sq_lock, flags);
+	WRITE_ONCE(q->rqs[cid], req);
+	memcpy(&q->sqes[q->sq_tail], cmd, sizeof(*cmd));
+	if (++q->sq_tail == q->depth)
+		q->sq_tail = 0;
+	if (ring)
+		nvme_scsi_write_sq_db(q);
+	spin_unlock_irqrestore(&q->sq_lock, flags);
+}
+
+void nvme_scsi_ring_sq(struct nvme_scsi_queue *q)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->sq_lock, flags);
+	nvme_scsi_write_sq_db(q);
+	spin_unlock_irqrestore(&q->sq_lock, flags);
+}
+
+static void nvme_scsi_handle_cqe(struct nvme_scsi_queue *q,
+				 struct nvme_completion *cqe)
+{
+	u16 cid = READ_ONCE(cqe->command_id);
+	u16 status = le16_to_cpu(READ_ONCE(cqe->status)) >> 1;
+	struct nvme_scsi_req *req;
+
+	if (unlikely(cid >= q->depth || !q->rqs[cid])) {
+		dev_warn_ratelimited(q->ctrl->dev,
+				     "qid %u: completion for unknown command id %u (status %#x)\n",
+				     q->qid, cid, status);
+		return;
+	}
+	req = q->rqs[cid];
+	WRITE_ONCE(q->rqs[cid], NULL);
+	req->end(q, req, status, cqe->result);
+}
+
+/* Consume every new CQ entry; caller holds cq_lock. Returns entries seen. */
+static int nvme_scsi_process_cq(struct nvme_scsi_queue *q)
+{
+	int found = 0;
+
+	if (!q->cqes)
+		return 0;
+	for (;;) {
+		struct nvme_completion *cqe = &q->cqes[q->cq_head];
+
+		if ((le16_to_cpu(READ_ONCE(cqe->status)) & 1) != q->cq_phase)
+			break;
+		/* read the rest of the entry only after seeing its phase */
+		dma_rmb();
+		nvme_scsi_handle_cqe(q, cqe);
+		if (++q->cq_head == q->depth) {
+			q->cq_head = 0;
+			q->cq_phase ^= 1;
+		}
+		found++;
+	}
+	if (found)
+		writel(q->cq_head, q->cq_db);
+	return found;
+}
+
+int nvme_scsi_poll_cq(struct nvme_scsi_queue *q)
+{
+	unsigned long flags;
+	int found;
+
+	spin_lock_irqsave(&q->cq_lock, flags);
+	found = nvme_scsi_process_cq(q);
+	spin_unlock_irqrestore(&q->cq_lock, flags);
+	return found;
+}
+
+static irqreturn_t nvme_scsi_irq(int irq, void *data)
+{
+	struct nvme_scsi_queue *q = data;
+	int found;
+
+	spin_lock(&q->cq_lock);
+	found = nvme_scsi_process_cq(q);
+	spin_unlock(&q->cq_lock);
+	return found ? IRQ_HANDLED : IRQ_NONE;
+}
+
+int nvme_scsi_queue_request_irq(struct nvme_scsi_queue *q)
+{
+	int ret;
+
+	ret = pci_request_irq(q->ctrl->pdev, q->cq_vector, nvme_scsi_irq, NULL,
+			      q, "%s", q->irqname);
+	if (!ret)
+		q->irq_requested = true;
+	return ret;
+}
+
+void nvme_scsi_queue_free_irq(struct nvme_scsi_queue *q)
+{
+	if (!q->irq_requested)
+		return;
+	pci_free_irq(q->ctrl->pdev, q->cq_vector, q);
+	q->irq_requested = false;
+}
+
+/*
+ * End every command still owned by the queue with a driver status. Only
+ * valid once the controller is disabled (it will post nothing more).
+ */
+void nvme_scsi_cancel_queue(struct nvme_scsi_queue *q, u16 status)
+{
+	union nvme_result res = { .u64 = 0 };
+	unsigned long flags;
+	u16 cid;
+
+	if (!q->rqs)
+		return;
+	spin_lock_irqsave(&q->cq_lock, flags);
+	for (cid = 0; cid < q->depth; cid++) {
+		struct nvme_scsi_req *req = q->rqs[cid];
+
+		if (!req)
+			continue;
+		WRITE_ONCE(q->rqs[cid], NULL);
+		req->end(q, req, status, res);
+	}
+	spin_unlock_irqrestore(&q->cq_lock, flags);
+}
+
+/* Is @req still the owner of @cid (i.e. not completed by the controller)? */
+bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
+			    struct nvme_scsi_req *req)
+{
+	unsigned long flags;
+	bool ret;
+
+	if (cid >= q->depth)
+		return false;
+	spin_lock_irqsave(&q->cq_lock, flags);
+	ret = q->rqs[cid] == req;
+	spin_unlock_irqrestore(&q->cq_lock, flags);
+	return ret;
+}
+
+/* ---- admin commands ---------------------------------------------------- */
+
+struct nvme_scsi_admin_req {
+	struct nvme_scsi_req req;
+	struct completion done;
+	u16 status;
+	u32 result;
+};
+
+static void nvme_scsi_admin_end(struct nvme_scsi_queue *q,
+				struct nvme_scsi_req *req, u16 status,
+				union nvme_result result)
+{
+	struct nvme_scsi_admin_req *areq =
+		container_of(req, struct nvme_scsi_admin_req, req);
+
+	areq->status = status;
+	areq->result = le32_to_cpu(result.u32);
+	complete(&areq->done);
+}
+
+static int nvme_scsi_admin_get_cid(struct nvme_scsi_ctrl *ctrl)
+{
+	unsigned long flags;
+	int cid;
+
+	spin_lock_irqsave(&ctrl->admin_lock, flags);
+	cid = find_first_zero_bit(&ctrl->admin_cids, NVME_SCSI_ADMIN_DEPTH - 1);
+	if (cid >= NVME_SCSI_ADMIN_DEPTH - 1)
+		cid = -1;
+	else
+		__set_bit(cid, &ctrl->admin_cids);
+	spin_unlock_irqrestore(&ctrl->admin_lock, flags);
+	return cid;
+}
+
+static void nvme_scsi_admin_put_cid(struct nvme_scsi_ctrl *ctrl, int cid)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ctrl->admin_lock, flags);
+	__clear_bit(cid, &ctrl->admin_cids);
+	spin_unlock_irqrestore(&ctrl->admin_lock, flags);
+	wake_up(&ctrl->admin_wait);
+}
+
+/*
+ * Run one admin command and wait for it. Returns 0, a positive NVMe status
+ * (SCT << 8 | SC, with DNR/M bits), or a negative errno. A command that does
+ * not complete within admin_timeout disables the controller (so it can no
+ * longer DMA into buffers the caller is about to free) and returns
+ * -ETIMEDOUT; SCSI error handling resets the controller afterwards.
+ */
+int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
+			 u32 *result)
+{
+	struct nvme_scsi_queue *q = &ctrl->queues[0];
+	unsigned long timeout = nvme_scsi_admin_timeout * HZ;
+	struct nvme_scsi_admin_req areq;
+	bool abandoned = false;
+	unsigned long flags;
+	int cid, ret;
+
+	if (!q->cqes || !READ_ONCE(ctrl->enabled))
+		return -ENODEV;
+	if (!wait_event_timeout(ctrl->admin_wait,
+				(cid = nvme_scsi_admin_get_cid(ctrl)) >= 0, timeout))
+		return -EBUSY;
+
+	areq.req.end = nvme_scsi_admin_end;
+	init_completion(&areq.done);
+	areq.status = 0;
+	areq.result = 0;
+	cmd->common.command_id = cid;
+	nvme_scsi_submit(q, cmd, &areq.req, true);
+
+	if (!wait_for_completion_timeout(&areq.done, timeout)) {
+		/* A lost interrupt still leaves the entry in the CQ. */
+		nvme_scsi_poll_cq(q);
+		spin_lock_irqsave(&q->cq_lock, flags);
+		if (q->rqs[cid] == &areq.req) {
+			WRITE_ONCE(q->rqs[cid], NULL);
+			abandoned = true;
+		}
+		spin_unlock_irqrestore(&q->cq_lock, flags);
+		if (abandoned) {
+			dev_err(ctrl->dev, "admin command %#04x (cid %d) timed out after %us\n",
+				cmd->common.opcode, cid, nvme_scsi_admin_timeout);
+			nvme_scsi_disable_after_timeout(ctrl);
+			nvme_scsi_admin_put_cid(ctrl, cid);
+			return -ETIMEDOUT;
+		}
+		/* it ended while we looked: end() has run under cq_lock */
+		wait_for_completion(&areq.done);
+	}
+	nvme_scsi_admin_put_cid(ctrl, cid);
+
+	if (result)
+		*result = areq.result;
+	switch (NVME_SCSI_STATUS_CODE(areq.status)) {
+	case NVME_SCSI_SC_CANCELLED:
+		ret = -EINTR;
+		break;
+	case NVME_SCSI_SC_DEAD:
+		ret = -ENODEV;
+		break;
+	default:
+		ret = areq.status;
+		break;
+	}
+	return ret;
+}
+
+int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns, void *buf)
+{
+	struct nvme_command cmd = { };
+	dma_addr_t dma;
+	void *data;
+	int ret;
+
+	data = dma_alloc_coherent(ctrl->dev, NVME_IDENTIFY_DATA_SIZE, &dma,
+				  GFP_KERNEL);
+	if (!data)
+		return -ENOMEM;
+	cmd.identify.opcode = nvme_admin_identify;
+	cmd.identify.nsid = cpu_to_le32(nsid);
+	cmd.identify.cns = cns;
+	cmd.identify.dptr.prp1 = cpu_to_le64(dma);
+	ret = nvme_scsi_admin_exec(ctrl, &cmd, NULL);
+	if (!ret)
+		memcpy(buf, data, NVME_IDENTIFY_DATA_SIZE);
+	/*
+	 * After a timeout the controller has been disabled, so the buffer is
+	 * no longer a DMA target and can be freed.
+	 */
+	dma_free_coherent(ctrl->dev, NVME_IDENTIFY_DATA_SIZE, data, dma);
+	return ret;
+}
+
+/* Ask for @count IO queue pairs; returns the number granted in @count. */
+int nvme_scsi_set_queue_count(struct nvme_scsi_ctrl *ctrl, unsigned int *count)
+{
+	struct nvme_command cmd = { };
+	u32 q = *count - 1, result = 0;
+	int ret;
+
+	cmd.features.opcode = nvme_admin_set_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_NUM_QUEUES);
+	cmd.features.dword11 = cpu_to_le32(q | (q << 16));
+	ret = nvme_scsi_admin_exec(ctrl, &cmd, &result);
+	if (ret)
+		return ret;
+	*count = min(result & 0xffff, result >> 16) + 1;
+	return 0;
+}
+
+int nvme_scsi_create_io_queue(struct nvme_scsi_queue *q)
+{
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
+	struct nvme_command cmd = { };
+	int ret;
+
+	cmd.create_cq.opcode = nvme_admin_create_cq;
+	cmd.create_cq.prp1 = cpu_to_le64(q->cq_dma);
+	cmd.create_cq.cqid = cpu_to_le16(q->qid);
+	cmd.create_cq.qsize = cpu_to_le16(q->depth - 1);
+	cmd.create_cq.cq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG | NVME_CQ_IRQ_ENABLED);
+	cmd.create_cq.irq_vector = cpu_to_le16(q->cq_vector);
+	ret = nvme_scsi_admin_exec(ctrl, &cmd, NULL);
+	if (ret) {
+		dev_err(ctrl->dev, "create CQ %u failed: %d\n", q->qid, ret);
+		return ret < 0 ? ret : -EIO;
+	}
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.create_sq.opcode = nvme_admin_create_sq;
+	cmd.create_sq.prp1 = cpu_to_le64(q->sq_dma);
+	cmd.create_sq.sqid = cpu_to_le16(q->qid);
+	cmd.create_sq.qsize = cpu_to_le16(q->depth - 1);
+	cmd.create_sq.sq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG);
+	cmd.create_sq.cqid = cpu_to_le16(q->qid);
+	ret = nvme_scsi_admin_exec(ctrl, &cmd, NULL);
+	if (ret) {
+		dev_err(ctrl->dev, "create SQ %u failed: %d\n", q->qid, ret);
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.delete_queue.opcode = nvme_admin_delete_cq;
+		cmd.delete_queue.qid = cpu_to_le16(q->qid);
+		nvme_scsi_admin_exec(ctrl, &cmd, NULL);
+		return ret < 0 ? ret : -EIO;
+	}
+	q->created = true;
+	return 0;
+}
+
+/* Delete the SQ, then the CQ; both are attempted even if one fails. */
+int nvme_scsi_delete_io_queue(struct nvme_scsi_queue *q)
+{
+	struct nvme_command cmd = { };
+	int ret, ret2;
+
+	if (!q->created)
+		return 0;
+	cmd.delete_queue.opcode = nvme_admin_delete_sq;
+	cmd.delete_queue.qid = cpu_to_le16(q->qid);
+	ret = nvme_scsi_admin_exec(q->ctrl, &cmd, NULL);
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.delete_queue.opcode = nvme_admin_delete_cq;
+	cmd.delete_queue.qid = cpu_to_le16(q->qid);
+	ret2 = nvme_scsi_admin_exec(q->ctrl, &cmd, NULL);
+	q->created = false;
+	if (ret || ret2)
+		dev_warn(q->ctrl->dev, "deleting IO queue %u: status %d/%d\n",
+			 q->qid, ret, ret2);
+	return ret ? ret : ret2;
+}

@@ -1,0 +1,886 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SCSI host: host template, queuecommand with SCSI -> NVMe translation,
+ * NVMe status -> sense data, error handling callbacks.
+ */
+#include <linux/kernel.h>
+#include <linux/blk-mq.h>
+#include <linux/blk-mq-pci.h>
+#include <asm/unaligned.h>
+#include <scsi/scsi.h>
+#include <scsi/scsi_cmnd.h>
+#include <scsi/scsi_device.h>
+#include <scsi/scsi_host.h>
+#include <scsi/scsi_eh.h>
+
+#include "nvme_scsi.h"
+
+enum nvme_scsi_xlat {
+	NVME_SCSI_XLAT_DONE,		/* answered here: call scsi_done() */
+	NVME_SCSI_XLAT_SUBMITTED,	/* an NVMe command will complete it */
+	NVME_SCSI_XLAT_BUSY,		/* out of resources: midlayer retries */
+};
+
+/* ---- sense / status ---------------------------------------------------- */
+
+static enum nvme_scsi_xlat nvme_scsi_check(struct scsi_cmnd *cmd, u8 key,
+					   u8 asc, u8 ascq)
+{
+	scsi_build_sense(cmd, 0, key, asc, ascq);
+	scsi_set_resid(cmd, scsi_bufflen(cmd));
+	return NVME_SCSI_XLAT_DONE;
+}
+
+static enum nvme_scsi_xlat nvme_scsi_invalid_field(struct scsi_cmnd *cmd)
+{
+	return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x24, 0x00);
+}
+
+/* NVMe completion status -> SCSI result and sense (DESIGN.md table). */
+static void nvme_scsi_set_status(struct scsi_cmnd *cmd, u16 status)
+{
+	u8 key = ILLEGAL_REQUEST, asc = 0, ascq = 0;
+
+	switch (NVME_SCSI_STATUS_CODE(status)) {
+	case NVME_SC_SUCCESS:
+		cmd->result = 0;
+		return;
+	case NVME_SCSI_SC_CANCELLED:
+		cmd->result = DID_RESET << 16;
+		return;
+	case NVME_SCSI_SC_DEAD:
+		cmd->result = DID_NO_CONNECT << 16;
+		return;
+	case NVME_SC_INVALID_OPCODE:
+		asc = 0x20;				/* invalid command op code */
+		break;
+	case NVME_SC_INVALID_FIELD:
+		asc = 0x24;				/* invalid field in CDB */
+		break;
+	case NVME_SC_DATA_XFER_ERROR:
+		key = MEDIUM_ERROR;
+		break;
+	case NVME_SC_INTERNAL:
+		key = HARDWARE_ERROR;
+		asc = 0x44;				/* internal target failure */
+		break;
+	case NVME_SC_ABORT_REQ:
+	case NVME_SC_ABORT_QUEUE:
+	case NVME_SC_FUSED_FAIL:
+	case NVME_SC_FUSED_MISSING:
+		key = ABORTED_COMMAND;			/* task aborted */
+		break;
+	case NVME_SC_INVALID_NS:
+		asc = 0x20;
+		ascq = 0x09;				/* invalid LU identifier */
+		break;
+	case NVME_SC_LBA_RANGE:
+		asc = 0x21;				/* LBA out of range */
+		break;
+	case NVME_SC_NS_NOT_READY:
+		key = NOT_READY;
+		asc = 0x04;				/* LU not ready */
+		break;
+	case NVME_SC_WRITE_FAULT:
+		key = MEDIUM_ERROR;
+		asc = 0x03;				/* peripheral write fault */
+		break;
+	case NVME_SC_READ_ERROR:
+		key = MEDIUM_ERROR;
+		asc = 0x11;				/* unrecovered read error */
+		break;
+	case NVME_SC_COMPARE_FAILED:
+		key = MISCOMPARE;
+		asc = 0x1d;				/* miscompare during verify */
+		break;
+	default:
+		break;
+	}
+	scsi_build_sense(cmd, 0, key, asc, ascq);
+	scsi_set_resid(cmd, scsi_bufflen(cmd));
+}
+
+/* Copy emulated response data into the command's buffer. */
+static enum nvme_scsi_xlat nvme_scsi_copy_out(struct scsi_cmnd *cmd,
+					      const void *buf, unsigned int len,
+					      unsigned int alloc)
+{
+	unsigned int n = min(len, alloc);
+
+	n = n ? scsi_sg_copy_from_buffer(cmd, buf, n) : 0;
+	scsi_set_resid(cmd, scsi_bufflen(cmd) - n);
+	cmd->result = 0;
+	return NVME_SCSI_XLAT_DONE;
+}
+
+/* ---- data transfer: DMA mapping and PRPs ------------------------------- */
+
+static void nvme_scsi_unmap(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_iod *iod)
+{
+	while (iod->nr_prp_pages) {
+		iod->nr_prp_pages--;
+		dma_pool_free(ctrl->prp_pool, iod->prp_list[iod->nr_prp_pages],
+			      iod->prp_dma[iod->nr_prp_pages]);
+	}
+	if (iod->dma_mapped) {
+		scsi_dma_unmap(iod->cmd);
+		iod->dma_mapped = false;
+	}
+}
+
+static __le64 *nvme_scsi_prp_page(struct nvme_scsi_ctrl *ctrl,
+				  struct nvme_scsi_iod *iod, dma_addr_t *dma)
+{
+	__le64 *list;
+
+	if (iod->nr_prp_pages == NVME_SCSI_MAX_PRP_PAGES)
+		return ERR_PTR(-EINVAL);
+	list = dma_pool_alloc(ctrl->prp_pool, GFP_ATOMIC, dma);
+	if (!list)
+		return ERR_PTR(-ENOMEM);
+	iod->prp_list[iod->nr_prp_pages] = list;
+	iod->prp_dma[iod->nr_prp_pages] = *dma;
+	iod->nr_prp_pages++;
+	return list;
+}
+
+/*
+ * Describe @len bytes of the DMA-mapped scatterlist with PRP1/PRP2 and, past
+ * two pages, PRP lists (chained through the last entry of a full list page).
+ * PRP rules: only the first entry may start inside a page, and every segment
+ * but the last must end on a page boundary. The host template's
+ * virt_boundary_mask makes the block layer build such lists; anything else
+ * is refused with -EINVAL rather than transferring the wrong bytes.
+ */
+static int nvme_scsi_build_prps(struct nvme_scsi_ctrl *ctrl,
+				struct nvme_scsi_iod *iod, struct nvme_command *c,
+				u32 len)
+{
+	const u32 psz = NVME_SCSI_PAGE_SIZE, pmask = NVME_SCSI_PAGE_SIZE - 1;
+	struct scatterlist *sg = scsi_sglist(iod->cmd);
+	dma_addr_t addr = sg_dma_address(sg), list_dma;
+	u32 seg_len = sg_dma_len(sg);
+	u32 first = psz - (addr & pmask);
+	__le64 *list;
+	unsigned int i;
+
+	c->rw.dptr.prp1 = cpu_to_le64(addr);
+	if (len <= first) {
+		if (seg_len < len)
+			goto bad;
+		return 0;
+	}
+	if (seg_len < first)
+		goto bad;
+	len -= first;
+	if (seg_len > first) {
+		addr += first;
+		seg_len -= first;
+	} else {
+		sg = sg_next(sg);
+		if (!sg)
+			goto bad;
+		addr = sg_dma_address(sg);
+		seg_len = sg_dma_len(sg);
+	}
+	if (len <= psz) {
+		if ((addr & pmask) || seg_len < len)
+			goto bad;
+		c->rw.dptr.prp2 = cpu_to_le64(addr);
+		return 0;
+	}
+
+	list = nvme_scsi_prp_page(ctrl, iod, &list_dma);
+	if (IS_ERR(list))
+		return PTR_ERR(list);
+	c->rw.dptr.prp2 = cpu_to_le64(list_dma);
+	i = 0;
+	for (;;) {
+		if (addr & pmask)
+			goto bad;
+		if (i == NVME_SCSI_PRPS_PER_PAGE) {
+			__le64 *old = list;
+
+			list = nvme_scsi_prp_page(ctrl, iod, &list_dma);
+			if (IS_ERR(list))
+				return PTR_ERR(list);
+			list[0] = old[i - 1];
+			old[i - 1] = cpu_to_le64(list_dma);
+			i = 1;
+		}
+		list[i++] = cpu_to_le64(addr);
+		if (len <= psz) {
+			if (seg_len < len)
+				goto bad;
+			break;
+		}
+		len -= psz;
+		if (seg_len > psz) {
+			addr += psz;
+			seg_len -= psz;
+		} else {
+			if (seg_len != psz)
+				goto bad;
+			sg = sg_next(sg);
+			if (!sg)
+				goto bad;
+			addr = sg_dma_address(sg);
+			seg_len = sg_dma_len(sg);
+		}
+	}
+	return 0;
+
+bad:
+	dev_err_ratelimited(ctrl->dev,
+			    "scatterlist of %u segment(s), %u bytes, cannot be described by PRPs\n",
+			    scsi_sg_count(iod->cmd), scsi_bufflen(iod->cmd));
+	return -EINVAL;
+}
+
+static void nvme_scsi_cmd_end(struct nvme_scsi_queue *q, struct nvme_scsi_req *req,
+			      u16 status, union nvme_result result)
+{
+	struct nvme_scsi_iod *iod = container_of(req, struct nvme_scsi_iod, req);
+	struct scsi_cmnd *cmd = iod->cmd;
+
+	nvme_scsi_unmap(q->ctrl, iod);
+	nvme_scsi_set_status(cmd, status);
+	scsi_done(cmd);
+}
+
+static struct nvme_scsi_queue *nvme_scsi_cmd_queue(struct nvme_scsi_ctrl *ctrl,
+						   struct scsi_cmnd *cmd, u16 *cid)
+{
+	u32 tag = blk_mq_unique_tag(scsi_cmd_to_rq(cmd));
+	u16 hwq = blk_mq_unique_tag_to_hwq(tag);
+	struct nvme_scsi_queue *q;
+
+	if (hwq >= ctrl->nr_io_queues)
+		return NULL;
+	q = &ctrl->queues[hwq + 1];
+	*cid = blk_mq_unique_tag_to_tag(tag);
+	if (*cid >= q->depth - 1)
+		return NULL;
+	return q;
+}
+
+/*
+ * Send an NVMe IO command for @cmd; with @data, map the data buffer and
+ * build PRPs for @len bytes first. The blk-mq tag of the request is the CID
+ * on the SQ of its hardware queue (tags are per hardware queue and fewer than
+ * the queue depth, so the SQ cannot overflow).
+ */
+static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
+					       struct scsi_cmnd *cmd,
+					       struct nvme_command *c,
+					       bool data, u32 len)
+{
+	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
+	struct nvme_scsi_queue *q;
+	u16 cid;
+	int ret;
+
+	q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
+	if (!q) {
+		dev_err_ratelimited(ctrl->dev, "no IO queue for tag %#x\n",
+				    blk_mq_unique_tag(scsi_cmd_to_rq(cmd)));
+		cmd->result = DID_ERROR << 16;
+		return NVME_SCSI_XLAT_DONE;
+	}
+	if (nvme_scsi_req_inflight(q, cid, &iod->req)) {
+		/* error handling reuses a command the controller still owns */
+		dev_err_ratelimited(ctrl->dev, "qid %u cid %u still in flight\n",
+				    q->qid, cid);
+		cmd->result = DID_ERROR << 16;
+		return NVME_SCSI_XLAT_DONE;
+	}
+
+	iod->cmd = cmd;
+	iod->req.end = nvme_scsi_cmd_end;
+	iod->dma_mapped = false;
+	iod->nr_prp_pages = 0;
+
+	if (data) {
+		ret = scsi_dma_map(cmd);
+		if (ret < 0)
+			return NVME_SCSI_XLAT_BUSY;
+		if (ret == 0) {
+			cmd->result = DID_ERROR << 16;
+			return NVME_SCSI_XLAT_DONE;
+		}
+		iod->dma_mapped = true;
+		ret = nvme_scsi_build_prps(ctrl, iod, c, len);
+		if (ret) {
+			nvme_scsi_unmap(ctrl, iod);
+			if (ret == -ENOMEM)
+				return NVME_SCSI_XLAT_BUSY;
+			cmd->result = DID_ERROR << 16;
+			return NVME_SCSI_XLAT_DONE;
+		}
+		scsi_set_resid(cmd, scsi_bufflen(cmd) - len);
+	} else {
+		scsi_set_resid(cmd, scsi_bufflen(cmd));
+	}
+
+	c->common.command_id = cid;
+	nvme_scsi_submit(q, c, &iod->req, cmd->flags & SCMD_LAST);
+	return NVME_SCSI_XLAT_SUBMITTED;
+}
+
+/* ---- READ / WRITE ------------------------------------------------------ */
+
+static enum nvme_scsi_xlat nvme_scsi_rw(struct nvme_scsi_ctrl *ctrl,
+					struct scsi_cmnd *cmd,
+					const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	struct nvme_command c = { };
+	bool write = false, fua = false;
+	u64 lba, len;
+	u32 nlb;
+
+	switch (cdb[0]) {
+	case WRITE_6:
+		write = true;
+		fallthrough;
+	case READ_6:
+		lba = get_unaligned_be24(&cdb[1]) & 0x1fffff;
+		nlb = cdb[4] ? cdb[4] : 256;
+		break;
+	case WRITE_10:
+		write = true;
+		fallthrough;
+	case READ_10:
+		lba = get_unaligned_be32(&cdb[2]);
+		nlb = get_unaligned_be16(&cdb[7]);
+		fua = cdb[1] & 0x08;
+		break;
+	case WRITE_12:
+		write = true;
+		fallthrough;
+	case READ_12:
+		lba = get_unaligned_be32(&cdb[2]);
+		nlb = get_unaligned_be32(&cdb[6]);
+		fua = cdb[1] & 0x08;
+		break;
+	case WRITE_16:
+		write = true;
+		fallthrough;
+	case READ_16:
+	default:
+		lba = get_unaligned_be64(&cdb[2]);
+		nlb = get_unaligned_be32(&cdb[10]);
+		fua = cdb[1] & 0x08;
+		break;
+	}
+
+	if (!nlb)
+		return nvme_scsi_copy_out(cmd, NULL, 0, 0);
+	if (lba >= ns->nsze || nlb > ns->nsze - lba)
+		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
+	len = (u64)nlb << ns->lba_shift;
+	if (len > ctrl->max_xfer || len > scsi_bufflen(cmd)) {
+		dev_err_ratelimited(ctrl->dev,
+				    "LUN %llu: %u blocks (%llu bytes) for a %u byte buffer, max %u\n",
+				    cmd->device->lun, nlb, len, scsi_bufflen(cmd),
+				    ctrl->max_xfer);
+		return nvme_scsi_invalid_field(cmd);
+	}
+
+	c.rw.opcode = write ? nvme_cmd_write : nvme_cmd_read;
+	c.rw.nsid = cpu_to_le32(ns->nsid);
+	c.rw.slba = cpu_to_le64(lba);
+	c.rw.length = cpu_to_le16(nlb - 1);
+	if (fua)
+		c.rw.control = cpu_to_le16(NVME_RW_FUA);
+	return nvme_scsi_submit_io(ctrl, cmd, &c, true, len);
+}
+
+static enum nvme_scsi_xlat nvme_scsi_flush(struct nvme_scsi_ctrl *ctrl,
+					   struct scsi_cmnd *cmd,
+					   const struct nvme_scsi_ns *ns)
+{
+	struct nvme_command c = { };
+
+	c.common.opcode = nvme_cmd_flush;
+	c.common.nsid = cpu_to_le32(ns->nsid);
+	return nvme_scsi_submit_io(ctrl, cmd, &c, false, 0);
+}
+
+/* ---- emulated commands ------------------------------------------------- */
+
+static void nvme_scsi_put_str(u8 *dst, const char *src, size_t len)
+{
+	size_t n = strnlen(src, len);
+
+	memset(dst, ' ', len);
+	memcpy(dst, src, n);
+}
+
+static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
+						 struct scsi_cmnd *cmd,
+						 const struct nvme_scsi_ns *ns,
+						 unsigned int alloc)
+{
+	u8 buf[36] = { };
+
+	buf[0] = ns ? TYPE_DISK : TYPE_NO_LUN;	/* PQ 011b + 1Fh when no namespace */
+	buf[2] = 0x06;				/* SPC-4 */
+	buf[3] = 0x02;				/* response data format */
+	buf[4] = sizeof(buf) - 5;
+	buf[7] = 0x02;				/* CMDQUE */
+	nvme_scsi_put_str(&buf[8], "NVMe", 8);
+	nvme_scsi_put_str(&buf[16], ctrl->mn, 16);
+	nvme_scsi_put_str(&buf[32], ctrl->fr, 4);
+	return nvme_scsi_copy_out(cmd, buf, sizeof(buf), alloc);
+}
+
+static bool nvme_scsi_nonzero(const u8 *p, size_t len)
+{
+	return memchr_inv(p, 0, len) != NULL;
+}
+
+static const u8 nvme_scsi_vpd_pages[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1 };
+
+static enum nvme_scsi_xlat nvme_scsi_vpd(struct nvme_scsi_ctrl *ctrl,
+					 struct scsi_cmnd *cmd,
+					 const struct nvme_scsi_ns *ns, u8 page,
+					 unsigned int alloc)
+{
+	u8 buf[128] = { };
+	unsigned int len = 4, n;
+	u8 *d;
+
+	buf[0] = TYPE_DISK;
+	buf[1] = page;
+	switch (page) {
+	case 0x00:	/* supported pages */
+		memcpy(&buf[4], nvme_scsi_vpd_pages, sizeof(nvme_scsi_vpd_pages));
+		len += sizeof(nvme_scsi_vpd_pages);
+		break;
+	case 0x80:	/* unit serial number: controller serial + NSID */
+		n = scnprintf(&buf[4], sizeof(buf) - 4, "%s_%08x", ctrl->sn, ns->nsid);
+		len += n;
+		break;
+	case 0x83:	/* device identification */
+		d = &buf[4];
+		if (nvme_scsi_nonzero(ns->nguid, sizeof(ns->nguid))) {
+			d[0] = 0x01;		/* binary */
+			d[1] = 0x02;		/* LU, EUI-64 based */
+			d[3] = sizeof(ns->nguid);
+			memcpy(&d[4], ns->nguid, sizeof(ns->nguid));
+			d += 4 + sizeof(ns->nguid);
+		} else if (nvme_scsi_nonzero(ns->eui64, sizeof(ns->eui64))) {
+			d[0] = 0x01;
+			d[1] = 0x02;
+			d[3] = sizeof(ns->eui64);
+			memcpy(&d[4], ns->eui64, sizeof(ns->eui64));
+			d += 4 + sizeof(ns->eui64);
+		}
+		/* T10 vendor ID: "NVMe" + model + serial + NSID, always present */
+		d[0] = 0x02;			/* ASCII */
+		d[1] = 0x01;			/* LU, T10 vendor ID */
+		nvme_scsi_put_str(&d[4], "NVMe", 8);
+		nvme_scsi_put_str(&d[12], ctrl->mn, 40);
+		nvme_scsi_put_str(&d[52], ctrl->sn, 20);
+		snprintf(&d[72], 9, "%08x", ns->nsid);
+		d[3] = 8 + 40 + 20 + 8;
+		d += 4 + d[3];
+		len = d - buf;
+		break;
+	case 0xb0:	/* block limits */
+		len = 0x40;
+		put_unaligned_be32(ctrl->max_xfer >> ns->lba_shift, &buf[8]);
+		break;
+	case 0xb1:	/* block device characteristics */
+		len = 0x40;
+		put_unaligned_be16(0x0001, &buf[4]);	/* non-rotating medium */
+		break;
+	default:
+		return nvme_scsi_invalid_field(cmd);
+	}
+	put_unaligned_be16(len - 4, &buf[2]);
+	return nvme_scsi_copy_out(cmd, buf, len, alloc);
+}
+
+static enum nvme_scsi_xlat nvme_scsi_inquiry(struct nvme_scsi_ctrl *ctrl,
+					     struct scsi_cmnd *cmd,
+					     const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	unsigned int alloc = get_unaligned_be16(&cdb[3]);
+
+	if (cdb[1] & 0x02)			/* CMDDT */
+		return nvme_scsi_invalid_field(cmd);
+	if (!(cdb[1] & 0x01)) {
+		if (cdb[2])
+			return nvme_scsi_invalid_field(cmd);
+		return nvme_scsi_std_inquiry(ctrl, cmd, ns, alloc);
+	}
+	if (!ns)
+		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x25, 0x00);
+	return nvme_scsi_vpd(ctrl, cmd, ns, cdb[2], alloc);
+}
+
+static enum nvme_scsi_xlat nvme_scsi_read_capacity(struct scsi_cmnd *cmd,
+						   const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	u64 last = ns->nsze - 1;
+	u8 buf[32] = { };
+
+	if (cdb[0] == READ_CAPACITY) {
+		put_unaligned_be32(min_t(u64, last, 0xffffffff), &buf[0]);
+		put_unaligned_be32(1U << ns->lba_shift, &buf[4]);
+		return nvme_scsi_copy_out(cmd, buf, 8, 8);
+	}
+	/* SERVICE ACTION IN(16) / READ CAPACITY(16) */
+	if ((cdb[1] & 0x1f) != SAI_READ_CAPACITY_16)
+		return nvme_scsi_invalid_field(cmd);
+	put_unaligned_be64(last, &buf[0]);
+	put_unaligned_be32(1U << ns->lba_shift, &buf[8]);
+	return nvme_scsi_copy_out(cmd, buf, sizeof(buf),
+				  get_unaligned_be32(&cdb[10]));
+}
+
+static enum nvme_scsi_xlat nvme_scsi_report_luns_cmd(struct nvme_scsi_ctrl *ctrl,
+						     struct scsi_cmnd *cmd)
+{
+	const u8 *cdb = cmd->cmnd;
+	unsigned int alloc = get_unaligned_be32(&cdb[6]);
+	u8 buf[8 + 8 * NVME_SCSI_MAX_LUNS];
+	unsigned int len;
+
+	if (alloc < 16)
+		return nvme_scsi_invalid_field(cmd);
+	len = nvme_scsi_report_luns(ctrl, cdb[2], buf, sizeof(buf));
+	if (!len)
+		return nvme_scsi_invalid_field(cmd);
+	return nvme_scsi_copy_out(cmd, buf, len, alloc);
+}
+
+static enum nvme_scsi_xlat nvme_scsi_request_sense(struct scsi_cmnd *cmd)
+{
+	const u8 *cdb = cmd->cmnd;
+	bool desc = cdb[1] & 0x01;
+	u8 buf[18] = { };
+
+	scsi_build_sense_buffer(desc, buf, NO_SENSE, 0, 0);
+	return nvme_scsi_copy_out(cmd, buf, desc ? 8 : 18, cdb[4]);
+}
+
+/* MODE SENSE(6/10): caching (08h), control (0Ah) and all (3Fh) pages. */
+static unsigned int nvme_scsi_mode_page(struct nvme_scsi_ctrl *ctrl, u8 page,
+					u8 pc, u8 *p)
+{
+	bool changeable = pc == 1;
+
+	switch (page) {
+	case 0x08:
+		memset(p, 0, 20);
+		p[0] = 0x08;
+		p[1] = 0x12;
+		if (!changeable && ctrl->vwc_enabled)
+			p[2] = 0x04;		/* WCE */
+		return 20;
+	case 0x0a:
+		memset(p, 0, 12);
+		p[0] = 0x0a;
+		p[1] = 0x0a;
+		if (!changeable)
+			p[3] = 0x10;		/* unrestricted reordering */
+		return 12;
+	}
+	return 0;
+}
+
+static enum nvme_scsi_xlat nvme_scsi_mode_sense(struct nvme_scsi_ctrl *ctrl,
+						struct scsi_cmnd *cmd,
+						const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	bool ten = cdb[0] == MODE_SENSE_10;
+	bool dbd = cdb[1] & 0x08, llbaa = ten && (cdb[1] & 0x10);
+	u8 pc = cdb[2] >> 6, page = cdb[2] & 0x3f, subpage = cdb[3];
+	unsigned int alloc = ten ? get_unaligned_be16(&cdb[7]) : cdb[4];
+	unsigned int hdr = ten ? 8 : 4, off, bd_len = 0;
+	u8 buf[8 + 16 + 20 + 12] = { };
+
+	if (pc == 3)
+		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x39, 0x00);
+	if (subpage && !(page == 0x3f && subpage == 0xff))
+		return nvme_scsi_invalid_field(cmd);
+	if (page != 0x08 && page != 0x0a && page != 0x3f)
+		return nvme_scsi_invalid_field(cmd);
+
+	off = hdr;
+	if (!dbd) {
+		if (llbaa) {
+			put_unaligned_be64(ns->nsze, &buf[off]);
+			put_unaligned_be32(1U << ns->lba_shift, &buf[off + 12]);
+			bd_len = 16;
+		} else {
+			put_unaligned_be32(min_t(u64, ns->nsze, 0xffffffff), &buf[off]);
+			put_unaligned_be24(1U << ns->lba_shift, &buf[off + 5]);
+			bd_len = 8;
+		}
+		off += bd_len;
+	}
+	if (page == 0x08 || page == 0x3f)
+		off += nvme_scsi_mode_page(ctrl, 0x08, pc, &buf[off]);
+	if (page == 0x0a || page == 0x3f)
+		off += nvme_scsi_mode_page(ctrl, 0x0a, pc, &buf[off]);
+
+	if (ten) {
+		put_unaligned_be16(off - 2, &buf[0]);
+		buf[3] = 0x10;			/* DPOFUA */
+		if (bd_len == 16)
+			buf[4] = 0x01;		/* LONGLBA */
+		put_unaligned_be16(bd_len, &buf[6]);
+	} else {
+		buf[0] = off - 1;
+		buf[2] = 0x10;			/* DPOFUA */
+		buf[3] = bd_len;
+	}
+	return nvme_scsi_copy_out(cmd, buf, off, alloc);
+}
+
+/* ---- queuecommand ------------------------------------------------------ */
+
+static bool nvme_scsi_get_ns(struct nvme_scsi_ctrl *ctrl, u64 lun,
+			     struct nvme_scsi_ns *copy)
+{
+	struct nvme_scsi_ns *ns;
+	bool found = false;
+
+	if (lun >= NVME_SCSI_MAX_LUNS)
+		return false;
+	rcu_read_lock();
+	ns = rcu_dereference(ctrl->ns[lun]);
+	if (ns) {
+		*copy = *ns;
+		found = true;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
+					       struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_ns nsbuf, *ns = NULL;
+	u8 op = cmd->cmnd[0];
+
+	if (nvme_scsi_get_ns(ctrl, cmd->device->lun, &nsbuf))
+		ns = &nsbuf;
+
+	/* commands any LUN answers, namespace or not */
+	switch (op) {
+	case INQUIRY:
+		return nvme_scsi_inquiry(ctrl, cmd, ns);
+	case REPORT_LUNS:
+		return nvme_scsi_report_luns_cmd(ctrl, cmd);
+	case REQUEST_SENSE:
+		return nvme_scsi_request_sense(cmd);
+	case TEST_UNIT_READY:
+		if (!ns || !nvme_scsi_ctrl_ready(ctrl))
+			return nvme_scsi_check(cmd, NOT_READY, 0x04, 0x00);
+		return nvme_scsi_copy_out(cmd, NULL, 0, 0);
+	}
+
+	if (!ns)
+		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x25, 0x00);
+
+	switch (op) {
+	case READ_6:
+	case READ_10:
+	case READ_12:
+	case READ_16:
+	case WRITE_6:
+	case WRITE_10:
+	case WRITE_12:
+	case WRITE_16:
+		return nvme_scsi_rw(ctrl, cmd, ns);
+	case SYNCHRONIZE_CACHE:
+	case SYNCHRONIZE_CACHE_16:
+		return nvme_scsi_flush(ctrl, cmd, ns);
+	case READ_CAPACITY:
+	case SERVICE_ACTION_IN_16:
+		return nvme_scsi_read_capacity(cmd, ns);
+	case MODE_SENSE:
+	case MODE_SENSE_10:
+		return nvme_scsi_mode_sense(ctrl, cmd, ns);
+	default:
+		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x20, 0x00);
+	}
+}
+
+static int nvme_scsi_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(shost);
+
+	switch (nvme_scsi_state(ctrl)) {
+	case NVME_SCSI_LIVE:
+		break;
+	case NVME_SCSI_NEW:
+	case NVME_SCSI_RESETTING:
+		return SCSI_MLQUEUE_HOST_BUSY;
+	default:
+		cmd->result = DID_NO_CONNECT << 16;
+		scsi_done(cmd);
+		return 0;
+	}
+
+	cmd->result = 0;
+	switch (nvme_scsi_translate(ctrl, cmd)) {
+	case NVME_SCSI_XLAT_SUBMITTED:
+		return 0;
+	case NVME_SCSI_XLAT_BUSY:
+		return SCSI_MLQUEUE_HOST_BUSY;
+	case NVME_SCSI_XLAT_DONE:
+		break;
+	}
+	scsi_done(cmd);
+	return 0;
+}
+
+/* blk-mq had more to send but stopped: ring the doorbell now. */
+static void nvme_scsi_commit_rqs(struct Scsi_Host *shost, u16 hwq)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(shost);
+
+	if (hwq < ctrl->nr_io_queues)
+		nvme_scsi_ring_sq(&ctrl->queues[hwq + 1]);
+}
+
+static void nvme_scsi_map_queues(struct Scsi_Host *shost)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(shost);
+	struct blk_mq_queue_map *map = &shost->tag_set.map[HCTX_TYPE_DEFAULT];
+
+	/* IO queue n uses MSI-X vector n, whose affinity blk-mq follows */
+	if (ctrl->nr_vectors > 1)
+		blk_mq_pci_map_queues(map, ctrl->pdev, 1);
+	else
+		blk_mq_map_queues(map);
+}
+
+/* ---- error handling ---------------------------------------------------- */
+
+/*
+ * Abort: for now only catches a lost interrupt (the completion is already
+ * in the CQ). A command the controller still owns makes the midlayer
+ * escalate to a controller reset.
+ */
+static int nvme_scsi_eh_abort(struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
+	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
+	struct nvme_scsi_queue *q;
+	u16 cid;
+
+	q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
+	if (!q)
+		return SUCCESS;
+	nvme_scsi_poll_cq(q);
+	if (!nvme_scsi_req_inflight(q, cid, &iod->req)) {
+		scmd_printk(KERN_INFO, cmd, "abort: qid %u cid %u not outstanding\n",
+			    q->qid, cid);
+		return SUCCESS;
+	}
+	scmd_printk(KERN_WARNING, cmd, "abort: qid %u cid %u opcode %#x still outstanding\n",
+		    q->qid, cid, cmd->cmnd[0]);
+	return FAILED;
+}
+
+static bool nvme_scsi_sdev_busy(struct nvme_scsi_ctrl *ctrl,
+				struct scsi_device *sdev)
+{
+	unsigned int i;
+	bool busy = false;
+
+	for (i = 1; i <= ctrl->nr_io_queues && !busy; i++) {
+		struct nvme_scsi_queue *q = &ctrl->queues[i];
+		unsigned long flags;
+		u16 cid;
+
+		nvme_scsi_poll_cq(q);
+		spin_lock_irqsave(&q->cq_lock, flags);
+		for (cid = 0; cid < q->depth; cid++) {
+			struct nvme_scsi_req *req = q->rqs[cid];
+			struct nvme_scsi_iod *iod;
+
+			if (!req || req->end != nvme_scsi_cmd_end)
+				continue;
+			iod = container_of(req, struct nvme_scsi_iod, req);
+			if (iod->cmd->device == sdev) {
+				busy = true;
+				break;
+			}
+		}
+		spin_unlock_irqrestore(&q->cq_lock, flags);
+	}
+	return busy;
+}
+
+/*
+ * NVMe has no LUN reset: succeed when nothing of this LUN is left on the
+ * controller, otherwise let the midlayer go on to a controller reset.
+ */
+static int nvme_scsi_eh_device_reset(struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
+
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
+		return FAILED;
+	return nvme_scsi_sdev_busy(ctrl, cmd->device) ? FAILED : SUCCESS;
+}
+
+static int nvme_scsi_eh_host_reset(struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
+
+	return nvme_scsi_reset_ctrl(ctrl) ? FAILED : SUCCESS;
+}
+
+static const char *nvme_scsi_info(struct Scsi_Host *shost)
+{
+	return "NVMe 1.0e controller (nvme_scsi)";
+}
+
+struct scsi_host_template nvme_scsi_sht = {
+	.module			= THIS_MODULE,
+	.name			= NVME_SCSI_NAME,
+	.proc_name		= NVME_SCSI_NAME,
+	.info			= nvme_scsi_info,
+	.queuecommand		= nvme_scsi_queuecommand,
+	.commit_rqs		= nvme_scsi_commit_rqs,
+	.map_queues		= nvme_scsi_map_queues,
+	.eh_abort_handler	= nvme_scsi_eh_abort,
+	.eh_device_reset_handler = nvme_scsi_eh_device_reset,
+	.eh_host_reset_handler	= nvme_scsi_eh_host_reset,
+	.change_queue_depth	= scsi_change_queue_depth,
+	.this_id		= -1,
+	.can_queue		= 1,		/* set per controller in probe */
+	.sg_tablesize		= 1,		/* ditto */
+	.max_sectors		= 8,		/* ditto */
+	.virt_boundary_mask	= NVME_SCSI_PAGE_SIZE - 1,
+	.cmd_size		= sizeof(struct nvme_scsi_iod),
+};
+
+void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl)
+{
+	struct Scsi_Host *shost = ctrl->shost;
+
+	shost->max_channel = 0;
+	shost->max_id = 1;
+	shost->max_lun = NVME_SCSI_MAX_LUNS;
+	shost->this_id = -1;
+	shost->max_cmd_len = 16;
+	shost->unique_id = shost->host_no;
+	shost->nr_hw_queues = ctrl->nr_io_queues;
+	shost->can_queue = ctrl->io_depth - 1;
+	shost->cmd_per_lun = shost->can_queue;
+	shost->max_sectors = ctrl->max_xfer >> SECTOR_SHIFT;
+	shost->sg_tablesize = ctrl->max_xfer / NVME_SCSI_PAGE_SIZE + 1;
+}
