@@ -383,7 +383,9 @@ static void nvme_log_read_unmask(struct nvme_ctrl *ctrl, uint8_t lid)
 		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_ERROR);
 	else if (lid == NVME_LOG_SMART)
 		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_SMART);
-	nvme_aer_kick(ctrl);
+	/* deliver what this unmasked after the Get Log Page completion */
+	if (ctrl->nevents)
+		ctrl->ops->schedule(ctrl->opaque);
 }
 
 static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)

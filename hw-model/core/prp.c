@@ -20,6 +20,9 @@ static uint16_t prp_add(struct prp_walk *w, uint64_t addr, uint64_t len)
 {
 	struct nvme_sg *last = w->nsg ? &w->sg[w->nsg - 1] : NULL;
 
+	if (addr + len < addr)
+		return NVME_SC_INVALID_FIELD | NVME_DNR;	/* wraps the address space */
+
 	/* merge physically contiguous pages: fewer extents for the block layer */
 	if (last && last->addr + last->len == addr) {
 		last->len += len;

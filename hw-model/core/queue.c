@@ -370,6 +370,7 @@ void nvme_queues_process(struct nvme_ctrl *ctrl)
 	bool more = false;
 	uint32_t i;
 
+	nvme_aer_kick(ctrl);
 	for (i = 0; i < ctrl->nqueues; i++)
 		if (ctrl->cq[i])
 			nvme_cq_flush_wait(ctrl, ctrl->cq[i]);

@@ -6,6 +6,8 @@ CONFIG_COSIM_NVME=y
 CONFIG_NVME_PCI=y
 # guest panic -> QMP GUEST_PANICKED
 CONFIG_PVPANIC_ISA=y
+# PCIe root ports: hot-pluggable slots for controllers (and what cxl-rp derives from)
+CONFIG_PCIE_PORT=y
 # PCI expander bridge, to put a controller on a NUMA node
 CONFIG_PXB=y
 # pci_expander_bridge.c links against the CXL code, which needs the type 3 device

@@ -75,7 +75,12 @@ bool fh_poll(struct fake_host *fh, struct fh_queue *q, struct nvme_cqe *cqe);
 struct nvme_cqe fh_cmd(struct fake_host *fh, struct fh_queue *q, struct nvme_sqe *cmd);
 /* status field (SCT/SC/DNR) of a CQE */
 uint16_t fh_status(const struct nvme_cqe *cqe);
-#define FH_SC(cqe)	(fh_status(&(cqe)) & 0x7ff)
+/* SCT/SC only, without DNR/M */
+static inline uint16_t fh_sc(struct nvme_cqe cqe)
+{
+	return fh_status(&cqe) & 0x7ff;
+}
+#define FH_SC(cqe)	fh_sc(cqe)
 
 /* create I/O CQ+SQ @qid of @size entries at FH_IOCQ/FH_IOSQ + qid pages */
 void fh_create_io_pair(struct fake_host *fh, struct fh_queue *q, uint16_t qid, uint32_t size);

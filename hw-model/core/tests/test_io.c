@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* NVM command set: data round trips through PRPs, error statuses, queue flow. */
+#include <glib.h>
+#include <string.h>
+
+#include "fake_host.h"
+
+#define NLBAS	4096		/* 512-byte LBAs: 2 MiB */
+#define PAGE	4096ull
+
+struct io_env {
+	struct fake_host *fh;
+	struct fh_queue q;
+};
+
+static void io_up(struct io_env *e, const struct nvme_ctrl_params *p)
+{
+	e->fh = fh_new(p);
+	fh_attach_ns(e->fh, 1, 9, NLBAS);
+	fh_enable(e->fh, 32);
+	fh_create_io_pair(e->fh, &e->q, 1, 64);
+}
+
+static struct nvme_sqe rw_cmd(uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb,
+			      uint64_t prp1, uint64_t prp2)
+{
+	struct nvme_sqe cmd = {
+		.opcode = opcode, .nsid = nsid, .prp1 = prp1, .prp2 = prp2,
+		.cdw10 = (uint32_t)slba, .cdw11 = (uint32_t)(slba >> 32), .cdw12 = nlb - 1,
+	};
+	return cmd;
+}
+
+static void fill(uint8_t *p, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 9));
+}
+
+static void put_prp_list(struct fake_host *fh, uint64_t at, const uint64_t *e, unsigned int n)
+{
+	memcpy(fh->ram + at, e, n * sizeof(*e));
+}
+
+/* Write @len bytes from @src via the given PRPs; read back via a simple buffer. */
+static void round_trip(struct io_env *e, uint64_t slba, uint64_t len,
+		       uint64_t prp1, uint64_t prp2, const uint64_t *pages, unsigned int npages)
+{
+	struct fake_host *fh = e->fh;
+	g_autofree uint8_t *src = g_malloc(len);
+	uint64_t off = 0;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+	unsigned int i;
+
+	fill(src, len, (uint32_t)slba);
+	/* scatter src over the pages the PRPs describe */
+	for (i = 0; i < npages && off < len; i++) {
+		uint64_t in_page = i == 0 ? PAGE - (pages[0] & (PAGE - 1)) : PAGE;
+		uint64_t n = MIN(in_page, len - off);
+
+		memcpy(fh->ram + pages[i], src + off, n);
+		off += n;
+	}
+	g_assert_cmpuint(off, ==, len);
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, slba, (uint32_t)(len / 512), prp1, prp2);
+	cqe = fh_cmd(fh, &e->q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	g_assert_cmpmem(fh->disk[1] + slba * 512, len, src, len);
+
+	/* read back into zeroed pages through the same PRPs */
+	for (i = 0; i < npages; i++)
+		memset(fh->ram + (pages[i] & ~(PAGE - 1)), 0, PAGE);
+	cmd = rw_cmd(NVME_CMD_READ, 1, slba, (uint32_t)(len / 512), prp1, prp2);
+	cqe = fh_cmd(fh, &e->q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	for (off = 0, i = 0; i < npages && off < len; i++) {
+		uint64_t in_page = i == 0 ? PAGE - (pages[0] & (PAGE - 1)) : PAGE;
+		uint64_t n = MIN(in_page, len - off);
+
+		g_assert_cmpmem(fh->ram + pages[i], n, src + off, n);
+		off += n;
+	}
+}
+
+static void test_prp1_only(void)
+{
+	struct io_env e;
+	uint64_t pages[] = { FH_DATA + 0x200 };
+
+	io_up(&e, NULL);
+	round_trip(&e, 0, 512, FH_DATA + 0x200, 0, pages, 1);
+	pages[0] = FH_DATA;
+	round_trip(&e, 8, 4096, FH_DATA, 0, pages, 1);
+	fh_free(e.fh);
+}
+
+static void test_prp2_data(void)
+{
+	struct io_env e;
+	/* offset first page, second page elsewhere (not contiguous) */
+	uint64_t pages[] = { FH_DATA + 0xe00, FH_DATA + 0x5000 };
+
+	io_up(&e, NULL);
+	round_trip(&e, 100, 4096, pages[0], pages[1], pages, 2);
+	fh_free(e.fh);
+}
+
+static void test_prp_list(void)
+{
+	struct io_env e;
+	uint64_t pages[32];
+	unsigned int i;
+
+	io_up(&e, NULL);
+	/* 128 KiB = MDTS, pages in reverse order, PRP1 at offset 0 */
+	for (i = 0; i < 32; i++)
+		pages[i] = FH_DATA + (uint64_t)(40 - i) * PAGE;
+	put_prp_list(e.fh, FH_PRPLIST, &pages[1], 31);
+	round_trip(&e, 1000, 32 * PAGE, pages[0], FH_PRPLIST, pages, 32);
+
+	/* PRP1 with offset: 31 full pages + part of one more; list at an offset */
+	pages[0] += 0x400;
+	put_prp_list(e.fh, FH_PRPLIST + 0x100, &pages[1], 31);
+	round_trip(&e, 2000, 31 * PAGE, pages[0], FH_PRPLIST + 0x100, pages, 32);
+	fh_free(e.fh);
+}
+
+/* A list that starts 2 slots before the end of its page must chain. */
+static void test_prp_list_chained(void)
+{
+	struct io_env e;
+	uint64_t pages[8], list1[2], list2[3];
+	uint64_t l1 = FH_PRPLIST + PAGE - 16, l2 = FH_PRPLIST + 3 * PAGE;
+	unsigned int i;
+
+	io_up(&e, NULL);
+	for (i = 0; i < 5; i++)
+		pages[i] = FH_DATA + (uint64_t)(i * 3) * PAGE;
+	list1[0] = pages[1];
+	list1[1] = l2;		/* chain pointer */
+	list2[0] = pages[2];
+	list2[1] = pages[3];
+	list2[2] = pages[4];
+	put_prp_list(e.fh, l1, list1, 2);
+	put_prp_list(e.fh, l2, list2, 3);
+	round_trip(&e, 64, 5 * PAGE, pages[0], l1, pages, 5);
+	fh_free(e.fh);
+}
+
+static void test_prp_errors(void)
+{
+	struct io_env e;
+	uint64_t list[4] = { FH_DATA + PAGE, FH_DATA + 2 * PAGE + 8, 0, 0 };
+	struct nvme_sqe cmd;
+
+	io_up(&e, NULL);
+	/* PRP1 not dword aligned */
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 1, FH_DATA + 2, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	/* list entry with an offset */
+	put_prp_list(e.fh, FH_PRPLIST, list, 2);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 24, FH_DATA, FH_PRPLIST);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	/* list pointer misaligned */
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 24, FH_DATA, FH_PRPLIST + 4);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	/* list outside guest memory */
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 24, FH_DATA, 1ull << 40);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_DATA_XFER_ERROR);
+	/* data outside guest memory: the block layer reports the DMA failure */
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 8, 1ull << 40, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_DATA_XFER_ERROR);
+	/* addresses that wrap around */
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 16, 0xfffffffffffff000ull, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	fh_free(e.fh);
+}
+
+static void test_status_errors(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	cmd = rw_cmd(0x7e, 1, 0, 1, FH_DATA, 0);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_INVALID_OPCODE | NVME_DNR);
+	cmd = rw_cmd(0x09, 1, 0, 1, FH_DATA, 0);	/* DSM: ONCS = 0 */
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_OPCODE);
+	cmd = rw_cmd(NVME_CMD_READ, 0, 0, 1, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
+	cmd = rw_cmd(NVME_CMD_READ, 2, 0, 1, FH_DATA, 0);		/* absent */
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
+	cmd = rw_cmd(NVME_CMD_WRITE, 0xffffffff, 0, 1, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
+	cmd = rw_cmd(NVME_CMD_FLUSH, 3, 0, 1, 0, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
+	/* LBA range: last LBA ok, one past not, 64-bit wrap not */
+	cmd = rw_cmd(NVME_CMD_READ, 1, NLBAS - 1, 1, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	cmd = rw_cmd(NVME_CMD_READ, 1, NLBAS - 1, 2, FH_DATA, FH_DATA + PAGE);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_LBA_RANGE);
+	cmd = rw_cmd(NVME_CMD_READ, 1, ~0ull, 2, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_LBA_RANGE);
+	/* beyond MDTS (128 KiB = 256 LBAs) */
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 257, FH_DATA, FH_PRPLIST);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	/* media errors from the block layer */
+	e.fh->io_error = -5;
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 1, FH_DATA, 0);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_READ_ERROR);	/* retryable */
+	e.fh->io_error = -5;
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 1, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_WRITE_FAULT);
+	fh_free(e.fh);
+}
+
+static void test_flush_fua(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	cmd = rw_cmd(NVME_CMD_FLUSH, 1, 0, 1, 0, 0);
+	cmd.cdw12 = 0;
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	g_assert_cmpuint(e.fh->flushes, ==, 1);
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 1, FH_DATA, 0);
+	fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmpuint(e.fh->fua_writes, ==, 0);
+	cmd.cdw12 |= NVME_RW_FUA;
+	fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmpuint(e.fh->fua_writes, ==, 1);
+	/* write cache off: every write is FUA */
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_VOLATILE_WC };
+	fh_cmd(e.fh, &e.fh->admin, &cmd);
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 1, FH_DATA, 0);
+	fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmpuint(e.fh->fua_writes, ==, 2);
+	fh_free(e.fh);
+}
+
+/* More completions than the CQ holds: they wait, none is lost, phase flips. */
+static void test_cq_full(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct fh_queue q;
+	struct nvme_cqe cqe;
+	unsigned int i, got = 0, round;
+	uint32_t seen = 0;
+
+	fh_attach_ns(fh, 1, 9, NLBAS);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 4);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 3; i++) {
+			struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, i, 1, FH_DATA, 0);
+
+			cmd.cid = (uint16_t)(round * 3 + i);
+			fh_submit(fh, &q, &cmd);
+		}
+		fh_run(fh);
+	}
+	while (got < 6) {
+		g_assert_true(fh_poll(fh, &q, &cqe));
+		g_assert_cmphex(fh_status(&cqe), ==, 0);
+		seen |= 1u << cqe.cid;
+		got++;
+		fh_run(fh);
+	}
+	g_assert_false(fh_poll(fh, &q, &cqe));
+	g_assert_cmphex(seen, ==, 0x3f);
+	fh_free(fh);
+}
+
+/* Delete I/O SQ waits for commands at the block layer; their CQEs are dropped. */
+static void test_delete_sq_inflight(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, 0, 1, FH_DATA, 0);
+	struct nvme_sqe del = { .opcode = NVME_ADM_DELETE_SQ, .cid = 0x77, .cdw10 = 1 };
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	cmd.cid = 5;
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	g_assert_cmpuint(e.fh->npending, ==, 1);
+	fh_submit(e.fh, &e.fh->admin, &del);
+	fh_run_no_io(e.fh);
+	g_assert_false(fh_poll(e.fh, &e.fh->admin, &cqe));
+	/* the SQ is going: its doorbell is ignored */
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.fh->admin, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 0x77);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmpuint(nvme_ctrl_io_inflight(e.fh->ctrl), ==, 0);
+	fh_free(e.fh);
+}
+
+/* CC.EN=0 with IO in flight: RDY drops only once the block layer is done. */
+static void test_disable_inflight(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 8, FH_DATA, 0);
+
+	io_up(&e, NULL);
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	fh_disable(e.fh);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS) & NVME_CSTS_RDY, ==, NVME_CSTS_RDY);
+	/* EN=1 while still draining is remembered */
+	fh_wr32(e.fh, NVME_REG_CC, fh_rd32(e.fh, NVME_REG_CC) | NVME_CC_EN);
+	fh_wr32(e.fh, NVME_REG_CC, fh_rd32(e.fh, NVME_REG_CC) & ~NVME_CC_EN);
+	fh_complete_io(e.fh);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, 0);
+	/* and the controller comes back cleanly */
+	fh_enable(e.fh, 16);
+	fh_create_io_pair(e.fh, &e.q, 1, 16);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 8, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	/* hard reset with IO pending that the host then drains */
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	e.fh->npending = 0;	/* the host dropped it (QEMU drains first) */
+	nvme_ctrl_reset(e.fh->ctrl);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, 0);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CC), ==, 0);
+	fh_free(e.fh);
+}
+
+/* Synchronous completion inside io_submit, many queues, large mqes. */
+static void test_sync_io_multi_queue(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct fh_queue q[4];
+	unsigned int i, n;
+
+	fh->sync_io = true;
+	fh_attach_ns(fh, 1, 9, NLBAS);
+	fh_enable(fh, 32);
+	for (i = 0; i < 4; i++)
+		fh_create_io_pair(fh, &q[i], (uint16_t)(i + 1), 32);
+	for (n = 0; n < 50; n++) {
+		for (i = 0; i < 4; i++) {
+			struct nvme_sqe cmd = rw_cmd(n & 1 ? NVME_CMD_READ : NVME_CMD_WRITE, 1,
+						     n * 4 + i, 1, FH_DATA + i * PAGE, 0);
+
+			g_assert_cmphex(FH_SC(fh_cmd(fh, &q[i], &cmd)), ==, 0);
+		}
+	}
+	for (i = 0; i < 4; i++)
+		g_assert_cmpuint(fh->msix_count[i + 1], ==, 50);
+	fh_free(fh);
+}
+
+/* 4 KiB LBAs and a larger memory page size (CC.MPS = 1: 8 KiB). */
+static void test_lba4k_mps8k(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct fh_queue q;
+	struct nvme_sqe cmd;
+	uint8_t buf[8192];
+
+	fh_attach_ns(fh, 1, 12, 64);
+	fh_wr32(fh, NVME_REG_AQA, 7 << 16 | 7);
+	fh_wr64(fh, NVME_REG_ASQ, FH_ASQ);
+	fh_wr64(fh, NVME_REG_ACQ, FH_ACQ + 0x2000);
+	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | 1 << 7 | NVME_CC_EN);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	fh->admin = (struct fh_queue){ .size = 8, .sq_base = FH_ASQ, .cq_base = FH_ACQ + 0x2000,
+				       .phase = true };
+	fh_create_io_pair(fh, &q, 2, 16);	/* bases 8 KiB aligned */
+	fill(buf, sizeof(buf), 3);
+	memcpy(fh->ram + FH_DATA, buf, sizeof(buf));
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 5, 2, FH_DATA, 0);	/* one 8K page */
+	g_assert_cmphex(FH_SC(fh_cmd(fh, &q, &cmd)), ==, 0);
+	g_assert_cmpmem(fh->disk[1] + 5 * 4096, 8192, buf, 8192);
+	fh_free(fh);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/io/prp1-only", test_prp1_only);
+	g_test_add_func("/io/prp2-data", test_prp2_data);
+	g_test_add_func("/io/prp-list", test_prp_list);
+	g_test_add_func("/io/prp-list-chained", test_prp_list_chained);
+	g_test_add_func("/io/prp-errors", test_prp_errors);
+	g_test_add_func("/io/status-errors", test_status_errors);
+	g_test_add_func("/io/flush-fua", test_flush_fua);
+	g_test_add_func("/io/cq-full", test_cq_full);
+	g_test_add_func("/io/delete-sq-inflight", test_delete_sq_inflight);
+	g_test_add_func("/io/disable-inflight", test_disable_inflight);
+	g_test_add_func("/io/sync-io-multi-queue", test_sync_io_multi_queue);
+	g_test_add_func("/io/lba4k-mps8k", test_lba4k_mps8k);
+	return g_test_run();
+}

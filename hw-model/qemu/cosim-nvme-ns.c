@@ -1,0 +1,120 @@
+/*
+ * cosim-nvme-ns: a namespace of a cosim-nvme controller, backed by a QEMU
+ * block backend, on the controller's hot-pluggable namespace bus.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/module.h"
+#include "hw/qdev-properties.h"
+#include "hw/qdev-properties-system.h"
+#include "sysemu/block-backend.h"
+#include "cosim-nvme.h"
+
+static CosimNvmeState *cosim_nvme_ns_ctrl(DeviceState *dev)
+{
+    return COSIM_NVME(qdev_get_parent_bus(dev)->parent);
+}
+
+static void cosim_nvme_ns_realize(DeviceState *dev, Error **errp)
+{
+    CosimNvmeNs *ns = COSIM_NVME_NS(dev);
+    CosimNvmeState *s = cosim_nvme_ns_ctrl(dev);
+    BlockBackend *blk = ns->blkconf.blk;
+    struct nvme_ns_params p = { .nsid = ns->nsid, .backend = ns };
+    const char *err = NULL;
+    int64_t len;
+    uint32_t nsid;
+
+    if (!blk) {
+        error_setg(errp, "cosim-nvme-ns: drive property not set");
+        return;
+    }
+    if (!blkconf_blocksizes(&ns->blkconf, errp) ||
+        !blkconf_apply_backend_options(&ns->blkconf, false, false, errp)) {
+        return;
+    }
+    len = blk_getlength(blk);
+    if (len < 0) {
+        error_setg_errno(errp, -len, "cosim-nvme-ns: cannot get drive size");
+        return;
+    }
+    p.lbads = ctz32(ns->blkconf.logical_block_size);
+    p.nlbas = (uint64_t)len >> p.lbads;
+    nsid = nvme_ctrl_ns_attach(s->ctrl, &p, &err);
+    if (!nsid) {
+        error_setg(errp, "cosim-nvme-ns: %s", err);
+        return;
+    }
+    ns->nsid = nsid;
+    ns->attached = true;
+}
+
+static void cosim_nvme_ns_unrealize(DeviceState *dev)
+{
+    CosimNvmeNs *ns = COSIM_NVME_NS(dev);
+    CosimNvmeState *s = cosim_nvme_ns_ctrl(dev);
+
+    if (!ns->attached) {
+        return;
+    }
+    /* the core must not hold block requests of a namespace it forgets */
+    blk_drain(ns->blkconf.blk);
+    nvme_ctrl_ns_detach(s->ctrl, ns->nsid);
+    ns->attached = false;
+}
+
+/* Finish every block request of every namespace (reset, teardown). */
+void cosim_nvme_drain(CosimNvmeState *s)
+{
+    BusChild *kid;
+
+    QTAILQ_FOREACH(kid, &BUS(&s->bus)->children, sibling) {
+        CosimNvmeNs *ns = COSIM_NVME_NS(kid->child);
+
+        if (ns->attached) {
+            blk_drain(ns->blkconf.blk);
+        }
+    }
+}
+
+static Property cosim_nvme_ns_props[] = {
+    DEFINE_BLOCK_PROPERTIES(CosimNvmeNs, blkconf),
+    DEFINE_PROP_UINT32("nsid", CosimNvmeNs, nsid, 0),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void cosim_nvme_ns_class_init(ObjectClass *oc, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(oc);
+
+    set_bit(DEVICE_CATEGORY_STORAGE, dc->categories);
+    dc->bus_type = TYPE_COSIM_NVME_BUS;
+    dc->realize = cosim_nvme_ns_realize;
+    dc->unrealize = cosim_nvme_ns_unrealize;
+    dc->hotpluggable = true;
+    dc->desc = "cosim-nvme namespace";
+    device_class_set_props(dc, cosim_nvme_ns_props);
+}
+
+static const TypeInfo cosim_nvme_ns_info = {
+    .name = TYPE_COSIM_NVME_NS,
+    .parent = TYPE_DEVICE,
+    .instance_size = sizeof(CosimNvmeNs),
+    .class_init = cosim_nvme_ns_class_init,
+};
+
+static const TypeInfo cosim_nvme_bus_info = {
+    .name = TYPE_COSIM_NVME_BUS,
+    .parent = TYPE_BUS,
+    .instance_size = sizeof(CosimNvmeBus),
+};
+
+static void cosim_nvme_ns_register_types(void)
+{
+    type_register_static(&cosim_nvme_bus_info);
+    type_register_static(&cosim_nvme_ns_info);
+}
+
+type_init(cosim_nvme_ns_register_types)

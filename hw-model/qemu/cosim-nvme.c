@@ -1,0 +1,393 @@
+/*
+ * cosim-nvme: PCI NVMe 1.0e controller.  This file is the thin QEMU side:
+ * PCI config and BARs, MSI-X/INTx, DMA, the block layer, properties and
+ * the namespace bus.  NVMe behaviour lives in ../core (see ../DESIGN.md).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "hw/hotplug.h"
+#include "hw/pci/msix.h"
+#include "hw/pci/pcie.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "sysemu/block-backend.h"
+#include "sysemu/dma.h"
+#include "cosim-nvme.h"
+
+#define COSIM_NVME_MSIX_BAR 4
+
+/*
+ * Calls into the core from outside an MMIO access (bottom half, block
+ * completions) run with the device's re-entrancy guard engaged, so a guest
+ * pointing DMA at our own BAR cannot re-enter the core half-way.
+ */
+#define CORE_CALL(s, call) do {                                         \
+        MemReentrancyGuard *g_ = &DEVICE(s)->mem_reentrancy_guard;      \
+        bool was_ = g_->engaged_in_io;                                  \
+        g_->engaged_in_io = true;                                       \
+        call;                                                           \
+        g_->engaged_in_io = was_;                                       \
+    } while (0)
+
+/* ---- host ops for the core ---- */
+
+static int cosim_nvme_dma_read(void *opaque, uint64_t addr, void *buf,
+                               size_t len)
+{
+    CosimNvmeState *s = opaque;
+
+    return pci_dma_read(PCI_DEVICE(s), addr, buf, len) != MEMTX_OK;
+}
+
+static int cosim_nvme_dma_write(void *opaque, uint64_t addr, const void *buf,
+                                size_t len)
+{
+    CosimNvmeState *s = opaque;
+
+    return pci_dma_write(PCI_DEVICE(s), addr, buf, len) != MEMTX_OK;
+}
+
+static bool cosim_nvme_msix_enabled(void *opaque)
+{
+    return msix_enabled(PCI_DEVICE(opaque));
+}
+
+static void cosim_nvme_msix_notify(void *opaque, uint16_t vector)
+{
+    PCIDevice *pci = PCI_DEVICE(opaque);
+
+    /* the core checks vectors at CQ creation; stay safe regardless */
+    if (vector < pci->msix_entries_nr) {
+        msix_notify(pci, vector);
+    }
+}
+
+static void cosim_nvme_intx_set(void *opaque, bool level)
+{
+    pci_set_irq(PCI_DEVICE(opaque), level);
+}
+
+static void cosim_nvme_schedule(void *opaque)
+{
+    CosimNvmeState *s = opaque;
+
+    qemu_bh_schedule(s->bh);
+}
+
+static void cosim_nvme_guest_error(void *opaque, const char *msg)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "%s: %s\n", TYPE_COSIM_NVME, msg);
+}
+
+/* One block request in flight: the core's nvme_io plus our DMA state. */
+typedef struct CosimNvmeIo {
+    CosimNvmeState *s;
+    BlockBackend *blk;
+    struct nvme_io *io;
+    QEMUSGList qsg;
+    BlockAcctCookie acct;
+} CosimNvmeIo;
+
+static void cosim_nvme_io_done(void *opaque, int ret)
+{
+    CosimNvmeIo *r = opaque;
+    CosimNvmeState *s = r->s;
+    BlockAcctStats *stats = blk_get_stats(r->blk);
+
+    if (ret < 0) {
+        block_acct_failed(stats, &r->acct);
+    } else {
+        block_acct_done(stats, &r->acct);
+    }
+    if (r->qsg.sg) {
+        qemu_sglist_destroy(&r->qsg);
+    }
+    CORE_CALL(s, nvme_io_complete(r->io, ret < 0 ? ret : 0));
+    g_free(r);
+}
+
+static BlockAIOCB *cosim_nvme_io_readv(int64_t offset, QEMUIOVector *iov,
+                                       BlockCompletionFunc *cb,
+                                       void *cb_opaque, void *opaque)
+{
+    CosimNvmeIo *r = opaque;
+
+    return blk_aio_preadv(r->blk, offset, iov, 0, cb, cb_opaque);
+}
+
+static BlockAIOCB *cosim_nvme_io_writev(int64_t offset, QEMUIOVector *iov,
+                                        BlockCompletionFunc *cb,
+                                        void *cb_opaque, void *opaque)
+{
+    CosimNvmeIo *r = opaque;
+
+    return blk_aio_pwritev(r->blk, offset, iov,
+                           r->io->fua ? BDRV_REQ_FUA : 0, cb, cb_opaque);
+}
+
+static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
+{
+    CosimNvmeState *s = opaque;
+    CosimNvmeNs *ns = io->backend;
+    CosimNvmeIo *r = g_new0(CosimNvmeIo, 1);
+    bool write = io->op == NVME_IO_WRITE;
+    unsigned int i;
+
+    r->s = s;
+    r->io = io;
+    r->blk = ns->blkconf.blk;
+    if (io->op == NVME_IO_FLUSH) {
+        block_acct_start(blk_get_stats(r->blk), &r->acct, 0, BLOCK_ACCT_FLUSH);
+        blk_aio_flush(r->blk, cosim_nvme_io_done, r);
+        return;
+    }
+    block_acct_start(blk_get_stats(r->blk), &r->acct, io->len,
+                     write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ);
+    qemu_sglist_init(&r->qsg, DEVICE(s), io->nsg,
+                     pci_get_address_space(PCI_DEVICE(s)));
+    for (i = 0; i < io->nsg; i++) {
+        qemu_sglist_add(&r->qsg, io->sg[i].addr, io->sg[i].len);
+    }
+    /*
+     * Alignment 1: the dma helpers then never trim a partial mapping (as
+     * happens for PRPs into MMIO); the block layer aligns by itself.
+     */
+    dma_blk_io(blk_get_aio_context(r->blk), &r->qsg, io->offset, 1,
+               write ? cosim_nvme_io_writev : cosim_nvme_io_readv, r,
+               cosim_nvme_io_done, r,
+               write ? DMA_DIRECTION_TO_DEVICE : DMA_DIRECTION_FROM_DEVICE);
+}
+
+static const struct nvme_host_ops cosim_nvme_host_ops = {
+    .dma_read = cosim_nvme_dma_read,
+    .dma_write = cosim_nvme_dma_write,
+    .msix_enabled = cosim_nvme_msix_enabled,
+    .msix_notify = cosim_nvme_msix_notify,
+    .intx_set = cosim_nvme_intx_set,
+    .schedule = cosim_nvme_schedule,
+    .io_submit = cosim_nvme_io_submit,
+    .guest_error = cosim_nvme_guest_error,
+};
+
+/* ---- BAR0 ---- */
+
+static uint64_t cosim_nvme_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    CosimNvmeState *s = opaque;
+
+    return nvme_ctrl_mmio_read(s->ctrl, addr, size);
+}
+
+static void cosim_nvme_mmio_write(void *opaque, hwaddr addr, uint64_t val,
+                                  unsigned size)
+{
+    CosimNvmeState *s = opaque;
+
+    nvme_ctrl_mmio_write(s->ctrl, addr, val, size);
+}
+
+static const MemoryRegionOps cosim_nvme_mmio_ops = {
+    .read = cosim_nvme_mmio_read,
+    .write = cosim_nvme_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    /* the core rejects (and logs) anything but aligned 4/8-byte access */
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+static void cosim_nvme_bh(void *opaque)
+{
+    CosimNvmeState *s = opaque;
+
+    nvme_ctrl_process(s->ctrl);
+}
+
+/* ---- device ---- */
+
+static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
+{
+    struct nvme_ctrl_params *p = &s->params;
+    const char *err;
+
+    nvme_ctrl_params_default(p);
+    if (s->serial) {
+        if (strlen(s->serial) >= sizeof(p->serial)) {
+            error_setg(errp, "cosim-nvme: serial is longer than 20 characters");
+            return false;
+        }
+        pstrcpy(p->serial, sizeof(p->serial), s->serial);
+    }
+    if (s->model) {
+        if (strlen(s->model) >= sizeof(p->model)) {
+            error_setg(errp, "cosim-nvme: model is longer than 40 characters");
+            return false;
+        }
+        pstrcpy(p->model, sizeof(p->model), s->model);
+    }
+    if (s->firmware) {
+        if (strlen(s->firmware) >= sizeof(p->firmware)) {
+            error_setg(errp, "cosim-nvme: firmware is longer than 8 characters");
+            return false;
+        }
+        pstrcpy(p->firmware, sizeof(p->firmware), s->firmware);
+    }
+    p->vid = s->vendor_id;
+    p->ssvid = s->subsys_vendor_id;
+    p->mdts = s->mdts;
+    p->max_ioqpairs = s->max_ioqpairs;
+    p->mqes = s->mqes;
+    p->dstrd = s->dstrd;
+    p->nn = s->nn;
+    p->aerl = s->aerl;
+    p->acl = s->acl;
+    p->timeout = s->cap_to;
+    p->nr_vectors = s->max_ioqpairs + 1;
+    err = nvme_ctrl_params_check(p);
+    if (err) {
+        error_setg(errp, "cosim-nvme: %s", err);
+        return false;
+    }
+    return true;
+}
+
+static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
+{
+    CosimNvmeState *s = COSIM_NVME(pci);
+    DeviceState *dev = DEVICE(pci);
+    uint8_t *conf = pci->config;
+    unsigned int v;
+
+    if (!cosim_nvme_params(s, errp)) {
+        return;
+    }
+
+    pci_config_set_vendor_id(conf, s->vendor_id);
+    pci_config_set_device_id(conf, s->device_id);
+    pci_config_set_class(conf, PCI_CLASS_STORAGE_EXPRESS);
+    pci_config_set_prog_interface(conf, 0x2);
+    pci_set_word(conf + PCI_SUBSYSTEM_VENDOR_ID, s->subsys_vendor_id);
+    pci_set_word(conf + PCI_SUBSYSTEM_ID, s->subsys_id);
+    conf[PCI_INTERRUPT_PIN] = 1;
+    pcie_endpoint_cap_init(pci, 0x80);
+
+    memory_region_init_io(&s->bar0, OBJECT(s), &cosim_nvme_mmio_ops, s,
+                          "cosim-nvme-regs", nvme_ctrl_bar_size(&s->params));
+    pci_register_bar(pci, 0, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->bar0);
+    if (msix_init_exclusive_bar(pci, s->params.nr_vectors,
+                                COSIM_NVME_MSIX_BAR, errp)) {
+        return;
+    }
+    for (v = 0; v < s->params.nr_vectors; v++) {
+        msix_vector_use(pci, v);
+    }
+
+    s->ctrl = nvme_ctrl_new(&s->params, &cosim_nvme_host_ops, s);
+    if (!s->ctrl) {
+        msix_uninit_exclusive_bar(pci);
+        error_setg(errp, "cosim-nvme: cannot create the controller");
+        return;
+    }
+    s->bh = qemu_bh_new_guarded(cosim_nvme_bh, s, &dev->mem_reentrancy_guard);
+
+    /* namespaces attach with -device cosim-nvme-ns,bus=<controller id> */
+    qbus_init(&s->bus, sizeof(s->bus), TYPE_COSIM_NVME_BUS, dev, dev->id);
+    qbus_set_hotplug_handler(BUS(&s->bus), OBJECT(s));
+}
+
+static void cosim_nvme_exit(PCIDevice *pci)
+{
+    CosimNvmeState *s = COSIM_NVME(pci);
+
+    cosim_nvme_drain(s);
+    qemu_bh_delete(s->bh);
+    nvme_ctrl_free(s->ctrl);
+    s->ctrl = NULL;
+    msix_uninit_exclusive_bar(pci);
+}
+
+static void cosim_nvme_reset(DeviceState *dev)
+{
+    CosimNvmeState *s = COSIM_NVME(dev);
+
+    cosim_nvme_drain(s);
+    nvme_ctrl_reset(s->ctrl);
+}
+
+/* device_del of a namespace: its unrealize drains and detaches it. */
+static void cosim_nvme_ns_unplug(HotplugHandler *hotplug_dev, DeviceState *dev,
+                                 Error **errp)
+{
+    qdev_unrealize(dev);
+}
+
+static Property cosim_nvme_props[] = {
+    DEFINE_PROP_STRING("serial", CosimNvmeState, serial),
+    DEFINE_PROP_STRING("model", CosimNvmeState, model),
+    DEFINE_PROP_STRING("firmware", CosimNvmeState, firmware),
+    DEFINE_PROP_UINT16("vendor-id", CosimNvmeState, vendor_id,
+                       COSIM_NVME_VENDOR_ID),
+    DEFINE_PROP_UINT16("device-id", CosimNvmeState, device_id,
+                       COSIM_NVME_DEVICE_ID),
+    DEFINE_PROP_UINT16("subsys-vendor-id", CosimNvmeState, subsys_vendor_id,
+                       COSIM_NVME_VENDOR_ID),
+    DEFINE_PROP_UINT16("subsys-id", CosimNvmeState, subsys_id, 0x0001),
+    DEFINE_PROP_UINT8("mdts", CosimNvmeState, mdts, 5),
+    DEFINE_PROP_UINT16("max-ioqpairs", CosimNvmeState, max_ioqpairs, 8),
+    DEFINE_PROP_UINT16("mqes", CosimNvmeState, mqes, 1023),
+    DEFINE_PROP_UINT8("dstrd", CosimNvmeState, dstrd, 0),
+    DEFINE_PROP_UINT32("nn", CosimNvmeState, nn, 32),
+    DEFINE_PROP_UINT8("aerl", CosimNvmeState, aerl, 3),
+    DEFINE_PROP_UINT8("acl", CosimNvmeState, acl, 3),
+    DEFINE_PROP_UINT8("cap-to", CosimNvmeState, cap_to, 20),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static const VMStateDescription cosim_nvme_vmstate = {
+    .name = TYPE_COSIM_NVME,
+    .unmigratable = 1,
+};
+
+static void cosim_nvme_class_init(ObjectClass *oc, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(oc);
+    PCIDeviceClass *pc = PCI_DEVICE_CLASS(oc);
+    HotplugHandlerClass *hc = HOTPLUG_HANDLER_CLASS(oc);
+
+    pc->realize = cosim_nvme_realize;
+    pc->exit = cosim_nvme_exit;
+    pc->class_id = PCI_CLASS_STORAGE_EXPRESS;
+    pc->vendor_id = COSIM_NVME_VENDOR_ID;
+    pc->device_id = COSIM_NVME_DEVICE_ID;
+    hc->unplug = cosim_nvme_ns_unplug;
+
+    set_bit(DEVICE_CATEGORY_STORAGE, dc->categories);
+    dc->desc = "cosim-nvme NVMe 1.0e controller model";
+    dc->reset = cosim_nvme_reset;
+    dc->vmsd = &cosim_nvme_vmstate;
+    device_class_set_props(dc, cosim_nvme_props);
+}
+
+static const TypeInfo cosim_nvme_info = {
+    .name = TYPE_COSIM_NVME,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(CosimNvmeState),
+    .class_init = cosim_nvme_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { TYPE_HOTPLUG_HANDLER },
+        { }
+    },
+};
+
+static void cosim_nvme_register_types(void)
+{
+    type_register_static(&cosim_nvme_info);
+}
+
+type_init(cosim_nvme_register_types)

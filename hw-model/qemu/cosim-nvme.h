@@ -1,0 +1,70 @@
+/*
+ * cosim-nvme: QEMU glue for the NVMe 1.0e controller model in ../core.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HW_COSIM_NVME_H
+#define HW_COSIM_NVME_H
+
+#include "hw/pci/pci.h"
+#include "hw/block/block.h"
+#include "qom/object.h"
+#include "../core/nvme_ctrl.h"
+
+#define TYPE_COSIM_NVME "cosim-nvme"
+OBJECT_DECLARE_SIMPLE_TYPE(CosimNvmeState, COSIM_NVME)
+
+#define TYPE_COSIM_NVME_BUS "cosim-nvme-bus"
+OBJECT_DECLARE_SIMPLE_TYPE(CosimNvmeBus, COSIM_NVME_BUS)
+
+#define TYPE_COSIM_NVME_NS "cosim-nvme-ns"
+OBJECT_DECLARE_SIMPLE_TYPE(CosimNvmeNs, COSIM_NVME_NS)
+
+/* Test-only PCI ID under QEMU's de-facto emulated-device vendor 0x1234. */
+#define COSIM_NVME_VENDOR_ID    0x1234
+#define COSIM_NVME_DEVICE_ID    0x4e56
+
+/* The controller's namespace bus; named after the controller's id=. */
+struct CosimNvmeBus {
+    BusState parent_obj;
+};
+
+struct CosimNvmeState {
+    PCIDevice parent_obj;
+
+    MemoryRegion bar0;
+    CosimNvmeBus bus;
+    QEMUBH *bh;
+    struct nvme_ctrl *ctrl;
+    struct nvme_ctrl_params params;
+
+    /* properties */
+    char *serial;
+    char *model;
+    char *firmware;
+    uint16_t vendor_id;
+    uint16_t device_id;
+    uint16_t subsys_vendor_id;
+    uint16_t subsys_id;
+    uint8_t mdts;
+    uint16_t max_ioqpairs;
+    uint16_t mqes;
+    uint8_t dstrd;
+    uint32_t nn;
+    uint8_t aerl;
+    uint8_t acl;
+    uint8_t cap_to;
+};
+
+struct CosimNvmeNs {
+    DeviceState parent_obj;
+
+    BlockConf blkconf;
+    uint32_t nsid;          /* property; the attached id once realized */
+    bool attached;
+};
+
+/* cosim-nvme-ns.c */
+void cosim_nvme_drain(CosimNvmeState *s);
+
+#endif
