@@ -431,7 +431,8 @@ static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
 	buf[7] = 0x02;				/* CMDQUE */
 	nvme_scsi_put_str(&buf[8], "NVMe", 8);
 	nvme_scsi_put_str(&buf[16], ctrl->mn, 16);
-	nvme_scsi_put_str(&buf[32], ctrl->fr, 4);
+	/* revision: the last four characters of the firmware revision */
+	nvme_scsi_put_str(&buf[32], ctrl->fr + strlen(ctrl->fr) - min_t(size_t, strlen(ctrl->fr), 4), 4);
 	return nvme_scsi_copy_out(cmd, buf, sizeof(buf), alloc);
 }
 
