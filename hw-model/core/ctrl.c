@@ -20,7 +20,7 @@ void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
 	p->ssvid = 0x1d1d;
 	snprintf(p->serial, sizeof(p->serial), "COSIM0001");
 	snprintf(p->model, sizeof(p->model), "cosim-nvme NVMe 1.0e model");
-	snprintf(p->firmware, sizeof(p->firmware), "1.0");
+	snprintf(p->firmware, sizeof(p->firmware), "cosim-1");
 	p->mdts = 5;
 	p->max_ioqpairs = 8;
 	p->mqes = 1023;

@@ -1,0 +1,60 @@
+"""Fixtures for the qtest device tests of cosim-nvme: a QEMU with the model
+and one namespace on a raw image, driven over the qtest socket."""
+import pytest
+
+from cosim import paths
+
+import nvme_qtest  # noqa: E402  (tests/device is on sys.path via rootdir conftest)
+
+
+def qemu_args(image, ctrl_props="serial=QT0001", ns_props="nsid=1"):
+    return [
+        "-nodefaults", "-machine", "q35",
+        *[a for d in paths.FIRMWARE_DIRS for a in ("-L", d)],
+        "-device", f"cosim-nvme,id=nvme0,{ctrl_props}" if ctrl_props else "cosim-nvme,id=nvme0",
+        "-blockdev", f"driver=file,filename={image},node-name=d0",
+        "-device", f"cosim-nvme-ns,bus=nvme0,drive=d0,{ns_props}",
+    ]
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "ns1.img"
+    with open(path, "wb") as f:
+        f.truncate(4 << 20)     # 8192 LBAs of 512 bytes
+    return path
+
+
+@pytest.fixture
+def launch(tmp_path):
+    """launch(args) -> running QEMUQtestMachine; all are shut down after the test."""
+    from qemu.machine.qtest import QEMUQtestMachine
+
+    started = []
+
+    def _launch(args):
+        vm = QEMUQtestMachine(str(paths.QEMU_BIN), args, base_temp_dir=str(tmp_path),
+                              sock_dir=str(tmp_path))
+        vm.launch()
+        started.append(vm)
+        return vm
+
+    yield _launch
+    for vm in started:
+        vm.shutdown()
+
+
+@pytest.fixture
+def vm(launch, image):
+    return launch(qemu_args(image))
+
+
+@pytest.fixture
+def nvme(vm):
+    """The controller with BAR0 mapped and bus mastering on, not yet enabled."""
+    qt = nvme_qtest.Qtest(vm)
+    devs = nvme_qtest.PciDevice.find(qt)
+    assert len(devs) == 1
+    dev = nvme_qtest.Nvme(qt, devs[0])
+    dev.map_bars()
+    return dev
