@@ -84,6 +84,7 @@ struct nvme_scsi_queue {
 	u16 depth;		/* entries in the SQ and in the CQ */
 	u16 cq_vector;		/* MSI-X vector index */
 	bool created;		/* known to the controller (IO queues) */
+	bool live;		/* accepts submissions (under sq_lock) */
 	bool irq_requested;
 
 	spinlock_t sq_lock;	/* sq_tail, SQ memory, doorbell */
@@ -189,8 +190,9 @@ void nvme_scsi_free_queue(struct nvme_scsi_queue *q);
 void nvme_scsi_init_queue_state(struct nvme_scsi_queue *q);
 int nvme_scsi_queue_request_irq(struct nvme_scsi_queue *q);
 void nvme_scsi_queue_free_irq(struct nvme_scsi_queue *q);
-void nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
-		      struct nvme_scsi_req *req, bool ring);
+int nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
+		     struct nvme_scsi_req *req, bool ring);
+void nvme_scsi_queue_set_live(struct nvme_scsi_queue *q, bool live);
 void nvme_scsi_ring_sq(struct nvme_scsi_queue *q);
 int nvme_scsi_poll_cq(struct nvme_scsi_queue *q);
 void nvme_scsi_cancel_queue(struct nvme_scsi_queue *q, u16 status);

@@ -117,7 +117,12 @@ static int nvme_scsi_wait_csts(struct nvme_scsi_ctrl *ctrl, u32 mask, u32 val,
 
 static int nvme_scsi_disable_ctrl(struct nvme_scsi_ctrl *ctrl)
 {
+	unsigned int i;
+
 	WRITE_ONCE(ctrl->enabled, false);
+	for (i = 0; ctrl->queues && i <= ctrl->nr_io_queues; i++)
+		if (ctrl->queues[i].ctrl)
+			nvme_scsi_queue_set_live(&ctrl->queues[i], false);
 	ctrl->ctrl_config &= ~(NVME_CC_SHN_MASK | NVME_CC_ENABLE);
 	writel(ctrl->ctrl_config, ctrl->bar + NVME_REG_CC);
 	return nvme_scsi_wait_csts(ctrl, NVME_CSTS_RDY, 0, ctrl->ready_timeout,
@@ -147,6 +152,7 @@ static int nvme_scsi_enable_ctrl(struct nvme_scsi_ctrl *ctrl)
 	if (ret)
 		return ret;
 	WRITE_ONCE(ctrl->enabled, true);
+	nvme_scsi_queue_set_live(aq, true);
 	return 0;
 }
 

@@ -95,17 +95,36 @@ static void nvme_scsi_write_sq_db(struct nvme_scsi_queue *q)
 }
 
 /*
+ * Open or close a queue for submissions. Closing it under sq_lock is the
+ * cut-off for a reset: a submission either happened before (and is
+ * cancelled with the rest) or sees the queue closed.
+ */
+void nvme_scsi_queue_set_live(struct nvme_scsi_queue *q, bool live)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->sq_lock, flags);
+	q->live = live;
+	spin_unlock_irqrestore(&q->sq_lock, flags);
+}
+
+/*
  * Put one command in the SQ. The caller owns command_id (a blk-mq tag or an
  * admin slot), so nobody else touches rqs[cid] until the command ends.
  * The doorbell write orders the SQ entry and rqs[] before the device sees it.
+ * Returns -EAGAIN if the queue is closed (controller reset or teardown).
  */
-void nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
-		      struct nvme_scsi_req *req, bool ring)
+int nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
+		     struct nvme_scsi_req *req, bool ring)
 {
 	u16 cid = cmd->common.command_id;
 	unsigned long flags;
 
 	spin_lock_irqsave(&q->sq_lock, flags);
+	if (unlikely(!q->live)) {
+		spin_unlock_irqrestore(&q->sq_lock, flags);
+		return -EAGAIN;
+	}
 	WRITE_ONCE(q->rqs[cid], req);
 	memcpy(&q->sqes[q->sq_tail], cmd, sizeof(*cmd));
 	if (++q->sq_tail == q->depth)
@@ -113,6 +132,7 @@ void nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
 	if (ring)
 		nvme_scsi_write_sq_db(q);
 	spin_unlock_irqrestore(&q->sq_lock, flags);
+	return 0;
 }
 
 void nvme_scsi_ring_sq(struct nvme_scsi_queue *q)
@@ -322,7 +342,10 @@ int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 	areq.status = 0;
 	areq.result = 0;
 	cmd->common.command_id = cid;
-	nvme_scsi_submit(q, cmd, &areq.req, true);
+	if (nvme_scsi_submit(q, cmd, &areq.req, true)) {
+		nvme_scsi_admin_put_cid(ctrl, cid);
+		return -ENODEV;
+	}
 
 	if (!wait_for_completion_timeout(&areq.done, timeout)) {
 		/* A lost interrupt still leaves the entry in the CQ. */
@@ -439,6 +462,7 @@ int nvme_scsi_create_io_queue(struct nvme_scsi_queue *q)
 		return ret < 0 ? ret : -EIO;
 	}
 	q->created = true;
+	nvme_scsi_queue_set_live(q, true);
 	return 0;
 }
 
@@ -450,6 +474,7 @@ int nvme_scsi_delete_io_queue(struct nvme_scsi_queue *q)
 
 	if (!q->created)
 		return 0;
+	nvme_scsi_queue_set_live(q, false);
 	cmd.delete_queue.opcode = nvme_admin_delete_sq;
 	cmd.delete_queue.qid = cpu_to_le16(q->qid);
 	ret = nvme_scsi_admin_exec(q->ctrl, &cmd, NULL);

@@ -323,7 +323,11 @@ static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
 	}
 
 	c->common.command_id = cid;
-	nvme_scsi_submit(q, c, &iod->req, cmd->flags & SCMD_LAST);
+	if (nvme_scsi_submit(q, c, &iod->req, cmd->flags & SCMD_LAST)) {
+		/* queue closed by a reset that started after our state check */
+		nvme_scsi_unmap(ctrl, iod);
+		return NVME_SCSI_XLAT_BUSY;
+	}
 	return NVME_SCSI_XLAT_SUBMITTED;
 }
 
