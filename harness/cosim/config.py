@@ -1,5 +1,6 @@
 """Simulation configs: TOML files in configs/, read with tomllib and checked
 key by key, so a typo names the key and the file instead of being ignored."""
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,3 +106,11 @@ def load(path=None, model=None, driver=None):
             section, key = name.split(".")
             _fill(sections[section], {key: value}, section, f"{source} (override)")
     return cfg
+
+
+def from_env(model=None, driver=None):
+    """The config `make sim` and the tests use: CONFIG=, MODEL=, DRIVER= from the
+    environment, with explicit arguments taking precedence."""
+    env = os.environ
+    return load(env.get("CONFIG") or None, model=model or env.get("MODEL") or None,
+                driver=driver or env.get("DRIVER") or None)

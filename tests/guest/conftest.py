@@ -2,8 +2,6 @@
 for the whole session and handed to every test that asks for the same
 (config, model, driver) -- unless a test left the guest unwell, in which case
 the next test gets a fresh one."""
-import os
-
 import pytest
 
 from cosim import config
@@ -40,13 +38,6 @@ def guest_pool():
     pool.close()
 
 
-def sim_config(model=None, driver=None, path=None):
-    """The config a test runs with: MODEL=/DRIVER=/CONFIG= as for `make sim`."""
-    return config.load(path or os.environ.get("CONFIG") or None,
-                       model=model or os.environ.get("MODEL") or None,
-                       driver=driver or os.environ.get("DRIVER") or None)
-
-
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -79,10 +70,10 @@ def _use(request, pool, cfg):
 def guest(request, guest_pool):
     """A guest booted with the default config (MODEL/DRIVER/CONFIG honoured)
     and its NVMe driver loaded."""
-    yield from _use(request, guest_pool, sim_config())
+    yield from _use(request, guest_pool, config.from_env())
 
 
 @pytest.fixture
 def nvme_guest(request, guest_pool):
     """The same controller driven by Linux's own nvme driver."""
-    yield from _use(request, guest_pool, sim_config(driver="nvme"))
+    yield from _use(request, guest_pool, config.from_env(driver="nvme"))

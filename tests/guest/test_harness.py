@@ -1,0 +1,42 @@
+"""The harness's own promises: a guest that panics or stops answering ends the
+wait at once with the console log named, and QEMU does not outlive it."""
+import time
+
+import pytest
+
+from cosim import config
+from cosim.machine import Guest, GuestError
+
+pytestmark = pytest.mark.guest
+
+
+@pytest.fixture
+def own_guest():
+    """A guest of its own: these tests break it on purpose."""
+    with Guest(config.from_env(driver="none"), name="harness") as guest:
+        yield guest
+
+
+def test_panic_ends_wait_and_qemu(own_guest):
+    t0 = time.monotonic()
+    with pytest.raises(GuestError) as e:
+        own_guest.run("echo c > /proc/sysrq-trigger; sleep 600", timeout=600)
+    # Detected from the console/QEMU's exit, not by running into the deadline.
+    assert time.monotonic() - t0 < 300
+    assert str(own_guest.console.path) in str(e.value)
+    assert "Kernel panic" in own_guest.console.text()
+    assert not own_guest.healthy
+
+
+def test_command_timeout_names_console(own_guest):
+    with pytest.raises(GuestError) as e:
+        own_guest.run("sleep 30", timeout=2)
+    assert "did not answer in time" in str(e.value)
+    assert str(own_guest.console.path) in str(e.value)
+    assert not own_guest.healthy
+
+
+def test_exit_status_and_output(own_guest):
+    result = own_guest.run("echo out; echo err >&2; exit 7", check=False)
+    assert result.status == 7
+    assert result.output.split() == ["out", "err"]

@@ -1,0 +1,46 @@
+"""Sim configs: a bad key or value is refused with the key and the file named."""
+import pytest
+
+from cosim import config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "sim.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_config_loads():
+    cfg = config.load()
+    assert cfg.controller.model in config.MODELS
+    assert cfg.driver.name in config.DRIVERS
+    assert cfg.namespaces and all(ns.size_mib > 0 for ns in cfg.namespaces)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[machine]\ncpu = 2\n", "machine.cpu"),
+    ("[machine]\ncpus = 'two'\n", "machine.cpus"),
+    ("[machine]\ncpus = 0\n", "machine.cpus"),
+    ("[controller]\nmodel = 'spdk'\n", "controller.model"),
+    ("[[namespace]]\nsize_mib = 1\n[[namespace]]\nsize = 1\n", "namespace[1].size"),
+    ("[drivers]\nname = 'nvme'\n", "drivers"),
+    ("[driver]\nname = true\n", "driver.name"),
+])
+def test_bad_key_or_value_names_key_and_file(tmp_path, text, key):
+    path = write(tmp_path, text)
+    with pytest.raises(config.ConfigError) as e:
+        config.load(path)
+    assert f"'{key}'" in str(e.value) and str(path) in str(e.value)
+
+
+def test_bad_toml_names_file(tmp_path):
+    path = write(tmp_path, "[machine\n")
+    with pytest.raises(config.ConfigError, match=str(path)):
+        config.load(path)
+
+
+def test_overrides_are_checked(tmp_path):
+    path = write(tmp_path, "")
+    assert config.load(path, model="qemu", driver="nvme").driver.name == "nvme"
+    with pytest.raises(config.ConfigError, match="controller.model"):
+        config.load(path, model="bogus")
