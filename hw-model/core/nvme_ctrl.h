@@ -67,6 +67,11 @@ struct nvme_host_ops {
 	void (*io_submit)(void *opaque, struct nvme_io *io);
 	/* Optional: report guest misprogramming (one line, no newline). */
 	void (*guest_error)(void *opaque, const char *msg);
+	/* Optional: observe each fetched command and each posted completion. */
+	void (*trace_cmd)(void *opaque, uint16_t sqid, uint16_t cid, uint8_t opcode,
+			  uint32_t nsid);
+	void (*trace_cqe)(void *opaque, uint16_t sqid, uint16_t cid, uint16_t status,
+			  uint32_t dw0);
 };
 
 struct nvme_ctrl_params {

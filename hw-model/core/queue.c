@@ -233,6 +233,8 @@ static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme
 		nvme_fatal(ctrl, "cannot write a completion queue entry");
 		return;
 	}
+	if (ctrl->ops->trace_cqe)
+		ctrl->ops->trace_cqe(ctrl->opaque, sq->qid, cqe.cid, req->status, cqe.dw0);
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
@@ -350,6 +352,9 @@ static bool nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 			nvme_fatal(ctrl, "cannot read a submission queue entry");
 			return false;
 		}
+		if (ctrl->ops->trace_cmd)
+			ctrl->ops->trace_cmd(ctrl->opaque, sq->qid, req->cmd.cid,
+					     req->cmd.opcode, req->cmd.nsid);
 		list_del(&req->link);
 		req->state = NVME_REQ_ACTIVE;
 		req->status = NVME_SC_SUCCESS;

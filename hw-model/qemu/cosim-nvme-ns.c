@@ -11,6 +11,7 @@
 #include "hw/qdev-properties-system.h"
 #include "sysemu/block-backend.h"
 #include "cosim-nvme.h"
+#include "trace.h"
 
 static CosimNvmeState *cosim_nvme_ns_ctrl(DeviceState *dev)
 {
@@ -49,6 +50,7 @@ static void cosim_nvme_ns_realize(DeviceState *dev, Error **errp)
     }
     ns->nsid = nsid;
     ns->attached = true;
+    trace_cosim_nvme_ns_attach(nsid, p.nlbas, p.lbads);
 }
 
 static void cosim_nvme_ns_unrealize(DeviceState *dev)
@@ -61,6 +63,7 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
     }
     /* the core must not hold block requests of a namespace it forgets */
     blk_drain(ns->blkconf.blk);
+    trace_cosim_nvme_ns_detach(ns->nsid);
     nvme_ctrl_ns_detach(s->ctrl, ns->nsid);
     ns->attached = false;
 }

@@ -19,6 +19,7 @@
 #include "sysemu/block-backend.h"
 #include "sysemu/dma.h"
 #include "cosim-nvme.h"
+#include "trace.h"
 
 #define COSIM_NVME_MSIX_BAR 4
 
@@ -64,12 +65,14 @@ static void cosim_nvme_msix_notify(void *opaque, uint16_t vector)
 
     /* the core checks vectors at CQ creation; stay safe regardless */
     if (vector < pci->msix_entries_nr) {
+        trace_cosim_nvme_msix_notify(vector);
         msix_notify(pci, vector);
     }
 }
 
 static void cosim_nvme_intx_set(void *opaque, bool level)
 {
+    trace_cosim_nvme_intx(level);
     pci_set_irq(PCI_DEVICE(opaque), level);
 }
 
@@ -83,6 +86,18 @@ static void cosim_nvme_schedule(void *opaque)
 static void cosim_nvme_guest_error(void *opaque, const char *msg)
 {
     qemu_log_mask(LOG_GUEST_ERROR, "%s: %s\n", TYPE_COSIM_NVME, msg);
+}
+
+static void cosim_nvme_trace_cmd(void *opaque, uint16_t sqid, uint16_t cid,
+                                 uint8_t opcode, uint32_t nsid)
+{
+    trace_cosim_nvme_cmd(sqid, cid, opcode, nsid);
+}
+
+static void cosim_nvme_trace_cqe(void *opaque, uint16_t sqid, uint16_t cid,
+                                 uint16_t status, uint32_t dw0)
+{
+    trace_cosim_nvme_cqe(sqid, cid, status, dw0);
 }
 
 /* One block request in flight: the core's nvme_io plus our DMA state. */
@@ -108,6 +123,7 @@ static void cosim_nvme_io_done(void *opaque, int ret)
     if (r->qsg.sg) {
         qemu_sglist_destroy(&r->qsg);
     }
+    trace_cosim_nvme_io_done(r->io, ret);
     CORE_CALL(s, nvme_io_complete(r->io, ret < 0 ? ret : 0));
     g_free(r);
 }
@@ -142,6 +158,7 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     r->s = s;
     r->io = io;
     r->blk = ns->blkconf.blk;
+    trace_cosim_nvme_io_submit(io, io->op, io->offset, io->len, io->fua, io->nsg);
     if (io->op == NVME_IO_FLUSH) {
         block_acct_start(blk_get_stats(r->blk), &r->acct, 0, BLOCK_ACCT_FLUSH);
         blk_aio_flush(r->blk, cosim_nvme_io_done, r);
@@ -173,6 +190,8 @@ static const struct nvme_host_ops cosim_nvme_host_ops = {
     .schedule = cosim_nvme_schedule,
     .io_submit = cosim_nvme_io_submit,
     .guest_error = cosim_nvme_guest_error,
+    .trace_cmd = cosim_nvme_trace_cmd,
+    .trace_cqe = cosim_nvme_trace_cqe,
 };
 
 /* ---- BAR0 ---- */
@@ -180,8 +199,10 @@ static const struct nvme_host_ops cosim_nvme_host_ops = {
 static uint64_t cosim_nvme_mmio_read(void *opaque, hwaddr addr, unsigned size)
 {
     CosimNvmeState *s = opaque;
+    uint64_t val = nvme_ctrl_mmio_read(s->ctrl, addr, size);
 
-    return nvme_ctrl_mmio_read(s->ctrl, addr, size);
+    trace_cosim_nvme_mmio_read(addr, size, val);
+    return val;
 }
 
 static void cosim_nvme_mmio_write(void *opaque, hwaddr addr, uint64_t val,
@@ -189,6 +210,7 @@ static void cosim_nvme_mmio_write(void *opaque, hwaddr addr, uint64_t val,
 {
     CosimNvmeState *s = opaque;
 
+    trace_cosim_nvme_mmio_write(addr, size, val);
     nvme_ctrl_mmio_write(s->ctrl, addr, val, size);
 }
 
@@ -316,6 +338,7 @@ static void cosim_nvme_reset(DeviceState *dev)
 {
     CosimNvmeState *s = COSIM_NVME(dev);
 
+    trace_cosim_nvme_reset();
     cosim_nvme_drain(s);
     nvme_ctrl_reset(s->ctrl);
 }

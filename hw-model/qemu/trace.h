@@ -1,0 +1,1 @@
+#include "trace/trace-hw_cosim_nvme_qemu.h"
