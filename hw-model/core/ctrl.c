@@ -232,6 +232,10 @@ static void nvme_disable(struct nvme_ctrl *ctrl)
 	ctrl->disabling = true;
 	ctrl->shutting_down = false;
 	nvme_aer_drop_all(ctrl);
+	/* pending Delete I/O SQ commands live in the admin SQ, which goes first */
+	for (i = 0; i < ctrl->nqueues; i++)
+		if (ctrl->sq[i])
+			ctrl->sq[i]->delete_req = NULL;
 	for (i = 0; i < ctrl->nqueues; i++)
 		if (ctrl->sq[i])
 			nvme_sq_delete(ctrl, ctrl->sq[i]);
@@ -266,12 +270,9 @@ static void nvme_shutdown(struct nvme_ctrl *ctrl)
 
 void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 {
-	uint32_t i;
-
+	/* nothing may complete towards the guest from here on */
+	ctrl->disabling = true;
 	nvme_aer_drop_all(ctrl);
-	for (i = 0; i < ctrl->nqueues; i++)
-		if (ctrl->sq[i])
-			nvme_sq_delete(ctrl, ctrl->sq[i]);
 	/* the host promised the backend is drained; orphan anything left */
 	ctrl->io_inflight = 0;
 	nvme_reset_finish(ctrl);
@@ -299,8 +300,8 @@ static void nvme_cc_write(struct nvme_ctrl *ctrl, uint32_t val)
 		else if (!ctrl->enabled)
 			ctrl->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_CFS);
 	}
-	if (NVME_CC_SHN(val) && !NVME_CC_SHN(old) && ctrl->enabled)
-		nvme_shutdown(ctrl);
+	if (NVME_CC_SHN(val) && !NVME_CC_SHN(old))
+		nvme_shutdown(ctrl);	/* also when disabled: nothing to do, complete */
 	else if (!NVME_CC_SHN(val) && NVME_CC_SHN(old))
 		ctrl->csts &= ~NVME_CSTS_SHST_MASK;
 }

@@ -339,6 +339,38 @@ static void test_disable_inflight(void)
 	fh_free(e.fh);
 }
 
+/* CC.EN=0 while a Delete I/O SQ waits for its block I/O: nothing dangles. */
+static void test_disable_with_pending_delete(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, 0, 8, FH_DATA, 0);
+	struct nvme_sqe del = { .opcode = NVME_ADM_DELETE_SQ, .cid = 0x66, .cdw10 = 1 };
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	fh_submit(e.fh, &e.fh->admin, &del);
+	fh_run_no_io(e.fh);
+	fh_disable(e.fh);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS) & NVME_CSTS_RDY, ==, NVME_CSTS_RDY);
+	fh_complete_io(e.fh);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, 0);
+	g_assert_false(fh_poll(e.fh, &e.fh->admin, &cqe));
+	/* the same with a hard reset after the host drained */
+	fh_enable(e.fh, 8);
+	fh_create_io_pair(e.fh, &e.q, 1, 8);
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	fh_submit(e.fh, &e.fh->admin, &del);
+	fh_run_no_io(e.fh);
+	e.fh->npending = 0;
+	nvme_ctrl_reset(e.fh->ctrl);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, 0);
+	fh_enable(e.fh, 8);
+	fh_free(e.fh);
+}
+
 /* Synchronous completion inside io_submit, many queues, large mqes. */
 static void test_sync_io_multi_queue(void)
 {
@@ -402,6 +434,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/cq-full", test_cq_full);
 	g_test_add_func("/io/delete-sq-inflight", test_delete_sq_inflight);
 	g_test_add_func("/io/disable-inflight", test_disable_inflight);
+	g_test_add_func("/io/disable-pending-delete", test_disable_with_pending_delete);
 	g_test_add_func("/io/sync-io-multi-queue", test_sync_io_multi_queue);
 	g_test_add_func("/io/lba4k-mps8k", test_lba4k_mps8k);
 	return g_test_run();

@@ -98,6 +98,11 @@ static void test_shutdown(void)
 {
 	struct fake_host *fh = fh_new(NULL);
 
+	/* shutdown of a disabled controller has nothing to wait for */
+	fh_wr32(fh, NVME_REG_CC, 1 << 14);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 2 << 2);
+	fh_wr32(fh, NVME_REG_CC, 0);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
 	fh_enable(fh, 8);
 	fh_wr32(fh, NVME_REG_CC, fh_rd32(fh, NVME_REG_CC) | 1 << 14);
 	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY | 2 << 2);
