@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Randomised guest behaviour against the core: register and doorbell
+ * garbage, random admin and I/O commands with wild PRPs, resets at random
+ * points, block completions in random order and with errors.  Run under
+ * ASan/UBSan; the fake host asserts the invariants it can see (I/O within
+ * the namespace, sg lengths adding up, vectors in range).  Seeds are fixed
+ * so failures reproduce; G_TEST_SEED-style variety comes from FUZZ_SEEDS.
+ */
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_host.h"
+
+static uint64_t rnd64(GRand *r)
+{
+	return (uint64_t)g_rand_int(r) << 32 | g_rand_int(r);
+}
+
+static uint32_t pick(GRand *r, uint32_t n)
+{
+	return (uint32_t)g_rand_int_range(r, 0, (gint32)n);
+}
+
+/* Mostly plausible guest addresses, sometimes anything at all. */
+static uint64_t guest_addr(GRand *r)
+{
+	switch (pick(r, 6)) {
+	case 0:
+		return rnd64(r);
+	case 1:
+		return FH_RAM_SIZE - 8 * pick(r, 64);
+	default:
+		return FH_DATA + (uint64_t)pick(r, 512) * 4096 + (pick(r, 4) ? 0 : 4 * pick(r, 1024));
+	}
+}
+
+static uint32_t small_or_wild(GRand *r, uint32_t small)
+{
+	return pick(r, 4) ? pick(r, small) : g_rand_int(r);
+}
+
+static void fuzz_register(struct fake_host *fh, GRand *r)
+{
+	static const uint32_t regs[] = { NVME_REG_INTMS, NVME_REG_INTMC, NVME_REG_CC,
+					 NVME_REG_CSTS, NVME_REG_AQA, NVME_REG_ASQ,
+					 NVME_REG_ASQ + 4, NVME_REG_ACQ, NVME_REG_ACQ + 4 };
+	uint64_t off = pick(r, 3) ? regs[pick(r, G_N_ELEMENTS(regs))] : pick(r, 0x3000);
+	unsigned int size = pick(r, 5) ? 4 : 8;
+
+	if (off == NVME_REG_CC && pick(r, 2)) {
+		/* usually a sane enable/disable, so the controller keeps coming back */
+		uint32_t cc = 6 << 16 | 4 << 20 | (pick(r, 8) ? 0 : pick(r, 4) << 14);
+
+		nvme_ctrl_mmio_write(fh->ctrl, off, cc | pick(r, 2), 4);
+		return;
+	}
+	nvme_ctrl_mmio_write(fh->ctrl, off, rnd64(r), size);
+	nvme_ctrl_mmio_read(fh->ctrl, pick(r, 0x3000), pick(r, 9));
+}
+
+static void fuzz_doorbell(struct fake_host *fh, GRand *r)
+{
+	uint32_t idx = pick(r, 24);
+
+	fh_wr32(fh, NVME_REG_DBS + idx * 4, small_or_wild(r, 70));
+}
+
+static void fuzz_admin(struct fake_host *fh, GRand *r, struct fh_queue *q)
+{
+	static const uint8_t ops[] = { 0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09,
+				       0x0a, 0x0c, 0x10, 0x80 };
+	struct nvme_sqe cmd = {
+		.opcode = pick(r, 8) ? ops[pick(r, G_N_ELEMENTS(ops))] : (uint8_t)g_rand_int(r),
+		.flags = pick(r, 16) ? 0 : (uint8_t)g_rand_int(r),
+		.cid = (uint16_t)g_rand_int(r),
+		.nsid = small_or_wild(r, 5),
+		.prp1 = guest_addr(r),
+		.prp2 = guest_addr(r),
+		.cdw10 = pick(r, 2) ? (pick(r, 64) << 16 | pick(r, 10)) : g_rand_int(r),
+		.cdw11 = pick(r, 2) ? (pick(r, 10) << 16 | pick(r, 4)) : g_rand_int(r),
+	};
+
+	fh_submit(fh, q, &cmd);
+}
+
+static void fuzz_create_pair(struct fake_host *fh, GRand *r)
+{
+	uint16_t qid = (uint16_t)(1 + pick(r, 4));
+	uint32_t size = 2 + pick(r, 62);
+	struct nvme_sqe cq = {
+		.opcode = NVME_ADM_CREATE_CQ, .prp1 = FH_IOCQ + qid * 0x4000ull,
+		.cdw10 = (size - 1) << 16 | qid,
+		.cdw11 = (uint32_t)pick(r, 10) << 16 | NVME_CQ_IEN | NVME_QUEUE_PC,
+	};
+	struct nvme_sqe sq = {
+		.opcode = NVME_ADM_CREATE_SQ, .prp1 = FH_IOSQ + qid * 0x4000ull,
+		.cdw10 = (size - 1) << 16 | qid, .cdw11 = (uint32_t)qid << 16 | NVME_QUEUE_PC,
+	};
+
+	fh_submit(fh, &fh->admin, &cq);
+	fh_submit(fh, &fh->admin, &sq);
+}
+
+static void fuzz_io(struct fake_host *fh, GRand *r)
+{
+	uint16_t qid = (uint16_t)(1 + pick(r, 4));
+	struct fh_queue q = {
+		.qid = qid, .size = 64, .sq_base = FH_IOSQ + qid * 0x4000ull,
+		.sq_tail = pick(r, 64),
+	};
+	uint64_t list = FH_PRPLIST + (uint64_t)pick(r, 8) * 4096 + 8 * pick(r, 512);
+	struct nvme_sqe cmd = {
+		.opcode = pick(r, 8) ? (uint8_t)pick(r, 3) : (uint8_t)g_rand_int(r),
+		.cid = (uint16_t)g_rand_int(r),
+		.nsid = pick(r, 8) ? 1 + pick(r, 2) : small_or_wild(r, 40),
+		.prp1 = guest_addr(r),
+		.prp2 = pick(r, 2) ? list : guest_addr(r),
+		.cdw10 = pick(r, 4) ? pick(r, 5000) : g_rand_int(r),
+		.cdw11 = pick(r, 8) ? 0 : g_rand_int(r),
+		.cdw12 = (pick(r, 4) ? pick(r, 300) : g_rand_int(r)) | (pick(r, 4) ? 0 : NVME_RW_FUA),
+	};
+	unsigned int i;
+
+	/* a PRP list of mostly page-aligned entries */
+	for (i = 0; i < 8; i++) {
+		uint64_t e = guest_addr(r) & (pick(r, 16) ? ~0xfffull : ~0ull);
+
+		memcpy(fh->ram + list + i * 8 - (list + i * 8 >= FH_RAM_SIZE - 8 ? 64 : 0), &e, 8);
+	}
+	fh_submit(fh, &q, &cmd);
+	/* ring the tail of another queue too, wherever it points */
+	if (!pick(r, 4))
+		fh_wr32(fh, NVME_REG_DBS + 2 * qid * 4, pick(r, 64));
+}
+
+static void fuzz_complete_some(struct fake_host *fh, GRand *r)
+{
+	unsigned int n = pick(r, 4);
+
+	while (n-- && fh->npending) {
+		unsigned int i = pick(r, fh->npending);
+		struct nvme_io *io = fh->pending[i];
+
+		fh->pending[i] = fh->pending[--fh->npending];
+		if (!pick(r, 8))
+			nvme_io_complete(io, pick(r, 2) ? -5 : -14);
+		else
+			nvme_io_complete(io, 0);
+	}
+}
+
+static void fuzz_consume(struct fake_host *fh, GRand *r)
+{
+	struct nvme_cqe cqe;
+	unsigned int n = pick(r, 8);
+
+	while (n-- && fh_poll(fh, &fh->admin, &cqe))
+		;
+	if (!pick(r, 4)) {
+		/* scribble over queue memory */
+		uint64_t at = FH_ASQ + pick(r, 0x28000);
+
+		fh->ram[at] = (uint8_t)g_rand_int(r);
+	}
+}
+
+static void fuzz_seed(guint32 seed)
+{
+	GRand *r = g_rand_new_with_seed(seed);
+	struct fake_host *fh = fh_new(NULL);
+	unsigned int step;
+
+	fh->msix = seed & 1;
+	fh_attach_ns(fh, 1, 9, 4096);
+	fh_attach_ns(fh, 2, 12, 64);
+	fh_enable(fh, 64);
+	for (step = 0; step < 4000; step++) {
+		switch (pick(r, 14)) {
+		case 0:
+			fuzz_register(fh, r);
+			break;
+		case 1:
+			fuzz_doorbell(fh, r);
+			break;
+		case 2:
+		case 3:
+			fuzz_admin(fh, r, &fh->admin);
+			break;
+		case 4:
+			fuzz_create_pair(fh, r);
+			break;
+		case 5:
+		case 6:
+		case 7:
+			fuzz_io(fh, r);
+			break;
+		case 8:
+		case 9:
+			fuzz_complete_some(fh, r);
+			break;
+		case 10:
+			fh_run_no_io(fh);
+			break;
+		case 11:
+			fh_run(fh);
+			break;
+		case 12:
+			fuzz_consume(fh, r);
+			break;
+		case 13:
+			if (!pick(r, 20)) {
+				/* the host re-enables from scratch, as after a reset */
+				fh_complete_io(fh);
+				fh_disable(fh);
+				fh_run(fh);
+				fh_enable(fh, 64);
+			} else if (!pick(r, 40)) {
+				fh_complete_io(fh);
+				nvme_ctrl_reset(fh->ctrl);
+				fh_enable(fh, 64);
+			}
+			break;
+		}
+	}
+	/* whatever happened, a disable with the backend drained ends in RDY=0 */
+	fh_wr32(fh, NVME_REG_CC, 0);
+	fh_run(fh);
+	g_assert_cmpuint(nvme_ctrl_io_inflight(fh->ctrl), ==, 0);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS) & NVME_CSTS_RDY, ==, 0);
+	/* and it comes back */
+	fh_enable(fh, 8);
+	fh_free(fh);
+	g_rand_free(r);
+}
+
+static void test_fuzz(void)
+{
+	const char *env = getenv("FUZZ_SEEDS");
+	guint32 n = env ? (guint32)strtoul(env, NULL, 0) : 40, seed;
+
+	for (seed = 1; seed <= n; seed++)
+		fuzz_seed(seed);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/fuzz/random-guest", test_fuzz);
+	return g_test_run();
+}
