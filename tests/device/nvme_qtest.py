@@ -184,6 +184,23 @@ class Nvme:
         self.qt.memset(addr, size)
         return addr
 
+    def enable_msix(self, msg_base):
+        """Enable MSI-X with vector v writing v + 0x100 to msg_base + 4 * v.
+
+        The messages go to guest RAM instead of an APIC, so a test can see
+        which vectors fired without a CPU."""
+        cap = self.pci.capabilities()[0x11]
+        nvec = (self.pci.read16(cap + 2) & 0x7ff) + 1
+        for v in range(nvec):
+            entry = self.BAR4_ADDR + 16 * v
+            self.qt.writel(entry, msg_base + 4 * v)
+            self.qt.writel(entry + 4, 0)
+            self.qt.writel(entry + 8, 0x100 + v)
+            self.qt.writel(entry + 12, 0)          # unmask
+        ctrl = self.pci.read32(cap)
+        self.pci.write32(cap, (ctrl & 0x3fffffff) | 1 << 31)   # enable, no function mask
+        return nvec
+
     # ---- registers ----
     def readl(self, off):
         return self.qt.readl(self.bar + off)
