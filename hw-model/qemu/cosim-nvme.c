@@ -158,7 +158,8 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     r->s = s;
     r->io = io;
     r->blk = ns->blkconf.blk;
-    trace_cosim_nvme_io_submit(io, io->op, io->offset, io->len, io->fua, io->nsg);
+    trace_cosim_nvme_io_submit(io, io->op, io->offset, io->len, io->fua,
+                               io->nsg);
     if (io->op == NVME_IO_FLUSH) {
         block_acct_start(blk_get_stats(r->blk), &r->acct, 0, BLOCK_ACCT_FLUSH);
         blk_aio_flush(r->blk, cosim_nvme_io_done, r);
@@ -232,32 +233,35 @@ static void cosim_nvme_bh(void *opaque)
 
 /* ---- device ---- */
 
+/* Identify strings: optional property, ASCII, bounded by the field size. */
+static bool cosim_nvme_id_string(char *dst, size_t size, const char *val,
+                                 const char *name, Error **errp)
+{
+    if (!val) {
+        return true;
+    }
+    if (strlen(val) >= size) {
+        error_setg(errp, "cosim-nvme: %s is longer than %zu characters",
+                   name, size - 1);
+        return false;
+    }
+    pstrcpy(dst, size, val);
+    return true;
+}
+
 static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
 {
     struct nvme_ctrl_params *p = &s->params;
     const char *err;
 
     nvme_ctrl_params_default(p);
-    if (s->serial) {
-        if (strlen(s->serial) >= sizeof(p->serial)) {
-            error_setg(errp, "cosim-nvme: serial is longer than 20 characters");
-            return false;
-        }
-        pstrcpy(p->serial, sizeof(p->serial), s->serial);
-    }
-    if (s->model) {
-        if (strlen(s->model) >= sizeof(p->model)) {
-            error_setg(errp, "cosim-nvme: model is longer than 40 characters");
-            return false;
-        }
-        pstrcpy(p->model, sizeof(p->model), s->model);
-    }
-    if (s->firmware) {
-        if (strlen(s->firmware) >= sizeof(p->firmware)) {
-            error_setg(errp, "cosim-nvme: firmware is longer than 8 characters");
-            return false;
-        }
-        pstrcpy(p->firmware, sizeof(p->firmware), s->firmware);
+    if (!cosim_nvme_id_string(p->serial, sizeof(p->serial), s->serial,
+                              "serial", errp) ||
+        !cosim_nvme_id_string(p->model, sizeof(p->model), s->model,
+                              "model", errp) ||
+        !cosim_nvme_id_string(p->firmware, sizeof(p->firmware), s->firmware,
+                              "firmware", errp)) {
+        return false;
     }
     p->vid = s->vendor_id;
     p->ssvid = s->subsys_vendor_id;
