@@ -426,8 +426,9 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 	}
 	dev_warn(ctrl->dev, "resetting controller\n");
 
+	/* a controller that will not stop may still DMA: do not reuse queues */
 	ret = nvme_scsi_disable_ctrl(ctrl);
-	if (ret == -ENODEV)
+	if (ret)
 		goto dead;
 	for (i = 0; i <= ctrl->nr_io_queues; i++) {
 		struct nvme_scsi_queue *q = &ctrl->queues[i];

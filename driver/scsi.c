@@ -287,7 +287,8 @@ static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
 		cmd->result = DID_ERROR << 16;
 		return NVME_SCSI_XLAT_DONE;
 	}
-	if (nvme_scsi_req_inflight(q, cid, &iod->req)) {
+	if (cmd->submitter == SUBMITTED_BY_SCSI_ERROR_HANDLER &&
+	    nvme_scsi_req_inflight(q, cid, &iod->req)) {
 		/* error handling reuses a command the controller still owns */
 		dev_err_ratelimited(ctrl->dev, "qid %u cid %u still in flight\n",
 				    q->qid, cid);
