@@ -214,7 +214,9 @@ void nvme_ctrl_raise_event(struct nvme_ctrl *ctrl, uint8_t type, uint8_t info, u
 	if (ctrl->nevents == NVME_MAX_EVENTS)
 		return;
 	ctrl->events[ctrl->nevents++] = (struct nvme_event){ type, info, lid };
-	nvme_aer_kick(ctrl);
+	/* delivered from nvme_ctrl_process: this may be called inside an MMIO access */
+	if (!list_empty(&ctrl->aer_reqs))
+		ctrl->ops->schedule(ctrl->opaque);
 }
 
 /* Reset: outstanding AERs end without completion (spec 5.2). */

@@ -212,6 +212,10 @@ enum nvme_aer_type {
 	NVME_AER_TYPE_IO	= 6,
 	NVME_AER_TYPE_VENDOR	= 7,
 };
+/* Error status information (type 0) */
+#define NVME_AER_ERR_INVALID_SQ		0x00	/* doorbell of a missing queue */
+#define NVME_AER_ERR_INVALID_DB		0x01	/* doorbell value out of range */
+
 #define NVME_AER_DW0(type, info, lid) \
 	((uint32_t)(type) | ((uint32_t)(info) << 8) | ((uint32_t)(lid) << 16))
 

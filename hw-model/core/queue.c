@@ -279,10 +279,17 @@ static void nvme_cq_flush_wait(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
 
 /* ---- doorbells ---- */
 
+/* Spec 4.1: report bad doorbell writes through an error Asynchronous Event. */
+static void nvme_doorbell_error(struct nvme_ctrl *ctrl, uint8_t info)
+{
+	nvme_ctrl_raise_event(ctrl, NVME_AER_TYPE_ERROR, info, NVME_LOG_ERROR);
+}
+
 static void nvme_sq_doorbell(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32_t tail)
 {
 	if (tail >= sq->size) {
 		nvme_guest_error(ctrl, "SQ %u tail %u beyond size %u", sq->qid, tail, sq->size);
+		nvme_doorbell_error(ctrl, NVME_AER_ERR_INVALID_DB);
 		return;
 	}
 	sq->tail = tail;
@@ -293,6 +300,7 @@ static void nvme_cq_doorbell(struct nvme_ctrl *ctrl, struct nvme_cq *cq, uint32_
 {
 	if (head >= cq->size) {
 		nvme_guest_error(ctrl, "CQ %u head %u beyond size %u", cq->qid, head, cq->size);
+		nvme_doorbell_error(ctrl, NVME_AER_ERR_INVALID_DB);
 		return;
 	}
 	cq->head = head;
@@ -307,25 +315,25 @@ void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val)
 	uint64_t stride = 4ull << ctrl->p.dstrd;
 	uint64_t idx = off / stride;
 	uint32_t qid = (uint32_t)(idx / 2);
+	bool is_cq = idx & 1;
 
-	if (off % stride || qid >= ctrl->nqueues) {
-		nvme_guest_error(ctrl, "write to doorbell offset 0x%llx of no queue",
+	if (off % stride) {
+		nvme_guest_error(ctrl, "write between doorbells at 0x%llx",
 				 (unsigned long long)off);
 		return;
 	}
 	if (!ctrl->enabled || ctrl->disabling)
 		return;
-	if (idx & 1) {
-		if (ctrl->cq[qid])
-			nvme_cq_doorbell(ctrl, ctrl->cq[qid], val);
-		else
-			nvme_guest_error(ctrl, "doorbell for missing CQ %u", qid);
-	} else {
-		if (ctrl->sq[qid] && !ctrl->sq[qid]->deleting)
-			nvme_sq_doorbell(ctrl, ctrl->sq[qid], val);
-		else
-			nvme_guest_error(ctrl, "doorbell for missing SQ %u", qid);
+	if (qid < ctrl->nqueues && is_cq && ctrl->cq[qid]) {
+		nvme_cq_doorbell(ctrl, ctrl->cq[qid], val);
+		return;
 	}
+	if (qid < ctrl->nqueues && !is_cq && ctrl->sq[qid] && !ctrl->sq[qid]->deleting) {
+		nvme_sq_doorbell(ctrl, ctrl->sq[qid], val);
+		return;
+	}
+	nvme_guest_error(ctrl, "doorbell for missing %s %u", is_cq ? "CQ" : "SQ", qid);
+	nvme_doorbell_error(ctrl, NVME_AER_ERR_INVALID_SQ);
 }
 
 /* ---- fetch ---- */

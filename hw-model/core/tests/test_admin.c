@@ -320,6 +320,35 @@ static void test_aer(void)
 	fh_free(fh);
 }
 
+/* Bad doorbell writes complete an outstanding AER with an error event. */
+static void test_doorbell_error_event(void)
+{
+	struct fake_host *fh = up();
+	struct nvme_cqe cqe;
+
+	aer_submit(fh, 0x61);
+	aer_submit(fh, 0x62);
+	fh_run(fh);
+	g_assert_false(fh_poll(fh, &fh->admin, &cqe));
+	fh_wr32(fh, NVME_REG_DBS + 8 * 5, 1);			/* SQ 5 does not exist */
+	fh_run(fh);
+	g_assert_true(fh_poll(fh, &fh->admin, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 0x61);
+	g_assert_cmphex(cqe.dw0, ==, NVME_AER_DW0(NVME_AER_TYPE_ERROR, NVME_AER_ERR_INVALID_SQ,
+						 NVME_LOG_ERROR));
+	/* masked until the error log is read */
+	fh_wr32(fh, NVME_REG_DBS, 999);				/* beyond the admin SQ */
+	fh_run(fh);
+	g_assert_false(fh_poll(fh, &fh->admin, &cqe));
+	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 15u << 16 | NVME_LOG_ERROR, 0, ID_BUF);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	g_assert_true(fh_poll(fh, &fh->admin, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 0x62);
+	g_assert_cmphex(cqe.dw0, ==, NVME_AER_DW0(NVME_AER_TYPE_ERROR, NVME_AER_ERR_INVALID_DB,
+						 NVME_LOG_ERROR));
+	fh_free(fh);
+}
+
 static void test_log_pages(void)
 {
 	struct fake_host *fh = up();
@@ -389,6 +418,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/admin/queue-create-errors", test_queue_create_errors);
 	g_test_add_func("/admin/features", test_features);
 	g_test_add_func("/admin/aer-abort", test_aer);
+	g_test_add_func("/admin/doorbell-error-event", test_doorbell_error_event);
 	g_test_add_func("/admin/log-pages", test_log_pages);
 	g_test_add_func("/admin/linux-bringup", test_linux_bringup);
 	return g_test_run();
