@@ -20,7 +20,7 @@ driver: setup
 image: setup
 	@$(PY) -m cosim image
 
-sim: qemu
+sim: setup
 	@$(PY) -m cosim sim
 
 # The last line is pytest's summary.  Exit status 5 (no tests collected) is a
