@@ -33,6 +33,8 @@ static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	nvme_id_string(id.fr, sizeof(id.fr), ctrl->p.firmware);
 	id.rab = 6;
 	id.mdts = ctrl->p.mdts;
+	if (ctrl->p.ns_notice_aen)
+		id.oaes = NVME_OAES_NS_ATTR;
 	id.oacs = 0;		/* no security, format or firmware commands */
 	id.acl = ctrl->p.acl;
 	id.aerl = ctrl->p.aerl;
@@ -378,6 +380,33 @@ static void nvme_smart_log(struct nvme_ctrl *ctrl, struct nvme_smart_log *log)
 	nvme_put128(log->media_errors, ctrl->media_errors);
 }
 
+/*
+ * A namespace came or went: remember it for the Changed Namespace List and,
+ * if the host asked for Namespace Attribute Notices, raise one.
+ */
+void nvme_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid)
+{
+	if (!ctrl->p.ns_notice_aen || !ctrl->enabled)
+		return;
+	ctrl->ns_changed[nsid / 8] |= 1u << (nsid % 8);
+	if (ctrl->feat[NVME_FEAT_ASYNC_EVENT] & NVME_AEC_NS_ATTR)
+		nvme_ctrl_raise_event(ctrl, NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_NS_CHANGED,
+				      NVME_LOG_CHANGED_NS);
+}
+
+/* Changed Namespace List: ascending nsids, zero terminated; reading clears it. */
+static void nvme_changed_ns_log(struct nvme_ctrl *ctrl, uint32_t *list, uint64_t len)
+{
+	uint64_t max = MIN(len / 4, (uint64_t)NVME_CHANGED_NS_MAX);
+	uint64_t n = 0;
+	uint32_t nsid;
+
+	for (nsid = 1; nsid <= ctrl->p.nn && n < max; nsid++)
+		if (ctrl->ns_changed[nsid / 8] & (1u << (nsid % 8)))
+			list[n++] = nsid;
+	memset(ctrl->ns_changed, 0, ctrl->p.nn / 8 + 1u);
+}
+
 static void nvme_log_read_unmask(struct nvme_ctrl *ctrl, uint8_t lid)
 {
 	/* events of the type reported through this log are unmasked (5.2) */
@@ -385,6 +414,8 @@ static void nvme_log_read_unmask(struct nvme_ctrl *ctrl, uint8_t lid)
 		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_ERROR);
 	else if (lid == NVME_LOG_SMART)
 		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_SMART);
+	else if (lid == NVME_LOG_CHANGED_NS)
+		ctrl->aer_masked &= ~(1u << NVME_AER_TYPE_NOTICE);
 	/* deliver what this unmasked after the Get Log Page completion */
 	if (ctrl->nevents)
 		ctrl->ops->schedule(ctrl->opaque);
@@ -404,6 +435,10 @@ static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	case NVME_LOG_SMART:
 	case NVME_LOG_FW_SLOT:
 		break;
+	case NVME_LOG_CHANGED_NS:
+		if (ctrl->p.ns_notice_aen)
+			break;
+		/* fall through */
 	default:
 		return NVME_SC_INVALID_LOG_PAGE | NVME_DNR;
 	}
@@ -418,6 +453,8 @@ static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
 
 		fw->afi = 1;
 		nvme_id_string(fw->frs[0], sizeof(fw->frs[0]), ctrl->p.firmware);
+	} else if (lid == NVME_LOG_CHANGED_NS) {
+		nvme_changed_ns_log(ctrl, (uint32_t *)buf, len);
 	}
 	st = nvme_dma_to_guest(ctrl, req, buf, len);
 	free(buf);

@@ -122,7 +122,8 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	ctrl->sq = calloc(ctrl->nqueues, sizeof(*ctrl->sq));
 	ctrl->cq = calloc(ctrl->nqueues, sizeof(*ctrl->cq));
 	ctrl->ns = calloc(p->nn + 1u, sizeof(*ctrl->ns));
-	if (!ctrl->sq || !ctrl->cq || !ctrl->ns) {
+	ctrl->ns_changed = calloc(p->nn / 8 + 1u, 1);
+	if (!ctrl->sq || !ctrl->cq || !ctrl->ns || !ctrl->ns_changed) {
 		nvme_ctrl_free(ctrl);
 		return NULL;
 	}
@@ -145,6 +146,7 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 		for (i = 1; i <= ctrl->p.nn; i++)
 			free(ctrl->ns[i]);
 	free(ctrl->ns);
+	free(ctrl->ns_changed);
 	free(ctrl->sq);
 	free(ctrl->cq);
 	free(ctrl);
@@ -212,6 +214,7 @@ static void nvme_reset_finish(struct nvme_ctrl *ctrl)
 	nvme_features_reset(ctrl);
 	ctrl->nevents = 0;
 	ctrl->aer_masked = 0;
+	memset(ctrl->ns_changed, 0, ctrl->p.nn / 8 + 1u);
 	ctrl->irq_status = 0;
 	ctrl->intms = 0;
 	nvme_irq_update(ctrl);
@@ -477,6 +480,7 @@ uint32_t nvme_ctrl_ns_attach(struct nvme_ctrl *ctrl, const struct nvme_ns_params
 	ns->nlbas = p->nlbas;
 	ns->backend = p->backend;
 	ctrl->ns[nsid] = ns;
+	nvme_ns_changed(ctrl, nsid);
 	return nsid;
 }
 
@@ -488,6 +492,7 @@ void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid)
 		return;
 	ctrl->ns[nsid] = NULL;
 	free(ns);
+	nvme_ns_changed(ctrl, nsid);
 }
 
 bool nvme_ctrl_ns_present(const struct nvme_ctrl *ctrl, uint32_t nsid)

@@ -154,6 +154,8 @@ struct nvme_ctrl {
 
 	unsigned int io_inflight;	/* reqs out at the host */
 
+	uint8_t *ns_changed;		/* bitmap [0..nn] for the Changed NS List log */
+
 	/* SMART counters */
 	uint64_t units_read, units_written;	/* 512-byte units */
 	uint64_t host_reads, host_writes;
@@ -188,6 +190,7 @@ void nvme_admin_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
 void nvme_aer_drop_all(struct nvme_ctrl *ctrl);
 void nvme_aer_kick(struct nvme_ctrl *ctrl);
 void nvme_features_reset(struct nvme_ctrl *ctrl);
+void nvme_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid);
 
 /* io.c */
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);

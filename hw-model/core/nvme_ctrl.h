@@ -89,6 +89,11 @@ struct nvme_ctrl_params {
 	uint8_t aerl;			/* 0-based outstanding AER limit */
 	uint8_t acl;			/* 0-based outstanding Abort limit */
 	uint8_t timeout;		/* CAP.TO in 500 ms units */
+	/*
+	 * Beyond 1.0e: announce namespace attach/detach with the NVMe 1.2
+	 * Notice event and Changed Namespace List log (OAES bit 8).
+	 */
+	bool ns_notice_aen;
 };
 
 /* Fill @p with the defaults (see DESIGN.md) */

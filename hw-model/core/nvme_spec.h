@@ -202,7 +202,14 @@ enum nvme_log_id {
 	NVME_LOG_ERROR		= 0x01,
 	NVME_LOG_SMART		= 0x02,
 	NVME_LOG_FW_SLOT	= 0x03,
+	NVME_LOG_CHANGED_NS	= 0x04,	/* NVMe 1.2, with the Notice event below */
 };
+
+/* NVMe 1.2 Namespace Attribute Notices: OAES bit, AEC bit, Notice info */
+#define NVME_OAES_NS_ATTR	(1u << 8)
+#define NVME_AEC_NS_ATTR	(1u << 8)
+#define NVME_AER_NOTICE_NS_CHANGED	0x00
+#define NVME_CHANGED_NS_MAX	1024
 
 /* Asynchronous event types and the CQE dword 0 layout */
 enum nvme_aer_type {
@@ -252,7 +259,9 @@ struct nvme_id_ctrl {
 	uint8_t		ieee[3];
 	uint8_t		cmic;
 	uint8_t		mdts;
-	uint8_t		rsvd78[178];
+	uint8_t		rsvd78[14];
+	uint32_t	oaes;		/* NVMe 1.2; reserved in 1.0e */
+	uint8_t		rsvd96[160];
 	uint16_t	oacs;
 	uint8_t		acl;
 	uint8_t		aerl;

@@ -273,6 +273,7 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     p->aerl = s->aerl;
     p->acl = s->acl;
     p->timeout = s->cap_to;
+    p->ns_notice_aen = s->ns_notice_aen;
     p->nr_vectors = s->max_ioqpairs + 1;
     err = nvme_ctrl_params_check(p);
     if (err) {
@@ -373,6 +374,7 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("aerl", CosimNvmeState, aerl, 3),
     DEFINE_PROP_UINT8("acl", CosimNvmeState, acl, 3),
     DEFINE_PROP_UINT8("cap-to", CosimNvmeState, cap_to, 20),
+    DEFINE_PROP_BOOL("ns-notice-aen", CosimNvmeState, ns_notice_aen, false),
     DEFINE_PROP_END_OF_LIST(),
 };
 

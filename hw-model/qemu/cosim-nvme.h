@@ -54,6 +54,7 @@ struct CosimNvmeState {
     uint8_t aerl;
     uint8_t acl;
     uint8_t cap_to;
+    bool ns_notice_aen;
 };
 
 struct CosimNvmeNs {

@@ -354,3 +354,34 @@ def test_prp_list_chained_and_cq_wrap(nvme):
             nvme.submit(q, nvme.sqe(CMD_READ, cid, nsid=1, prp1=buf, cdw10=i, cdw12=7))
         got = {nvme.poll(q).cid for _ in range(3)}
         assert got == cids
+
+
+def test_namespace_hotplug_notice(launch, image, tmp_path):
+    """ns-notice-aen=on: device_add/device_del complete an AER with a Notice."""
+    vm = launch(qemu_args(image, "serial=HP,ns-notice-aen=on"))
+    qt = Qtest(vm)
+    (pci,) = PciDevice.find(qt)
+    nvme = Nvme(qt, pci)
+    nvme.map_bars()
+    nvme.enable()
+    cqe, data = nvme.identify(1)
+    assert struct.unpack_from("<I", data, 92)[0] == 1 << 8         # OAES
+    assert nvme.admin_cmd(ADM_SET_FEATURES, cdw10=0x0b, cdw11=1 << 8).sc == SC_SUCCESS
+    nvme.submit(nvme.admin, nvme.sqe(ADM_ASYNC_EVENT, 0x77))
+    img = tmp_path / "ns5.img"
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    vm.qmp("blockdev-add", driver="file", filename=str(img), **{"node-name": "d5"})
+    r = vm.qmp("device_add", driver="cosim-nvme-ns", bus="nvme0", drive="d5", nsid=5, id="ns5")
+    assert "error" not in r, r
+    cqe = nvme.poll(nvme.admin)
+    assert cqe.cid == 0x77 and cqe.sc == SC_SUCCESS
+    assert cqe.dw0 == 0x04 << 16 | 0x00 << 8 | 0x2      # Notice, NS attribute changed, log 04h
+    log = nvme.alloc(PAGE)
+    cqe = nvme.admin_cmd(0x02, prp1=log, cdw10=1023 << 16 | 0x04)
+    assert cqe.sc == SC_SUCCESS
+    assert struct.unpack_from("<2I", nvme.qt.memread(log, 8)) == (5, 0)
+    nvme.submit(nvme.admin, nvme.sqe(ADM_ASYNC_EVENT, 0x78))
+    assert "error" not in vm.qmp("device_del", id="ns5")
+    cqe = nvme.poll(nvme.admin)
+    assert cqe.cid == 0x78 and cqe.dw0 == 0x040002

@@ -349,6 +349,56 @@ static void test_doorbell_error_event(void)
 	fh_free(fh);
 }
 
+/* Optional NVMe 1.2 Namespace Attribute Notice for namespace hot-plug. */
+static void test_ns_notice_aen(void)
+{
+	struct nvme_ctrl_params p;
+	struct fake_host *fh;
+	struct nvme_id_ctrl id;
+	struct nvme_cqe cqe;
+	uint32_t list[4];
+
+	nvme_ctrl_params_default(&p);
+	p.ns_notice_aen = true;
+	fh = fh_new(&p);
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 16);
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 0, NVME_ID_CNS_CTRL, 0, ID_BUF);
+	memcpy(&id, fh->ram + ID_BUF, sizeof(id));
+	g_assert_cmphex(id.oaes, ==, NVME_OAES_NS_ATTR);
+	aer_submit(fh, 0x71);
+	fh_run(fh);
+	/* not enabled by the host (feature 0Bh): remembered, not announced */
+	fh_attach_ns(fh, 3, 9, 64);
+	fh_run(fh);
+	g_assert_false(fh_poll(fh, &fh->admin, &cqe));
+	cqe = admin(fh, NVME_ADM_SET_FEATURES, 0, NVME_FEAT_ASYNC_EVENT, NVME_AEC_NS_ATTR, 0);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	nvme_ctrl_ns_detach(fh->ctrl, 1);
+	fh_run(fh);
+	g_assert_true(fh_poll(fh, &fh->admin, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 0x71);
+	g_assert_cmphex(cqe.dw0, ==, NVME_AER_DW0(NVME_AER_TYPE_NOTICE, 0, NVME_LOG_CHANGED_NS));
+	memset(fh->ram + ID_BUF, 0xff, 4096);
+	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 1023u << 16 | NVME_LOG_CHANGED_NS, 0, ID_BUF);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	memcpy(list, fh->ram + ID_BUF, sizeof(list));
+	g_assert_cmpuint(list[0], ==, 1);
+	g_assert_cmpuint(list[1], ==, 3);
+	g_assert_cmpuint(list[2], ==, 0);
+	/* read again: empty */
+	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 1023u << 16 | NVME_LOG_CHANGED_NS, 0, ID_BUF);
+	memcpy(list, fh->ram + ID_BUF, sizeof(list));
+	g_assert_cmpuint(list[0], ==, 0);
+	fh_free(fh);
+
+	/* off by default: 1.0e has neither the field nor the log */
+	fh = up();
+	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 1023u << 16 | NVME_LOG_CHANGED_NS, 0, ID_BUF);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_LOG_PAGE);
+	fh_free(fh);
+}
+
 static void test_log_pages(void)
 {
 	struct fake_host *fh = up();
@@ -419,6 +469,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/admin/features", test_features);
 	g_test_add_func("/admin/aer-abort", test_aer);
 	g_test_add_func("/admin/doorbell-error-event", test_doorbell_error_event);
+	g_test_add_func("/admin/ns-notice-aen", test_ns_notice_aen);
 	g_test_add_func("/admin/log-pages", test_log_pages);
 	g_test_add_func("/admin/linux-bringup", test_linux_bringup);
 	return g_test_run();
