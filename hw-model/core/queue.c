@@ -141,9 +141,18 @@ static void nvme_sq_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 
 void nvme_req_release(struct nvme_req *req)
 {
+	struct nvme_sq *sq = req->sq;
+
 	list_del(&req->link);
 	req->state = NVME_REQ_FREE;
-	list_add_tail(&req->sq->free, &req->link);
+	list_add_tail(&sq->free, &req->link);
+	/*
+	 * The host may refill SQ slots as soon as a CQE reports the new head,
+	 * so more commands than slots can be outstanding: fetching that
+	 * stopped for want of a free request resumes here.
+	 */
+	if (sq->head != sq->tail && !sq->deleting)
+		sq->ctrl->ops->schedule(sq->ctrl->opaque);
 }
 
 struct nvme_req *nvme_req_find(struct nvme_sq *sq, uint16_t cid)

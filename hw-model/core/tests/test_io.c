@@ -281,6 +281,54 @@ static void test_cq_full(void)
 	fh_free(fh);
 }
 
+/* More commands outstanding than SQ slots: fetching resumes as requests free up. */
+static void test_sq_refill_beyond_slots(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct fh_queue q;
+	struct nvme_cqe cqe;
+	unsigned int i, got = 0;
+	uint32_t seen = 0;
+
+	fh_attach_ns(fh, 1, 9, NLBAS);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 4);
+	for (i = 0; i < 3; i++) {
+		struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, i, 1, FH_DATA, 0);
+
+		cmd.cid = (uint16_t)i;
+		fh_submit(fh, &q, &cmd);
+	}
+	fh_run_no_io(fh);
+	g_assert_cmpuint(fh->npending, ==, 3);
+	/* one completes; its CQE frees all three SQ slots for the host */
+	fh->npending--;
+	nvme_io_complete(fh->pending[fh->npending], 0);
+	g_assert_true(fh_poll(fh, &q, &cqe));
+	g_assert_cmpuint(cqe.sq_head, ==, 3);
+	seen |= 1u << cqe.cid;
+	got++;
+	for (i = 3; i < 6; i++) {
+		struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, i, 1, FH_DATA, 0);
+
+		cmd.cid = (uint16_t)i;
+		fh_submit(fh, &q, &cmd);
+	}
+	fh_run_no_io(fh);
+	/* only 2 of the 3 new ones found a free request: 4 outstanding */
+	g_assert_cmpuint(fh->npending, ==, 4);
+	while (got < 6) {
+		fh_run(fh);
+		while (fh_poll(fh, &q, &cqe)) {
+			g_assert_cmphex(fh_status(&cqe), ==, 0);
+			seen |= 1u << cqe.cid;
+			got++;
+		}
+	}
+	g_assert_cmphex(seen, ==, 0x3f);
+	fh_free(fh);
+}
+
 /* Delete I/O SQ waits for commands at the block layer; their CQEs are dropped. */
 static void test_delete_sq_inflight(void)
 {
@@ -432,6 +480,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/status-errors", test_status_errors);
 	g_test_add_func("/io/flush-fua", test_flush_fua);
 	g_test_add_func("/io/cq-full", test_cq_full);
+	g_test_add_func("/io/sq-refill-beyond-slots", test_sq_refill_beyond_slots);
 	g_test_add_func("/io/delete-sq-inflight", test_delete_sq_inflight);
 	g_test_add_func("/io/disable-inflight", test_disable_inflight);
 	g_test_add_func("/io/disable-pending-delete", test_disable_with_pending_delete);
