@@ -700,3 +700,5 @@ module_exit(nvme_scsi_exit);
 MODULE_DESCRIPTION("NVMe 1.0e PCI controller as a SCSI host (NSID n = LUN n-1)");
 MODULE_LICENSE("GPL");
 MODULE_VERSION("0.1");
+/* namespaces are disks: have sd loaded where no udev would load it on demand */
+MODULE_SOFTDEP("pre: sd_mod");

@@ -557,7 +557,7 @@ static enum nvme_scsi_xlat nvme_scsi_report_luns_cmd(struct nvme_scsi_ctrl *ctrl
 	u8 buf[8 + 8 * NVME_SCSI_MAX_LUNS];
 	unsigned int len;
 
-	if (alloc < 16)
+	if (alloc < 4)		/* SPC-4 */
 		return nvme_scsi_invalid_field(cmd);
 	len = nvme_scsi_report_luns(ctrl, cdb[2], buf, sizeof(buf));
 	if (!len)
