@@ -91,6 +91,8 @@ static uint16_t nvme_io_status(const struct nvme_io *io, int ret)
 		return NVME_SC_SUCCESS;
 	if (ret == -EFAULT)
 		return NVME_SC_DATA_XFER_ERROR;
+	if (ret == -ECANCELED)
+		return NVME_SC_ABORT_REQ;	/* the host cancelled it (reset, unplug) */
 	switch (io->op) {
 	case NVME_IO_READ:
 		return NVME_SC_READ_ERROR;

@@ -62,7 +62,7 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
         return;
     }
     /* the core must not hold block requests of a namespace it forgets */
-    blk_drain(ns->blkconf.blk);
+    cosim_nvme_drain_blk(s, ns->blkconf.blk);
     trace_cosim_nvme_ns_detach(ns->nsid);
     nvme_ctrl_ns_detach(s->ctrl, ns->nsid);
     ns->attached = false;
@@ -77,7 +77,7 @@ void cosim_nvme_drain(CosimNvmeState *s)
         CosimNvmeNs *ns = COSIM_NVME_NS(kid->child);
 
         if (ns->attached) {
-            blk_drain(ns->blkconf.blk);
+            cosim_nvme_drain_blk(s, ns->blkconf.blk);
         }
     }
 }

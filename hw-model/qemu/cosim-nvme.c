@@ -101,13 +101,15 @@ static void cosim_nvme_trace_cqe(void *opaque, uint16_t sqid, uint16_t cid,
 }
 
 /* One block request in flight: the core's nvme_io plus our DMA state. */
-typedef struct CosimNvmeIo {
+struct CosimNvmeIo {
     CosimNvmeState *s;
     BlockBackend *blk;
     struct nvme_io *io;
+    BlockAIOCB *aiocb;
     QEMUSGList qsg;
     BlockAcctCookie acct;
-} CosimNvmeIo;
+    QTAILQ_ENTRY(CosimNvmeIo) entry;
+};
 
 static void cosim_nvme_io_done(void *opaque, int ret)
 {
@@ -124,6 +126,7 @@ static void cosim_nvme_io_done(void *opaque, int ret)
         qemu_sglist_destroy(&r->qsg);
     }
     trace_cosim_nvme_io_done(r->io, ret);
+    QTAILQ_REMOVE(&s->ios, r, entry);
     CORE_CALL(s, nvme_io_complete(r->io, ret < 0 ? ret : 0));
     g_free(r);
 }
@@ -160,9 +163,11 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     r->blk = ns->blkconf.blk;
     trace_cosim_nvme_io_submit(io, io->op, io->offset, io->len, io->fua,
                                io->nsg);
+    /* the callbacks never run before blk_aio_flush/dma_blk_io return */
+    QTAILQ_INSERT_TAIL(&s->ios, r, entry);
     if (io->op == NVME_IO_FLUSH) {
         block_acct_start(blk_get_stats(r->blk), &r->acct, 0, BLOCK_ACCT_FLUSH);
-        blk_aio_flush(r->blk, cosim_nvme_io_done, r);
+        r->aiocb = blk_aio_flush(r->blk, cosim_nvme_io_done, r);
         return;
     }
     block_acct_start(blk_get_stats(r->blk), &r->acct, io->len,
@@ -176,10 +181,30 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
      * Alignment 1: the dma helpers then never trim a partial mapping (as
      * happens for PRPs into MMIO); the block layer aligns by itself.
      */
-    dma_blk_io(blk_get_aio_context(r->blk), &r->qsg, io->offset, 1,
-               write ? cosim_nvme_io_writev : cosim_nvme_io_readv, r,
-               cosim_nvme_io_done, r,
-               write ? DMA_DIRECTION_TO_DEVICE : DMA_DIRECTION_FROM_DEVICE);
+    r->aiocb = dma_blk_io(blk_get_aio_context(r->blk), &r->qsg, io->offset, 1,
+                          write ? cosim_nvme_io_writev : cosim_nvme_io_readv,
+                          r, cosim_nvme_io_done, r,
+                          write ? DMA_DIRECTION_TO_DEVICE :
+                                  DMA_DIRECTION_FROM_DEVICE);
+}
+
+/*
+ * Reset and unplug need every request of @blk finished.  blk_drain() waits
+ * for the block layer, but DMA parked for a bounce buffer (PRPs into MMIO)
+ * is not in the block layer yet: cancel it, which completes it with
+ * -ECANCELED at once.
+ */
+void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk)
+{
+    CosimNvmeIo *r, *next;
+
+    blk_drain(blk);
+    QTAILQ_FOREACH_SAFE(r, &s->ios, entry, next) {
+        if (r->blk == blk) {
+            blk_aio_cancel_async(r->aiocb);
+        }
+    }
+    blk_drain(blk);
 }
 
 static const struct nvme_host_ops cosim_nvme_host_ops = {
@@ -322,6 +347,7 @@ static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
         return;
     }
     s->bh = qemu_bh_new_guarded(cosim_nvme_bh, s, &dev->mem_reentrancy_guard);
+    QTAILQ_INIT(&s->ios);
 
     /* namespaces attach with -device cosim-nvme-ns,bus=<controller id> */
     qbus_init(&s->bus, sizeof(s->bus), TYPE_COSIM_NVME_BUS, dev, dev->id);

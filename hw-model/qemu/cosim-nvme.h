@@ -24,6 +24,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(CosimNvmeNs, COSIM_NVME_NS)
 #define COSIM_NVME_VENDOR_ID    0x1234
 #define COSIM_NVME_DEVICE_ID    0x4e56
 
+typedef struct CosimNvmeIo CosimNvmeIo;
+
 /* The controller's namespace bus; named after the controller's id=. */
 struct CosimNvmeBus {
     BusState parent_obj;
@@ -37,6 +39,7 @@ struct CosimNvmeState {
     QEMUBH *bh;
     struct nvme_ctrl *ctrl;
     struct nvme_ctrl_params params;
+    QTAILQ_HEAD(, CosimNvmeIo) ios;     /* block requests in flight */
 
     /* properties */
     char *serial;
@@ -65,7 +68,9 @@ struct CosimNvmeNs {
     bool attached;
 };
 
-/* cosim-nvme-ns.c */
+/* cosim-nvme.c: finish every block request of one backend */
+void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk);
+/* cosim-nvme-ns.c: ... of every namespace */
 void cosim_nvme_drain(CosimNvmeState *s);
 
 #endif

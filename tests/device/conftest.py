@@ -13,7 +13,7 @@ def qemu_args(image, ctrl_props="serial=QT0001", ns_props="nsid=1"):
         *[a for d in paths.FIRMWARE_DIRS for a in ("-L", d)],
         "-device", f"cosim-nvme,id=nvme0,{ctrl_props}" if ctrl_props else "cosim-nvme,id=nvme0",
         "-blockdev", f"driver=file,filename={image},node-name=d0",
-        "-device", f"cosim-nvme-ns,bus=nvme0,drive=d0,{ns_props}",
+        "-device", f"cosim-nvme-ns,bus=nvme0,drive=d0,id=ns1,{ns_props}",
     ]
 
 

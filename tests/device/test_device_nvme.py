@@ -385,3 +385,34 @@ def test_namespace_hotplug_notice(launch, image, tmp_path):
     assert "error" not in vm.qmp("device_del", id="ns5")
     cqe = nvme.poll(nvme.admin)
     assert cqe.cid == 0x78 and cqe.dw0 == 0x040002
+
+
+def test_reset_with_dma_into_mmio(nvme, vm):
+    """Reads whose PRPs point at unassigned MMIO go through QEMU's single
+    bounce buffer a page at a time, so most wait outside the block layer;
+    resets and namespace unplug must still finish (cancel) them."""
+    mmio = 0xd0000000
+    lst = nvme.alloc(PAGE)
+    nvme.qt.memwrite(lst, struct.pack("<31Q", *[mmio + (k + 1) * PAGE for k in range(31)]))
+
+    def flood(q, n):
+        for i in range(n):      # 128 KiB each: 32 bounce-buffer rounds
+            nvme.submit(q, nvme.sqe(CMD_READ, i, nsid=1, prp1=mmio, prp2=lst,
+                                    cdw10=i * 8, cdw12=255))
+
+    for rnd in range(4):
+        nvme.enable()
+        flood(nvme.create_io_queues(1, 64), 40)
+        if rnd % 2:
+            nvme.writel(CC, 0)
+            nvme.wait_csts(CSTS_RDY, 0)
+        else:
+            vm.qmp("system_reset")
+            nvme.wait_csts(0xffffffff, 0)
+            nvme.map_bars()
+    nvme.enable()
+    flood(nvme.create_io_queues(1, 64), 60)
+    assert "error" not in vm.qmp("device_del", id="ns1")
+    cqe, data = nvme.identify(0, nsid=1)
+    assert cqe.sc == SC_SUCCESS and data[:8] == bytes(8)
+    assert vm.qmp("query-status")["return"]["status"] in ("running", "paused")

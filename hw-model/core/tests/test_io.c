@@ -218,6 +218,8 @@ static void test_status_errors(void)
 	e.fh->io_error = -5;
 	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 1, FH_DATA, 0);
 	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_WRITE_FAULT);
+	e.fh->io_error = -125;	/* ECANCELED */
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_ABORT_REQ);
 	fh_free(e.fh);
 }
 
