@@ -313,7 +313,8 @@ static void nvme_cq_doorbell(struct nvme_ctrl *ctrl, struct nvme_cq *cq, uint32_
 		return;
 	}
 	cq->head = head;
-	if (cq->head == cq->tail)
+	/* pin-based only: MSI-X never sets irq_status */
+	if (cq->head == cq->tail && (ctrl->irq_status & nvme_vector_bit(cq->iv)))
 		nvme_cq_irq_check(ctrl, cq);
 	if (!list_empty(&cq->wait))
 		ctrl->ops->schedule(ctrl->opaque);
