@@ -258,6 +258,8 @@ static void cosim_nvme_bh(void *opaque)
 
 /* ---- device ---- */
 
+static unsigned int cosim_nvme_instances;
+
 /* Identify strings: optional property, ASCII, bounded by the field size. */
 static bool cosim_nvme_id_string(char *dst, size_t size, const char *val,
                                  const char *name, Error **errp)
@@ -280,6 +282,11 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     const char *err;
 
     nvme_ctrl_params_default(p);
+    /*
+     * Without serial= each controller still gets its own (COSIM0001, 0002,
+     * ...): Linux folds controllers with equal VID/SN/MN into one subsystem.
+     */
+    snprintf(p->serial, sizeof(p->serial), "COSIM%04u", ++cosim_nvme_instances);
     if (!cosim_nvme_id_string(p->serial, sizeof(p->serial), s->serial,
                               "serial", errp) ||
         !cosim_nvme_id_string(p->model, sizeof(p->model), s->model,

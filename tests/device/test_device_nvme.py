@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from conftest import qemu_args
+from conftest import base_args, qemu_args
 from nvme_qtest import (
     ACQ, ADM_ASYNC_EVENT, ADM_CREATE_CQ, ADM_CREATE_SQ, ADM_DELETE_CQ, ADM_DELETE_SQ,
     ADM_GET_FEATURES, ADM_SET_FEATURES, AQA, ASQ, CAP, CC, CC_EN, CC_IOSQES_IOCQES,
@@ -416,3 +416,27 @@ def test_reset_with_dma_into_mmio(nvme, vm):
     cqe, data = nvme.identify(0, nsid=1)
     assert cqe.sc == SC_SUCCESS and data[:8] == bytes(8)
     assert vm.qmp("query-status")["return"]["status"] in ("running", "paused")
+
+
+def test_two_controllers_default_serials(launch, image, tmp_path):
+    img2 = tmp_path / "b.img"
+    with open(img2, "wb") as f:
+        f.truncate(1 << 20)
+    vm = launch(base_args() + [
+                 "-device", "cosim-nvme,id=a", "-device", "cosim-nvme,id=b",
+                 "-blockdev", f"driver=file,filename={image},node-name=d0",
+                 "-blockdev", f"driver=file,filename={img2},node-name=d1",
+                 "-device", "cosim-nvme-ns,bus=a,drive=d0",
+                 "-device", "cosim-nvme-ns,bus=b,drive=d1"])
+    qt = Qtest(vm)
+    serials = []
+    for i, pci in enumerate(PciDevice.find(qt)):
+        nvme = Nvme(qt, pci, ram_base=0x100000 + i * 0x100000)
+        nvme.BAR0_ADDR = nvme.bar = 0xE0000000 + i * 0x200000
+        nvme.BAR4_ADDR = nvme.BAR0_ADDR + 0x100000
+        nvme.map_bars()
+        nvme.enable()
+        serials.append(nvme.identify(1)[1][4:24].decode().strip())
+        # nsid=0 on the ns device: the lowest free id
+        assert struct.unpack_from("<Q", nvme.identify(0, nsid=1)[1], 0)[0] > 0
+    assert sorted(serials) == ["COSIM0001", "COSIM0002"]
