@@ -130,6 +130,7 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	/* MDTS is in units of CAP.MPSMIN (4 KiB), whatever CC.MPS says */
 	ctrl->max_xfer = 4096ull << p->mdts;
 	list_init(&ctrl->aer_reqs);
+	list_init(&ctrl->zombies);
 	nvme_features_reset(ctrl);
 	return ctrl;
 }
@@ -140,8 +141,10 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 
 	if (!ctrl)
 		return;
-	if (ctrl->sq && ctrl->cq)
+	if (ctrl->sq && ctrl->cq) {
 		nvme_queues_teardown(ctrl);
+		nvme_zombies_free(ctrl);
+	}
 	if (ctrl->ns)
 		for (i = 1; i <= ctrl->p.nn; i++)
 			free(ctrl->ns[i]);
@@ -276,8 +279,7 @@ void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 	/* nothing may complete towards the guest from here on */
 	ctrl->disabling = true;
 	nvme_aer_drop_all(ctrl);
-	/* the host promised the backend is drained; orphan anything left */
-	ctrl->io_inflight = 0;
+	/* requests still out at the host are orphaned (see nvme_sq_orphan) */
 	nvme_reset_finish(ctrl);
 	ctrl->shutting_down = false;
 	ctrl->cc = 0;

@@ -106,6 +106,9 @@ struct nvme_sq {
 	unsigned int backend;		/* reqs in NVME_REQ_BACKEND */
 	bool deleting;
 	struct nvme_req *delete_req;	/* Delete I/O SQ waiting for backend */
+	/* orphaned by a hard reset while requests were out at the host */
+	bool zombie;
+	struct list_node zombie_link;
 };
 
 struct nvme_event {
@@ -152,7 +155,8 @@ struct nvme_ctrl {
 	unsigned int nevents;
 	uint8_t aer_masked;		/* event types awaiting their log read */
 
-	unsigned int io_inflight;	/* reqs out at the host */
+	unsigned int io_inflight;	/* reqs out at the host (zombies not counted) */
+	struct list_node zombies;	/* orphaned SQs, freed as their requests return */
 
 	uint8_t *ns_changed;		/* bitmap [0..nn] for the Changed NS List log */
 
@@ -177,6 +181,8 @@ struct nvme_sq *nvme_sq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t ba
 			       uint32_t size, struct nvme_cq *cq);
 void nvme_sq_delete(struct nvme_ctrl *ctrl, struct nvme_sq *sq);
 bool nvme_sq_try_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq);
+void nvme_zombie_io_done(struct nvme_req *req);
+void nvme_zombies_free(struct nvme_ctrl *ctrl);
 void nvme_queues_teardown(struct nvme_ctrl *ctrl);
 void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val);
 void nvme_queues_process(struct nvme_ctrl *ctrl);

@@ -126,6 +126,10 @@ void nvme_io_complete(struct nvme_io *io, int ret)
 
 	if (req->state != NVME_REQ_BACKEND)
 		return;		/* a second completion from a confused host */
+	if (sq->zombie) {
+		nvme_zombie_io_done(req);
+		return;
+	}
 	sq->backend--;
 	ctrl->io_inflight--;
 	req->state = NVME_REQ_ACTIVE;

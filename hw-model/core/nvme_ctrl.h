@@ -116,8 +116,9 @@ void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
 void nvme_ctrl_process(struct nvme_ctrl *ctrl);
 
 /*
- * Controller-level reset (PCI/system reset).  The host must have finished
- * all block requests first (QEMU: blk_drain); any still out are orphaned.
+ * Controller-level reset (PCI/system reset), immediate.  The host should
+ * finish its block requests first (QEMU: drain); any still out are
+ * orphaned: their later nvme_io_complete() is accepted and dropped.
  */
 void nvme_ctrl_reset(struct nvme_ctrl *ctrl);
 

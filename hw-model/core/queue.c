@@ -125,18 +125,71 @@ struct nvme_sq *nvme_sq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t ba
 	return sq;
 }
 
-static void nvme_sq_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+static void nvme_sq_unlink(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	ctrl->sq[sq->qid] = NULL;
+	sq->cq->nsq--;
+	sq->cq = NULL;
+}
+
+static void nvme_sq_free_mem(struct nvme_sq *sq)
 {
 	uint32_t i;
 
-	ctrl->sq[sq->qid] = NULL;
-	sq->cq->nsq--;
 	for (i = 0; i < sq->size; i++) {
 		list_del(&sq->reqs[i].link);
 		free(sq->reqs[i].sg);
 	}
 	free(sq->reqs);
 	free(sq);
+}
+
+static void nvme_sq_free(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	nvme_sq_unlink(ctrl, sq);
+	nvme_sq_free_mem(sq);
+}
+
+/*
+ * A hard reset cannot wait for the host's block layer.  An SQ with requests
+ * still out there leaves the controller but stays allocated, so their late
+ * completions land on valid memory and are dropped.
+ */
+static void nvme_sq_orphan(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	uint32_t i;
+
+	sq->deleting = true;
+	sq->zombie = true;
+	sq->delete_req = NULL;
+	for (i = 0; i < sq->size; i++)
+		if (sq->reqs[i].state == NVME_REQ_HELD || sq->reqs[i].state == NVME_REQ_CQ_WAIT)
+			nvme_req_release(&sq->reqs[i]);
+	nvme_sq_unlink(ctrl, sq);
+	ctrl->io_inflight -= sq->backend;
+	list_add_tail(&ctrl->zombies, &sq->zombie_link);
+}
+
+void nvme_zombie_io_done(struct nvme_req *req)
+{
+	struct nvme_sq *sq = req->sq;
+
+	sq->backend--;
+	nvme_req_release(req);
+	if (!sq->backend) {
+		list_del(&sq->zombie_link);
+		nvme_sq_free_mem(sq);
+	}
+}
+
+void nvme_zombies_free(struct nvme_ctrl *ctrl)
+{
+	while (!list_empty(&ctrl->zombies)) {
+		struct nvme_sq *sq = list_first(&ctrl->zombies, struct nvme_sq, zombie_link);
+
+		list_del(&sq->zombie_link);
+		nvme_sq_free_mem(sq);
+	}
 }
 
 void nvme_req_release(struct nvme_req *req)
@@ -200,7 +253,7 @@ void nvme_sq_delete(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 	nvme_sq_try_free(ctrl, sq);
 }
 
-/* Free every queue now, whatever is outstanding (controller reset). */
+/* Remove every queue now, whatever is outstanding (controller reset). */
 void nvme_queues_teardown(struct nvme_ctrl *ctrl)
 {
 	uint32_t i;
@@ -208,9 +261,14 @@ void nvme_queues_teardown(struct nvme_ctrl *ctrl)
 	for (i = 0; i < ctrl->nqueues; i++)
 		if (ctrl->sq[i])
 			ctrl->sq[i]->delete_req = NULL;
-	for (i = 0; i < ctrl->nqueues; i++)
-		if (ctrl->sq[i])
-			nvme_sq_free(ctrl, ctrl->sq[i]);
+	for (i = 0; i < ctrl->nqueues; i++) {
+		struct nvme_sq *sq = ctrl->sq[i];
+
+		if (sq && sq->backend)
+			nvme_sq_orphan(ctrl, sq);
+		else if (sq)
+			nvme_sq_free(ctrl, sq);
+	}
 	for (i = 0; i < ctrl->nqueues; i++)
 		if (ctrl->cq[i])
 			nvme_cq_free(ctrl, ctrl->cq[i]);

@@ -8,6 +8,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/cutils.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
@@ -128,6 +129,7 @@ static void cosim_nvme_io_done(void *opaque, int ret)
     trace_cosim_nvme_io_done(r->io, ret);
     QTAILQ_REMOVE(&s->ios, r, entry);
     CORE_CALL(s, nvme_io_complete(r->io, ret < 0 ? ret : 0));
+    blk_unref(r->blk);
     g_free(r);
 }
 
@@ -161,6 +163,7 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     r->s = s;
     r->io = io;
     r->blk = ns->blkconf.blk;
+    blk_ref(r->blk);        /* outlives an unplug of the namespace */
     trace_cosim_nvme_io_submit(io, io->op, io->offset, io->len, io->fua,
                                io->nsg);
     /* the callbacks never run before blk_aio_flush/dma_blk_io return */
@@ -197,14 +200,29 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
 void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk)
 {
     CosimNvmeIo *r, *next;
+    bool pending;
+    int rounds = 0;
 
-    blk_drain(blk);
-    QTAILQ_FOREACH_SAFE(r, &s->ios, entry, next) {
-        if (r->blk == blk) {
-            blk_aio_cancel_async(r->aiocb);
+    /*
+     * A cancelled request whose block I/O was in flight continues its DMA
+     * loop once that I/O returns and may park again: repeat until none is
+     * left.  After a drain nothing is in flight, so cancelling completes
+     * every parked request at once and this ends after a round or two.
+     */
+    do {
+        blk_drain(blk);
+        pending = false;
+        QTAILQ_FOREACH_SAFE(r, &s->ios, entry, next) {
+            if (r->blk == blk) {
+                pending = true;
+                blk_aio_cancel_async(r->aiocb);
+            }
         }
+    } while (pending && ++rounds < 100);
+    if (pending) {
+        /* the core orphans them; the blk reference keeps the DMA safe */
+        warn_report("cosim-nvme: block requests did not drain");
     }
-    blk_drain(blk);
 }
 
 static const struct nvme_host_ops cosim_nvme_host_ops = {

@@ -217,7 +217,9 @@ static void fuzz_seed(guint32 seed)
 				fh_run(fh);
 				fh_enable(fh, 64);
 			} else if (!pick(r, 40)) {
-				fh_complete_io(fh);
+				/* a hard reset, sometimes with I/O still out */
+				if (pick(r, 2))
+					fh_complete_io(fh);
 				nvme_ctrl_reset(fh->ctrl);
 				fh_enable(fh, 64);
 			}

@@ -421,6 +421,40 @@ static void test_disable_with_pending_delete(void)
 	fh_free(e.fh);
 }
 
+/* Hard reset with I/O still out: late completions are dropped, nothing dangles. */
+static void test_reset_orphans_late_io(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, 0, 8, FH_DATA, 0);
+	struct nvme_cqe cqe;
+	unsigned int i;
+
+	io_up(&e, NULL);
+	for (i = 0; i < 3; i++) {
+		cmd.cid = (uint16_t)i;
+		fh_submit(e.fh, &e.q, &cmd);
+	}
+	fh_run_no_io(e.fh);
+	g_assert_cmpuint(e.fh->npending, ==, 3);
+	nvme_ctrl_reset(e.fh->ctrl);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, 0);
+	g_assert_cmpuint(nvme_ctrl_io_inflight(e.fh->ctrl), ==, 0);
+	/* the same qid comes back while the old requests are still out */
+	fh_enable(e.fh, 8);
+	fh_create_io_pair(e.fh, &e.q, 1, 16);
+	fh_complete_io(e.fh);			/* the 3 orphans: dropped */
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmpuint(nvme_ctrl_io_inflight(e.fh->ctrl), ==, 0);
+	cmd.cid = 9;
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	/* orphans still out when the controller goes away are freed with it */
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	nvme_ctrl_reset(e.fh->ctrl);
+	e.fh->npending = 0;
+	fh_free(e.fh);
+}
+
 /* Synchronous completion inside io_submit, many queues, large mqes. */
 static void test_sync_io_multi_queue(void)
 {
@@ -486,6 +520,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/delete-sq-inflight", test_delete_sq_inflight);
 	g_test_add_func("/io/disable-inflight", test_disable_inflight);
 	g_test_add_func("/io/disable-pending-delete", test_disable_with_pending_delete);
+	g_test_add_func("/io/reset-orphans-late-io", test_reset_orphans_late_io);
 	g_test_add_func("/io/sync-io-multi-queue", test_sync_io_multi_queue);
 	g_test_add_func("/io/lba4k-mps8k", test_lba4k_mps8k);
 	return g_test_run();
