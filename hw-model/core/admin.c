@@ -378,6 +378,7 @@ static void nvme_smart_log(struct nvme_ctrl *ctrl, struct nvme_smart_log *log)
 	nvme_put128(log->host_writes, ctrl->host_writes);
 	nvme_put128(log->power_cycles, 1);
 	nvme_put128(log->media_errors, ctrl->media_errors);
+	nvme_put128(log->num_err_log_entries, ctrl->last_error.error_count);
 }
 
 /*
@@ -405,6 +406,25 @@ static void nvme_changed_ns_log(struct nvme_ctrl *ctrl, uint32_t *list, uint64_t
 		if (ctrl->ns_changed[nsid / 8] & (1u << (nsid % 8)))
 			list[n++] = nsid;
 	memset(ctrl->ns_changed, 0, ctrl->p.nn / 8 + 1u);
+}
+
+/* A command failed: it becomes the Error Information log entry. */
+void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req)
+{
+	struct nvme_error_log_entry *e = &ctrl->last_error;
+	uint64_t count = e->error_count + 1;
+
+	memset(e, 0, sizeof(*e));
+	e->error_count = count;
+	e->sqid = req->sq->qid;
+	e->cid = req->cmd.cid;
+	/* status field as in the CQE (bits 15:1), phase tag 0 */
+	e->status = (uint16_t)(req->status << 1);
+	e->param_error_location = 0xffff;	/* not tracked */
+	e->nsid = req->cmd.nsid;
+	if (req->sq->qid && (req->cmd.opcode == NVME_CMD_READ ||
+			     req->cmd.opcode == NVME_CMD_WRITE))
+		e->lba = (uint64_t)req->cmd.cdw11 << 32 | req->cmd.cdw10;
 }
 
 static void nvme_log_read_unmask(struct nvme_ctrl *ctrl, uint8_t lid)
@@ -453,6 +473,8 @@ static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
 
 		fw->afi = 1;
 		nvme_id_string(fw->frs[0], sizeof(fw->frs[0]), ctrl->p.firmware);
+	} else if (lid == NVME_LOG_ERROR) {
+		memcpy(buf, &ctrl->last_error, MIN(len, sizeof(ctrl->last_error)));
 	} else if (lid == NVME_LOG_CHANGED_NS) {
 		nvme_changed_ns_log(ctrl, (uint32_t *)buf, len);
 	}

@@ -164,6 +164,9 @@ struct nvme_ctrl {
 	uint64_t units_read, units_written;	/* 512-byte units */
 	uint64_t host_reads, host_writes;
 	uint64_t media_errors;
+
+	/* Error Information log: ELPE = 0, so the latest entry only */
+	struct nvme_error_log_entry last_error;
 };
 
 /* ctrl.c */
@@ -197,6 +200,7 @@ void nvme_aer_drop_all(struct nvme_ctrl *ctrl);
 void nvme_aer_kick(struct nvme_ctrl *ctrl);
 void nvme_features_reset(struct nvme_ctrl *ctrl);
 void nvme_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid);
+void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req);
 
 /* io.c */
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);

@@ -323,6 +323,8 @@ void nvme_req_complete(struct nvme_req *req)
 		nvme_req_release(req);
 		return;
 	}
+	if (req->status)
+		nvme_error_log_add(ctrl, req);
 	if (!list_empty(&cq->wait) || nvme_cq_full(cq)) {
 		list_del(&req->link);
 		req->state = NVME_REQ_CQ_WAIT;

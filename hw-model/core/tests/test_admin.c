@@ -421,8 +421,22 @@ static void test_log_pages(void)
 	g_assert_cmpuint(fw.afi, ==, 1);
 	g_assert_cmpmem(fw.frs[0], 3, fh->params.firmware, 3);
 
-	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 15u << 16 | NVME_LOG_ERROR, 0, ID_BUF);
-	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	/* the latest failed command is the error log entry */
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 77, NVME_ID_CNS_NS, 0, ID_BUF);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_NS);
+	{
+		struct nvme_error_log_entry e;
+		uint16_t cid = cqe.cid;
+
+		cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 15u << 16 | NVME_LOG_ERROR, 0, ID_BUF);
+		g_assert_cmphex(fh_status(&cqe), ==, 0);
+		memcpy(&e, fh->ram + ID_BUF, sizeof(e));
+		g_assert_cmpuint(e.error_count, ==, 1);
+		g_assert_cmpuint(e.sqid, ==, 0);
+		g_assert_cmphex(e.cid, ==, cid);
+		g_assert_cmphex(e.status >> 1, ==, NVME_SC_INVALID_NS | NVME_DNR);
+		g_assert_cmpuint(e.nsid, ==, 77);
+	}
 	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 127u << 16 | 0x7f, 0, ID_BUF);
 	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_LOG_PAGE);
 	fh_free(fh);
