@@ -463,7 +463,7 @@ dead:
 	for (i = 0; i <= ctrl->nr_io_queues; i++)
 		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
 	mutex_unlock(&ctrl->reset_lock);
-	return ret ? ret : -EIO;
+	return ret < 0 ? ret : -EIO;
 }
 
 /* ---- probe / remove ---------------------------------------------------- */

@@ -289,19 +289,20 @@ static void nvme_scsi_admin_end(struct nvme_scsi_queue *q,
 	complete(&areq->done);
 }
 
-static int nvme_scsi_admin_get_cid(struct nvme_scsi_ctrl *ctrl)
+static bool nvme_scsi_admin_get_cid(struct nvme_scsi_ctrl *ctrl, int *cid)
 {
-	unsigned long flags;
-	int cid;
+	unsigned long flags, bit;
+	bool ok;
 
 	spin_lock_irqsave(&ctrl->admin_lock, flags);
-	cid = find_first_zero_bit(&ctrl->admin_cids, NVME_SCSI_ADMIN_DEPTH - 1);
-	if (cid >= NVME_SCSI_ADMIN_DEPTH - 1)
-		cid = -1;
-	else
-		__set_bit(cid, &ctrl->admin_cids);
+	bit = find_first_zero_bit(&ctrl->admin_cids, NVME_SCSI_ADMIN_DEPTH - 1);
+	ok = bit < NVME_SCSI_ADMIN_DEPTH - 1;
+	if (ok) {
+		__set_bit(bit, &ctrl->admin_cids);
+		*cid = bit;
+	}
 	spin_unlock_irqrestore(&ctrl->admin_lock, flags);
-	return cid;
+	return ok;
 }
 
 static void nvme_scsi_admin_put_cid(struct nvme_scsi_ctrl *ctrl, int cid)
@@ -329,12 +330,12 @@ int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 	struct nvme_scsi_admin_req areq;
 	bool abandoned = false;
 	unsigned long flags;
-	int cid, ret;
+	int cid = -1, ret;
 
 	if (!q->cqes || !READ_ONCE(ctrl->enabled))
 		return -ENODEV;
 	if (!wait_event_timeout(ctrl->admin_wait,
-				(cid = nvme_scsi_admin_get_cid(ctrl)) >= 0, timeout))
+				nvme_scsi_admin_get_cid(ctrl, &cid), timeout))
 		return -EBUSY;
 
 	areq.req.end = nvme_scsi_admin_end;

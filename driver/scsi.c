@@ -849,6 +849,17 @@ static int nvme_scsi_eh_host_reset(struct scsi_cmnd *cmd)
 	return nvme_scsi_reset_ctrl(ctrl) ? FAILED : SUCCESS;
 }
 
+/*
+ * sysfs host_reset ("adapter"): same controller reset, but with IO still in
+ * flight; cancelled commands end with DID_RESET and are retried.
+ */
+static int nvme_scsi_host_reset(struct Scsi_Host *shost, int reset_type)
+{
+	if (reset_type != SCSI_ADAPTER_RESET)
+		return -EOPNOTSUPP;
+	return nvme_scsi_reset_ctrl(shost_to_ctrl(shost));
+}
+
 static const char *nvme_scsi_info(struct Scsi_Host *shost)
 {
 	return "NVMe 1.0e controller (nvme_scsi)";
@@ -865,6 +876,7 @@ struct scsi_host_template nvme_scsi_sht = {
 	.eh_abort_handler	= nvme_scsi_eh_abort,
 	.eh_device_reset_handler = nvme_scsi_eh_device_reset,
 	.eh_host_reset_handler	= nvme_scsi_eh_host_reset,
+	.host_reset		= nvme_scsi_host_reset,
 	.change_queue_depth	= scsi_change_queue_depth,
 	.this_id		= -1,
 	.can_queue		= 1,		/* set per controller in probe */
