@@ -79,7 +79,6 @@ struct nvme_req {
 	struct list_node link;		/* free list, CQ wait list or AER list */
 	struct nvme_io io;
 	struct nvme_sg *sg;		/* ctrl->max_sg entries, allocated on first use */
-	uint64_t slba;
 };
 
 struct nvme_cq {

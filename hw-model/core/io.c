@@ -34,7 +34,6 @@ static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvm
 	if (st)
 		return st;
 	nsg = req->io.nsg;
-	req->slba = slba;
 	req->io = (struct nvme_io){
 		.op = write ? NVME_IO_WRITE : NVME_IO_READ,
 		.backend = ns->backend,
