@@ -4,6 +4,7 @@
  * (enable/disable/shutdown honouring CAP.TO), queue setup and reset.
  */
 #include <linux/module.h>
+#include <linux/kmod.h>
 #include <linux/kernel.h>
 #include <linux/pci.h>
 #include <linux/interrupt.h>
@@ -589,6 +590,13 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_ns;
 	nvme_scsi_change_state(ctrl, NVME_SCSI_LIVE);
+	/*
+	 * Namespaces are disks. Where no udev loads sd on demand (busybox
+	 * modprobe ignores the softdep below), ask for it; sd binds to the
+	 * LUNs whenever it arrives.
+	 */
+	if (IS_MODULE(CONFIG_BLK_DEV_SD))
+		request_module_nowait("sd_mod");
 	scsi_scan_host(shost);
 	nvme_scsi_sync_luns(ctrl);
 	return 0;
