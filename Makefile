@@ -2,6 +2,8 @@
 # Variables: MODEL=cosim|qemu  DRIVER=nvme_scsi|nvme|none  CONFIG=configs/X.toml
 #            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'
 PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
+# SIM_CMD reaches the guest shell verbatim: no make expansion of $? or $(...).
+override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD
 
 .PHONY: all setup qemu driver image sim test test-unit bench clean distclean
