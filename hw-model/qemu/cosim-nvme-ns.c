@@ -66,6 +66,12 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
     trace_cosim_nvme_ns_detach(ns->nsid);
     nvme_ctrl_ns_detach(s->ctrl, ns->nsid);
     ns->attached = false;
+    /*
+     * The BlockBackend goes only when the device is finalized, after an
+     * RCU grace period; give up its permissions now so the same drive can
+     * be plugged again right after device_del.
+     */
+    blk_set_perm(ns->blkconf.blk, 0, BLK_PERM_ALL, NULL);
 }
 
 /* Finish every block request of every namespace (reset, teardown). */

@@ -291,6 +291,10 @@ def test_namespace_hotplug(nvme, vm, tmp_path):
     assert cqe.sc == SC_SUCCESS and data[:8] == bytes(8)
     assert nvme.rw(q, CMD_READ, 2, 0, 8, buf, PAGE).sc == SC_INVALID_NS
     assert nvme.rw(q, CMD_READ, 1, 0, 8, buf, PAGE).sc == SC_SUCCESS
+    # the same drive plugs straight back in (as another nsid)
+    r = vm.qmp("device_add", driver="cosim-nvme-ns", bus="nvme0", drive="d2", nsid=3, id="ns3")
+    assert "error" not in r, r
+    assert struct.unpack_from("<Q", nvme.identify(0, nsid=3)[1], 0)[0] == 2048
     # a duplicate nsid is refused with an error, not a crash
     r = vm.qmp("device_add", driver="cosim-nvme-ns", bus="nvme0", drive="d2", nsid=1, id="dup")
     assert "error" in r
