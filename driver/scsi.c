@@ -774,6 +774,30 @@ static void nvme_scsi_map_queues(struct Scsi_Host *shost)
 /* ---- error handling ---------------------------------------------------- */
 
 /*
+ * Block-layer timeout, before SCSI error handling: a completion already in
+ * the CQ (lost interrupt) ends the command here, and the midlayer then
+ * leaves it alone (scsi_done() marked it complete). During a controller
+ * reset the command is about to be cancelled and retried: give it time.
+ */
+static enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
+	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
+	struct nvme_scsi_queue *q;
+	u16 cid;
+
+	if (nvme_scsi_state(ctrl) == NVME_SCSI_RESETTING)
+		return BLK_EH_RESET_TIMER;
+	q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
+	if (q && nvme_scsi_req_inflight(q, cid, &iod->req) &&
+	    nvme_scsi_poll_cq(q) && !nvme_scsi_req_inflight(q, cid, &iod->req))
+		scmd_printk(KERN_WARNING, cmd,
+			    "qid %u cid %u: completion found by polling (lost interrupt?)\n",
+			    q->qid, cid);
+	return BLK_EH_DONE;
+}
+
+/*
  * Abort: for now only catches a lost interrupt (the completion is already
  * in the CQ). A command the controller still owns makes the midlayer
  * escalate to a controller reset.
@@ -873,6 +897,7 @@ struct scsi_host_template nvme_scsi_sht = {
 	.queuecommand		= nvme_scsi_queuecommand,
 	.commit_rqs		= nvme_scsi_commit_rqs,
 	.map_queues		= nvme_scsi_map_queues,
+	.eh_timed_out		= nvme_scsi_eh_timed_out,
 	.eh_abort_handler	= nvme_scsi_eh_abort,
 	.eh_device_reset_handler = nvme_scsi_eh_device_reset,
 	.eh_host_reset_handler	= nvme_scsi_eh_host_reset,
