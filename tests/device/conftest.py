@@ -4,21 +4,8 @@ import pytest
 
 from cosim import paths
 
-import nvme_qtest  # noqa: E402  (tests/device is on sys.path via rootdir conftest)
-
-
-def base_args():
-    return ["-nodefaults", "-machine", "q35",
-            *[a for d in paths.FIRMWARE_DIRS for a in ("-L", d)]]
-
-
-def qemu_args(image, ctrl_props="serial=QT0001", ns_props="nsid=1"):
-    return [
-        *base_args(),
-        "-device", f"cosim-nvme,id=nvme0,{ctrl_props}" if ctrl_props else "cosim-nvme,id=nvme0",
-        "-blockdev", f"driver=file,filename={image},node-name=d0",
-        "-device", f"cosim-nvme-ns,bus=nvme0,drive=d0,id=ns1,{ns_props}",
-    ]
+import nvme_qtest
+from nvme_qtest import qemu_args
 
 
 @pytest.fixture

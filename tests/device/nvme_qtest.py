@@ -5,6 +5,24 @@ import base64
 import struct
 import time
 
+from cosim import paths
+
+# ---- QEMU command lines ----
+
+def base_args():
+    return ["-nodefaults", "-machine", "q35",
+            *[a for d in paths.FIRMWARE_DIRS for a in ("-L", d)]]
+
+
+def qemu_args(image, ctrl_props="serial=QT0001", ns_props="nsid=1"):
+    return [
+        *base_args(),
+        "-device", f"cosim-nvme,id=nvme0,{ctrl_props}" if ctrl_props else "cosim-nvme,id=nvme0",
+        "-blockdev", f"driver=file,filename={image},node-name=d0",
+        "-device", f"cosim-nvme-ns,bus=nvme0,drive=d0,id=ns1,{ns_props}",
+    ]
+
+
 PCI_VENDOR_ID = 0x00
 PCI_COMMAND = 0x04
 PCI_CLASS_PROG = 0x09

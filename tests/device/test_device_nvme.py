@@ -6,7 +6,6 @@ import struct
 
 import pytest
 
-from conftest import base_args, qemu_args
 from nvme_qtest import (
     ACQ, ADM_ASYNC_EVENT, ADM_CREATE_CQ, ADM_CREATE_SQ, ADM_DELETE_CQ, ADM_DELETE_SQ,
     ADM_GET_FEATURES, ADM_SET_FEATURES, AQA, ASQ, CAP, CC, CC_EN, CC_IOSQES_IOCQES,
@@ -14,7 +13,7 @@ from nvme_qtest import (
     PCI_BAR0, PCI_CLASS_PROG, PCI_INTERRUPT_PIN, PCI_SUBSYSTEM_VENDOR_ID, SC_ASYNC_LIMIT,
     SC_CQ_INVALID, SC_INVALID_FIELD, SC_INVALID_NS, SC_INVALID_OPCODE, SC_INVALID_VECTOR,
     SC_LBA_RANGE, SC_QID_INVALID, SC_QUEUE_DELETION, SC_QUEUE_SIZE, SC_SUCCESS, VS, Nvme,
-    PciDevice, Qtest,
+    PciDevice, Qtest, base_args, qemu_args,
 )
 
 pytestmark = pytest.mark.device
