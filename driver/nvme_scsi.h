@@ -180,6 +180,7 @@ extern unsigned int nvme_scsi_shutdown_timeout;	/* seconds */
 bool nvme_scsi_change_state(struct nvme_scsi_ctrl *ctrl,
 			    enum nvme_scsi_state new_state);
 enum nvme_scsi_state nvme_scsi_state(struct nvme_scsi_ctrl *ctrl);
+const char *nvme_scsi_state_name(enum nvme_scsi_state state);
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);

@@ -49,6 +49,13 @@ static const char *const nvme_scsi_state_names[] = {
 	[NVME_SCSI_DELETING]	= "deleting",
 };
 
+const char *nvme_scsi_state_name(enum nvme_scsi_state state)
+{
+	if (state < ARRAY_SIZE(nvme_scsi_state_names) && nvme_scsi_state_names[state])
+		return nvme_scsi_state_names[state];
+	return "unknown";
+}
+
 enum nvme_scsi_state nvme_scsi_state(struct nvme_scsi_ctrl *ctrl)
 {
 	return READ_ONCE(ctrl->state);

@@ -884,6 +884,75 @@ static int nvme_scsi_host_reset(struct Scsi_Host *shost, int reset_type)
 	return nvme_scsi_reset_ctrl(shost_to_ctrl(shost));
 }
 
+/* ---- sysfs: /sys/class/scsi_host/hostN/nvme_* -------------------------- */
+
+static struct nvme_scsi_ctrl *dev_to_ctrl(struct device *dev)
+{
+	return shost_to_ctrl(class_to_shost(dev));
+}
+
+static ssize_t nvme_state_show(struct device *dev, struct device_attribute *attr,
+			       char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  nvme_scsi_state_name(nvme_scsi_state(dev_to_ctrl(dev))));
+}
+static DEVICE_ATTR_RO(nvme_state);
+
+static ssize_t nvme_model_show(struct device *dev, struct device_attribute *attr,
+			       char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_to_ctrl(dev)->mn);
+}
+static DEVICE_ATTR_RO(nvme_model);
+
+static ssize_t nvme_serial_show(struct device *dev, struct device_attribute *attr,
+				char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_to_ctrl(dev)->sn);
+}
+static DEVICE_ATTR_RO(nvme_serial);
+
+static ssize_t nvme_firmware_rev_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_to_ctrl(dev)->fr);
+}
+static DEVICE_ATTR_RO(nvme_firmware_rev);
+
+static ssize_t nvme_io_queues_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_ctrl(dev)->nr_io_queues);
+}
+static DEVICE_ATTR_RO(nvme_io_queues);
+
+static ssize_t nvme_queue_depth_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_ctrl(dev)->io_depth);
+}
+static DEVICE_ATTR_RO(nvme_queue_depth);
+
+static ssize_t nvme_max_transfer_kb_show(struct device *dev,
+					 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_ctrl(dev)->max_xfer / 1024);
+}
+static DEVICE_ATTR_RO(nvme_max_transfer_kb);
+
+static struct attribute *nvme_scsi_host_attrs[] = {
+	&dev_attr_nvme_state.attr,
+	&dev_attr_nvme_model.attr,
+	&dev_attr_nvme_serial.attr,
+	&dev_attr_nvme_firmware_rev.attr,
+	&dev_attr_nvme_io_queues.attr,
+	&dev_attr_nvme_queue_depth.attr,
+	&dev_attr_nvme_max_transfer_kb.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(nvme_scsi_host);
+
 static const char *nvme_scsi_info(struct Scsi_Host *shost)
 {
 	return "NVMe 1.0e controller (nvme_scsi)";
@@ -909,6 +978,7 @@ struct scsi_host_template nvme_scsi_sht = {
 	.max_sectors		= 8,		/* ditto */
 	.virt_boundary_mask	= NVME_SCSI_PAGE_SIZE - 1,
 	.cmd_size		= sizeof(struct nvme_scsi_iod),
+	.shost_groups		= nvme_scsi_host_groups,
 };
 
 void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl)
