@@ -7,6 +7,7 @@
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
@@ -20,6 +21,7 @@
 #include "sysemu/block-backend.h"
 #include "sysemu/dma.h"
 #include "cosim-nvme.h"
+#include "../core/nvme_spec.h"
 #include "trace.h"
 
 #define COSIM_NVME_MSIX_BAR 4
@@ -406,6 +408,28 @@ static void cosim_nvme_ns_unplug(HotplugHandler *hotplug_dev, DeviceState *dev,
     qdev_unrealize(dev);
 }
 
+/*
+ * Read-only QOM state for the harness (qom-get over QMP): the registers a
+ * host sees and the block requests the model has out.
+ */
+static void cosim_nvme_get_state(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    CosimNvmeState *s = COSIM_NVME(obj);
+    uint32_t val = 0;
+
+    if (s->ctrl) {
+        if (!strcmp(name, "csts")) {
+            val = nvme_ctrl_mmio_read(s->ctrl, NVME_REG_CSTS, 4);
+        } else if (!strcmp(name, "cc")) {
+            val = nvme_ctrl_mmio_read(s->ctrl, NVME_REG_CC, 4);
+        } else {
+            val = nvme_ctrl_io_inflight(s->ctrl);
+        }
+    }
+    visit_type_uint32(v, name, &val, errp);
+}
+
 static Property cosim_nvme_props[] = {
     DEFINE_PROP_STRING("serial", CosimNvmeState, serial),
     DEFINE_PROP_STRING("model", CosimNvmeState, model),
@@ -452,6 +476,12 @@ static void cosim_nvme_class_init(ObjectClass *oc, void *data)
     dc->reset = cosim_nvme_reset;
     dc->vmsd = &cosim_nvme_vmstate;
     device_class_set_props(dc, cosim_nvme_props);
+    object_class_property_add(oc, "csts", "uint32", cosim_nvme_get_state,
+                              NULL, NULL, NULL);
+    object_class_property_add(oc, "cc", "uint32", cosim_nvme_get_state,
+                              NULL, NULL, NULL);
+    object_class_property_add(oc, "io-inflight", "uint32",
+                              cosim_nvme_get_state, NULL, NULL, NULL);
 }
 
 static const TypeInfo cosim_nvme_info = {

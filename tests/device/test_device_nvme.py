@@ -69,9 +69,14 @@ def test_registers(nvme):
     assert nvme.readl(AQA) == 0x0fff0fff
 
 
-def test_admin_bringup_identify(nvme):
+def test_admin_bringup_identify(nvme, vm):
+    path = "/machine/peripheral/nvme0"
+    assert vm.qmp("qom-get", path=path, property="csts")["return"] == 0
     nvme.enable()
     assert nvme.readl(CSTS) == CSTS_RDY
+    assert vm.qmp("qom-get", path=path, property="csts")["return"] == CSTS_RDY
+    assert vm.qmp("qom-get", path=path, property="cc")["return"] == nvme.readl(CC)
+    assert vm.qmp("qom-get", path=path, property="io-inflight")["return"] == 0
     cqe, data = nvme.identify(1)
     assert cqe.sc == SC_SUCCESS and cqe.sq_head == 1
     vid, ssvid = struct.unpack_from("<HH", data, 0)
