@@ -14,7 +14,7 @@ import time
 import tty
 
 from . import config, image, qemu_build
-from .machine import Guest, GuestError
+from .errors import GuestError
 
 SUMMARY_SCRIPT = r"""
 for c in /sys/class/pci_bus/*/device/*; do
@@ -86,6 +86,7 @@ def interactive_console(guest):
 def sim(args):
     cfg = config.load(args.config, model=args.model, driver=args.driver)
     qemu_build.build()
+    from .machine import Guest      # needs QEMU's python/, fetched by the build
     interactive = args.cmd is None
     t0 = time.monotonic()
     with Guest(cfg, name="sim", interactive=interactive) as guest:

@@ -11,16 +11,13 @@ from pathlib import Path
 from . import image, paths
 from .agent import Agent, AgentError
 from .console import ConsoleLog
+from .errors import GuestError
 
 paths.use_qemu_python()
 from qemu.machine import QEMUMachine  # noqa: E402  (needs the path above)
 
 BOOT_TIMEOUT = 180          # s; a TCG boot takes ~10 s, a loaded machine more
 DRIVER_TIMEOUT = 120        # s; module load, controller bring-up and SCSI scan
-
-
-class GuestError(RuntimeError):
-    """The guest or QEMU failed; the message names the run directory."""
 
 
 def controller_args(cfg, rundir):

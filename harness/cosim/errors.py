@@ -1,0 +1,5 @@
+"""Errors the harness reports to users; importable before QEMU is fetched."""
+
+
+class GuestError(RuntimeError):
+    """The guest or QEMU failed; the message names the console log or run directory."""
