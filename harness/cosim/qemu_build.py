@@ -53,11 +53,32 @@ def fetch_source():
     dsc = next(dl.glob("qemu_*.dsc"))
     run(["dpkg-source", "--no-check", "-x", dsc.name, str(paths.QEMU_SRC)],
         cwd=dl, stdout=subprocess.DEVNULL)
-    run(["patch", "-p1", "-i", str(paths.HW_MODEL / "qemu" / "hook.patch")],
-        cwd=paths.QEMU_SRC)
-    (paths.QEMU_SRC / "hw" / "cosim-nvme").symlink_to(paths.HW_MODEL)
     shutil.rmtree(dl)
     stamp.write_text(paths.QEMU_DEB_VERSION + "\n")
+
+
+# Files of ours that QEMU's build must see inside its tree.
+LINKS = {
+    "hw/cosim-nvme": paths.HW_MODEL,
+}
+
+
+def hook_model():
+    """Apply hw-model/qemu/hook.patch and LINKS to the QEMU tree.  When the
+    patch changes, the copy applied last is reverted first, so an edited patch
+    never needs a fresh source tree."""
+    patch = paths.HW_MODEL / "qemu" / "hook.patch"
+    applied = paths.QEMU_SRC / ".cosim-hook.patch"
+    if not applied.exists() or not filecmp.cmp(patch, applied, shallow=False):
+        if applied.exists():
+            run(["patch", "-R", "-p1", "-i", str(applied)], cwd=paths.QEMU_SRC)
+        run(["patch", "-p1", "-i", str(patch)], cwd=paths.QEMU_SRC)
+        shutil.copyfile(patch, applied)
+    for rel, target in LINKS.items():
+        link = paths.QEMU_SRC / rel
+        if not link.is_symlink() or link.resolve() != target.resolve():
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
 
 
 def install_device_config():
@@ -88,6 +109,7 @@ def build():
 
 def _build():
     fetch_source()
+    hook_model()
     install_device_config()
     configure()
     # stdout stays clean for `make sim SIM_CMD=...`; progress goes to stderr.
