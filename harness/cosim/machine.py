@@ -20,18 +20,21 @@ BOOT_TIMEOUT = 180          # s; a TCG boot takes ~10 s, a loaded machine more
 DRIVER_TIMEOUT = 120        # s; module load, controller bring-up and SCSI scan
 
 
+# (controller device, namespace device) of each model
+DEVICES = {"cosim": ("cosim-nvme", "cosim-nvme-ns"), "qemu": ("nvme", "nvme-ns")}
+
+
 def controller_args(cfg, rundir):
     """-drive/-device arguments for the controller and its namespaces."""
-    model = cfg.controller.model
-    ctrl = "cosim-nvme" if model == "cosim" else "nvme"
-    ns_dev = "cosim-nvme-ns" if model == "cosim" else "nvme-ns"
+    ctrl, ns_dev = DEVICES[cfg.controller.model]
     args = ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},addr=0x4"]
     for nsid, ns in enumerate(cfg.namespaces, 1):
         img = Path(rundir) / f"ns{nsid}.img"
         with open(img, "wb") as f:
             f.truncate(ns.size_mib << 20)
-        args += ["-drive", f"if=none,id=ns{nsid},file={img},format=raw,cache=writeback",
-                 "-device", f"{ns_dev},bus=nvme0,drive=ns{nsid},nsid={nsid}"]
+        # Drive drvN and device nsN: control.remove_namespace() relies on the names.
+        args += ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback",
+                 "-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid}"]
     return args
 
 
@@ -153,8 +156,14 @@ class Guest:
             raise GuestError(f"guest command failed:\n{result}")
         return result
 
-    def qmp(self, cmd, **args):
-        return self._vm.qmp(cmd, **args)
+    @property
+    def vm(self):
+        """The QEMUMachine: QMP via .command()/.qmp(), events via .event_wait()."""
+        return self._vm
+
+    @property
+    def ns_device(self):
+        return DEVICES[self.cfg.controller.model][1]
 
     # -- drivers -----------------------------------------------------------
 

@@ -1,0 +1,66 @@
+"""QMP control of the controller model and the events around faults:
+fault rules, namespace hot add/remove, controller removal and re-add, reset.
+Everything goes through QEMU's QMP: a refused command raises ExecuteError
+carrying QEMU's message, which names the offending field."""
+from pathlib import Path
+
+from . import paths
+
+paths.use_qemu_python()
+from qemu.qmp import ExecuteError  # noqa: E402,F401  (re-exported for callers)
+
+
+class Faults:
+    """The fault rules of one cosim-nvme controller.
+
+        rule = Faults(guest).add("drop", queue="io", opcode=0x02)
+        ...
+        assert Faults(guest).hits(rule) == 1
+    """
+
+    def __init__(self, guest, ctrl="nvme0"):
+        self._vm = guest.vm
+        self.ctrl = ctrl
+
+    def add(self, action, **match):
+        """Add a rule; keyword names as in the QMP schema, with _ for -."""
+        return self._vm.command("cosim-nvme-fault-add", id=self.ctrl, action=action,
+                                **match)["rule"]
+
+    def list(self):
+        return self._vm.command("cosim-nvme-fault-list", id=self.ctrl)
+
+    def hits(self, rule):
+        return next(r["hits"] for r in self.list() if r["rule"] == rule)
+
+    def remove(self, rule):
+        self._vm.command("cosim-nvme-fault-remove", id=self.ctrl, rule=rule)
+
+    def clear(self):
+        self._vm.command("cosim-nvme-fault-clear", id=self.ctrl)
+
+
+def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
+    """Hot-add namespace `nsid` backed by a new raw image in the run directory."""
+    img = Path(guest.rundir) / f"ns{nsid}.img"
+    with open(img, "wb") as f:
+        f.truncate(size_mib << 20)
+    vm = guest.vm
+    vm.command("blockdev-add", driver="raw", node_name=f"drv{nsid}",
+               file={"driver": "file", "filename": str(img)})
+    vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=f"drv{nsid}",
+               nsid=nsid, id=f"ns{nsid}")
+
+
+def remove_namespace(guest, nsid, timeout=30):
+    """Hot-remove namespace `nsid` (static or hot-added) and its backend."""
+    vm = guest.vm
+    vm.command("device_del", id=f"ns{nsid}")
+    vm.event_wait("DEVICE_DELETED", timeout=timeout, match={"data": {"device": f"ns{nsid}"}})
+    if any(n.get("node-name") == f"drv{nsid}"
+           for n in vm.command("query-named-block-nodes")):
+        vm.command("blockdev-del", node_name=f"drv{nsid}")
+
+
+def system_reset(guest):
+    guest.vm.command("system_reset")
