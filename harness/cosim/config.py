@@ -27,11 +27,20 @@ class Machine:
 class Controller:
     model: str = "cosim"
     serial: str = "COSIM0001"
+    # The rest default to the model's own defaults (-1 / 0 / "" / False: not set).
+    io_queues: int = 0          # IO queue pairs offered
+    mqes: int = 0               # CAP.MQES (0-based queue size limit)
+    mdts: int = -1              # max transfer = 2^mdts pages; 0 = no limit
+    dstrd: int = -1             # doorbell stride 4 << dstrd
+    cap_to: int = 0             # CAP.TO in 500 ms units
+    firmware: str = ""          # Identify FR
+    ns_notice_aen: bool = False  # namespace attribute notice AEN on hot add/remove
 
 
 @dataclass
 class Namespace:
     size_mib: int = 256
+    lba_size: int = 512
 
 
 @dataclass
@@ -51,7 +60,18 @@ class SimConfig:
 
 # Allowed values for keys that take one of a few.
 CHOICES = {"controller.model": MODELS, "driver.name": DRIVERS,
-           "machine.accel": ("tcg", "kvm")}
+           "machine.accel": ("tcg", "kvm"), "lba_size": (512, 4096)}
+
+# Smallest value of an int key; keys not listed here must be at least 1.
+MINIMUM = {"mdts": 0, "dstrd": 0}
+
+# Config key -> device property, for each model; a key a model lacks is an error.
+CONTROLLER_PROPS = {
+    "cosim": {"io_queues": "max-ioqpairs", "mqes": "mqes", "mdts": "mdts",
+              "dstrd": "dstrd", "cap_to": "cap-to", "firmware": "firmware",
+              "ns_notice_aen": "ns-notice-aen"},
+    "qemu": {"io_queues": "max_ioqpairs", "mdts": "mdts"},
+}
 
 
 def _fill(obj, table, where, source):
@@ -63,11 +83,13 @@ def _fill(obj, table, where, source):
         if not isinstance(value, want) or isinstance(value, bool) != (want is bool):
             raise ConfigError(f"{source}: '{name}' must be {want.__name__}, "
                               f"not {value!r}")
-        if want is int and value <= 0:
-            raise ConfigError(f"{source}: '{name}' must be positive, not {value}")
-        if name in CHOICES and value not in CHOICES[name]:
+        if want is int and value < MINIMUM.get(key, 1):
+            raise ConfigError(f"{source}: '{name}' must be at least "
+                              f"{MINIMUM.get(key, 1)}, not {value}")
+        choices = CHOICES.get(name) or CHOICES.get(key)
+        if choices and value not in choices:
             raise ConfigError(f"{source}: '{name}' must be one of "
-                              f"{', '.join(CHOICES[name])}, not {value!r}")
+                              f"{', '.join(map(str, choices))}, not {value!r}")
         setattr(obj, key, value)
     return obj
 
@@ -105,7 +127,24 @@ def load(path=None, model=None, driver=None):
         if value:
             section, key = name.split(".")
             _fill(sections[section], {key: value}, section, f"{source} (override)")
+    controller_properties(cfg)      # a key the model lacks is an error now, not at boot
     return cfg
+
+
+def controller_properties(cfg):
+    """{device property: value} for the keys the config sets."""
+    ctrl = cfg.controller
+    table = CONTROLLER_PROPS[ctrl.model]
+    props = {}
+    for key, default in vars(Controller()).items():
+        value = getattr(ctrl, key)
+        if key in ("model", "serial") or value == default:
+            continue
+        if key not in table:
+            raise ConfigError(f"{cfg.source}: 'controller.{key}' is not supported by "
+                              f"MODEL={ctrl.model}")
+        props[table[key]] = ("on" if value else "off") if isinstance(value, bool) else value
+    return props
 
 
 def from_env(model=None, driver=None):

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import image, paths
+from . import config, image, paths
 from .agent import Agent, AgentError
 from .console import ConsoleLog
 from .errors import GuestError
@@ -27,14 +27,17 @@ DEVICES = {"cosim": ("cosim-nvme", "cosim-nvme-ns"), "qemu": ("nvme", "nvme-ns")
 def controller_args(cfg, rundir):
     """-drive/-device arguments for the controller and its namespaces."""
     ctrl, ns_dev = DEVICES[cfg.controller.model]
-    args = ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},addr=0x4"]
+    props = "".join(f",{k}={v}" for k, v in config.controller_properties(cfg).items())
+    args = ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},addr=0x4{props}"]
     for nsid, ns in enumerate(cfg.namespaces, 1):
         img = Path(rundir) / f"ns{nsid}.img"
         with open(img, "wb") as f:
             f.truncate(ns.size_mib << 20)
         # Drive drvN and device nsN: control.remove_namespace() relies on the names.
         args += ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback",
-                 "-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid}"]
+                 "-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid},"
+                            f"logical_block_size={ns.lba_size},"
+                            f"physical_block_size={ns.lba_size}"]
     return args
 
 
@@ -167,18 +170,27 @@ class Guest:
 
     # -- drivers -----------------------------------------------------------
 
+    def wait_until(self, condition, timeout=30):
+        """Poll a guest shell condition every 100 ms until it holds; GuestError
+        (naming the condition) if it still does not after `timeout` seconds."""
+        tries = int(timeout * 10)
+        result = self.run(f"n=0; until {condition}; do n=$((n+1)); "
+                          f"[ $n -ge {tries} ] && exit 1; sleep 0.1; done",
+                          timeout=timeout + 30, check=False)
+        if result.status != 0:
+            raise GuestError(f"guest: still not true after {timeout}s: {condition}\n"
+                             f"  console: {self.console.path}")
+
     def load_driver(self, name=None, params=None):
         """modprobe the NVMe driver and wait until its block devices appear."""
         name = name or self.cfg.driver.name
         params = self.cfg.driver.params if params is None else params
         if name == "none":
             return
-        want = len(self.cfg.namespaces)
         pattern = "/sys/block/sd*" if name == "nvme_scsi" else "/sys/block/nvme*n*"
-        self.run(f"modprobe {name} {params} && "
-                 f"n=0; while [ $(ls -d {pattern} 2>/dev/null | wc -l) -lt {want} ]; do "
-                 f"n=$((n+1)); [ $n -gt {DRIVER_TIMEOUT * 10} ] && exit 1; sleep 0.1; done",
-                 timeout=DRIVER_TIMEOUT + 10)
+        self.run(f"modprobe {name} {params}", timeout=DRIVER_TIMEOUT)
+        self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
+                        f"{len(self.cfg.namespaces)} ]", timeout=DRIVER_TIMEOUT)
 
     def unload_driver(self, name=None):
         name = name or self.cfg.driver.name

@@ -60,6 +60,8 @@ def fetch_source():
 # Files of ours that QEMU's build must see inside its tree.
 LINKS = {
     "hw/cosim-nvme": paths.HW_MODEL,
+    # the model's QMP commands (fault injection), a module of QEMU's schema
+    "qapi/cosim-nvme.json": paths.HW_MODEL / "qemu" / "cosim-nvme.json",
 }
 
 

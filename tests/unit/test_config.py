@@ -1,4 +1,6 @@
 """Sim configs: a bad key or value is refused with the key and the file named."""
+import re
+
 import pytest
 
 from cosim import config
@@ -44,3 +46,26 @@ def test_overrides_are_checked(tmp_path):
     assert config.load(path, model="qemu", driver="nvme").driver.name == "nvme"
     with pytest.raises(config.ConfigError, match="controller.model"):
         config.load(path, model="bogus")
+
+
+def test_controller_keys_become_model_properties(tmp_path):
+    path = write(tmp_path, "[controller]\nmqes = 15\nmdts = 0\nns_notice_aen = true\n")
+    assert config.controller_properties(config.load(path)) == {
+        "mqes": 15, "mdts": 0, "ns-notice-aen": "on"}
+
+
+def test_key_the_model_lacks_is_refused(tmp_path):
+    path = write(tmp_path, "[controller]\nmqes = 15\n")
+    with pytest.raises(config.ConfigError, match="'controller.mqes' is not supported by "
+                                                  "MODEL=qemu"):
+        config.load(path, model="qemu")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[[namespace]]\nlba_size = 1024\n", "namespace[0].lba_size"),
+    ("[controller]\nmdts = -1\n", "controller.mdts"),
+    ("[controller]\nmqes = 0\n", "controller.mqes"),
+])
+def test_bad_controller_and_namespace_values(tmp_path, text, key):
+    with pytest.raises(config.ConfigError, match=re.escape(f"'{key}'")):
+        config.load(write(tmp_path, text))

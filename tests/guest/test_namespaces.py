@@ -1,0 +1,63 @@
+"""Namespace hot add and remove at run time (QMP blockdev-add + device_add /
+device_del), seen by Linux's nvme driver through the Namespace Attribute
+Notice that cosim-nvme offers with controller.ns_notice_aen."""
+import pytest
+
+from cosim import config, control
+from cosim.machine import Guest
+
+pytestmark = pytest.mark.guest
+
+
+def has_nsid(nsid):
+    """Guest condition: a block device for NSID `nsid` exists.  Linux names
+    nvme disks by instance, not NSID, so look at each disk's nsid attribute."""
+    return f"grep -qx {nsid} /sys/block/nvme*n*/nsid 2>/dev/null"
+
+
+def disk_of(guest, nsid):
+    out = guest.run(f"grep -lx {nsid} /sys/block/nvme*n*/nsid").output
+    return "/dev/" + out.split("/")[3]
+
+
+@pytest.fixture(scope="module")
+def notice_guest(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "notice.toml"
+    path.write_text("[controller]\nns_notice_aen = true\n")
+    cfg = config.load(path, model="cosim", driver="nvme")
+    with Guest(cfg, name="namespaces") as guest:
+        guest.load_driver()
+        yield guest
+    problems = guest.console_problems()
+    assert not problems, problems
+
+
+def test_hot_add_then_remove_namespace(notice_guest):
+    g = notice_guest
+    control.add_namespace(g, nsid=2, size_mib=64)
+    g.wait_until(has_nsid(2))
+    dev = disk_of(g, 2)
+    assert g.run(f"cat /sys/block/{dev[5:]}/size").output.strip() == str(64 << 11)
+    g.run(f"fio --name=ns2 --filename={dev} --direct=1 --ioengine=libaio "
+          "--rw=randwrite --bs=4k --size=8M --iodepth=8 --verify=crc32c --verify_fatal=1",
+          timeout=300)
+
+    control.remove_namespace(g, nsid=2)
+    g.wait_until(f"! {has_nsid(2)}")
+    # Namespace 1 carries on.
+    g.run(f"dd if={disk_of(g, 1)} of=/dev/null bs=4k count=16 iflag=direct")
+
+
+def test_remove_and_readd_cycles(notice_guest):
+    g = notice_guest
+    for _ in range(5):
+        control.add_namespace(g, nsid=3, size_mib=16)
+        g.wait_until(has_nsid(3))
+        control.remove_namespace(g, nsid=3)
+        g.wait_until(f"! {has_nsid(3)}")
+
+
+def test_bad_namespace_add_is_refused(notice_guest):
+    with pytest.raises(control.ExecuteError):
+        notice_guest.vm.command("device_add", driver="cosim-nvme-ns", bus="nvme0",
+                                drive="no-such-drive", nsid=5)
