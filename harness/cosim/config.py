@@ -21,6 +21,7 @@ class Machine:
     cpus: int = 2
     memory_mib: int = 1024
     accel: str = "tcg"
+    kernel_args: str = ""       # appended to the guest kernel command line
 
 
 @dataclass

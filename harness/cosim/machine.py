@@ -67,7 +67,7 @@ class Guest:
 
     def _qemu_args(self, kernel, initrd):
         cfg = self.cfg
-        cmdline = "console=ttyS0 loglevel=5 panic=-1"
+        cmdline = f"console=ttyS0 loglevel=5 panic=-1 {cfg.machine.kernel_args}".strip()
         if self.interactive:
             cmdline += " cosim.shell=1"
             console = (f"socket,id=con,path={self.console_sock},server=on,wait=off,"

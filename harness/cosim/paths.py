@@ -16,7 +16,8 @@ QEMU_PYTHON = QEMU_SRC / "python"
 FIRMWARE_DIRS = ("/usr/share/seabios", "/usr/share/qemu")
 
 HW_MODEL = REPO / "hw-model"
-DRIVER = REPO / "driver"
+# DRIVER_SRC= builds the guest's nvme_scsi.ko from another tree (a port under test).
+DRIVER = Path(os.environ.get("DRIVER_SRC") or REPO / "driver")
 GUEST = BUILD / "guest"
 RESULTS = Path(os.environ.get("COSIM_RESULTS", BUILD / "results"))
 

@@ -38,13 +38,6 @@ def guest_pool():
     pool.close()
 
 
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
-
-
 def _use(request, pool, cfg):
     """Hand a pooled guest to a test, then check what the test left behind:
     a panic, oops, WARNING or hung task on the console fails the test."""
