@@ -6,7 +6,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD
 
-.PHONY: all setup qemu driver image sim test test-unit bench clean distclean
+.PHONY: all setup qemu driver image sim test test-faults test-unit bench clean distclean
 
 all: qemu image
 
@@ -27,10 +27,16 @@ sim: setup
 
 # The last line is pytest's summary.  Exit status 5 (no tests collected) is a
 # failure here: a suite that silently ran nothing must not look green.
-test: qemu
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
-	 if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+PYTEST = $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; \
+	 if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests" >&2; exit 1; fi; \
 	 exit $$rc
+
+test: qemu
+	@$(call PYTEST,-m "not faults")
+
+# Every fault-injection case, against nvme_scsi and Linux's nvme.
+test-faults: qemu
+	@$(call PYTEST,-m faults)
 
 # fio on nvme_scsi + cosim-nvme next to Linux nvme + QEMU nvme, as ratios.
 # BENCH_RUNTIME: seconds per job.  Never part of `make test`.
