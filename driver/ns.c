@@ -141,6 +141,55 @@ void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
 	}
 }
 
+/*
+ * Rescan: Identify every namespace again, then add SCSI devices for new
+ * namespaces, remove those of namespaces that went away and have sd
+ * revalidate the rest (a namespace may have changed size). Runs from the
+ * RESCAN ioctl, the sysfs "rescan" attribute and the Namespace Attribute
+ * Changed notice.
+ */
+int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
+{
+	struct Scsi_Host *shost = ctrl->shost;
+	unsigned int lun;
+	int ret;
+
+	mutex_lock(&ctrl->scan_lock);
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE) {
+		ret = -ENODEV;
+		goto out;
+	}
+	ret = nvme_scsi_scan_namespaces(ctrl);
+	if (ret)
+		goto out;
+	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+		struct scsi_device *sdev;
+		bool active;
+
+		rcu_read_lock();
+		active = rcu_access_pointer(ctrl->ns[lun]) != NULL;
+		rcu_read_unlock();
+		sdev = scsi_device_lookup(shost, 0, 0, lun);
+		if (active && !sdev) {
+			dev_info(ctrl->dev, "rescan: adding LUN %u (NSID %u)\n",
+				 lun, lun + 1);
+			if (scsi_add_device(shost, 0, 0, lun))
+				dev_warn(ctrl->dev, "could not add LUN %u\n", lun);
+		} else if (!active && sdev) {
+			dev_info(ctrl->dev, "rescan: removing LUN %u (NSID %u)\n",
+				 lun, lun + 1);
+			scsi_remove_device(sdev);
+		} else if (sdev) {
+			scsi_rescan_device(sdev);
+		}
+		if (sdev)
+			scsi_device_put(sdev);
+	}
+out:
+	mutex_unlock(&ctrl->scan_lock);
+	return ret;
+}
+
 void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl)
 {
 	unsigned int lun;

@@ -22,6 +22,9 @@
 #include <linux/pci.h>
 #include <linux/dmapool.h>
 #include <linux/nvme.h>
+#include <linux/cdev.h>
+#include <linux/rwsem.h>
+#include <linux/workqueue.h>
 #include <scsi/scsi_host.h>
 #include <scsi/scsi_cmnd.h>
 
@@ -43,6 +46,18 @@
 #define NVME_SCSI_MAX_PRP_PAGES \
 	DIV_ROUND_UP(NVME_SCSI_MAX_XFER / NVME_SCSI_PAGE_SIZE, \
 		     NVME_SCSI_PRPS_PER_PAGE - 1)
+
+/*
+ * Command identifiers kept back on every IO queue for passthrough commands
+ * (NVME_IOCTL_IO_CMD / SUBMIT_IO): the top NVME_SCSI_PT_CIDS CIDs below the
+ * SQ's capacity; blk-mq tags (= CIDs) stop below them.
+ */
+#define NVME_SCSI_PT_CIDS		4
+/* smallest IO queue: the passthrough CIDs, one blk-mq tag, one empty slot */
+#define NVME_SCSI_MIN_IO_DEPTH		(NVME_SCSI_PT_CIDS + 2)
+
+/* Char device minors (one per controller). */
+#define NVME_SCSI_MINORS		64
 
 /* LUNs exposed: NSID n is LUN n - 1; namespaces above this are ignored. */
 #define NVME_SCSI_MAX_LUNS		8
@@ -105,6 +120,18 @@ struct nvme_scsi_queue {
 	/* CID -> owner; CIDs are blk-mq tags on IO queues, slots on admin. */
 	struct nvme_scsi_req **rqs;
 
+	/* passthrough CIDs on an IO queue (bit n = CID pt_cid_base + n) */
+	unsigned long pt_cids;
+	u16 pt_cid_base;
+
+	/* statistics (debugfs) */
+	u64 nr_submitted;	/* under sq_lock */
+	u64 nr_completed;	/* under cq_lock, controller completions */
+	u64 nr_cancelled;	/* under cq_lock, ended by a reset/teardown */
+	atomic_t nr_timeouts;
+	atomic_t nr_aborts;
+	atomic_t nr_aborts_failed;
+
 	char irqname[24];
 };
 
@@ -113,6 +140,7 @@ struct nvme_scsi_iod {
 	struct nvme_scsi_req req;
 	struct scsi_cmnd *cmd;
 	bool dma_mapped;
+	bool abort_sent;	/* an NVMe Abort went out for this submission */
 	u8 nr_prp_pages;
 	__le64 *prp_list[NVME_SCSI_MAX_PRP_PAGES];
 	dma_addr_t prp_dma[NVME_SCSI_MAX_PRP_PAGES];
@@ -154,7 +182,7 @@ struct nvme_scsi_ctrl {
 	/* admin command slots (CID on the admin queue) */
 	spinlock_t admin_lock;
 	unsigned long admin_cids;	/* bitmap, NVME_SCSI_ADMIN_DEPTH - 1 bits */
-	wait_queue_head_t admin_wait;
+	wait_queue_head_t admin_wait;	/* free admin and passthrough CIDs */
 
 	struct dma_pool *prp_pool;
 
@@ -170,11 +198,25 @@ struct nvme_scsi_ctrl {
 
 	struct mutex ns_lock;	/* updates to ns[] */
 	struct nvme_scsi_ns __rcu *ns[NVME_SCSI_MAX_LUNS];
+	struct mutex scan_lock;	/* serialises namespace rescans */
+
+	/* resets not started by SCSI error handling (timeouts, CFS) */
+	struct work_struct reset_work;
+	atomic_t nr_resets;
+
+	/* passthrough char device (ioctl.c) */
+	int instance;		/* N in /dev/nvme_scsiN, -1 if none */
+	struct cdev *cdev;
+	struct device *cdev_dev;
+	struct rw_semaphore pt_rwsem;	/* ioctls (read) vs. remove (write) */
+	bool pt_gone;			/* controller removed: ioctls fail */
+	struct dentry *debugfs;
 };
 
 /* module parameters (pci.c) */
 extern unsigned int nvme_scsi_admin_timeout;	/* seconds */
 extern unsigned int nvme_scsi_shutdown_timeout;	/* seconds */
+extern unsigned int nvme_scsi_io_timeout;	/* seconds */
 
 /* pci.c */
 bool nvme_scsi_change_state(struct nvme_scsi_ctrl *ctrl,
@@ -184,6 +226,7 @@ const char *nvme_scsi_state_name(enum nvme_scsi_state state);
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why);
 
 /* queue.c */
 int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth);
@@ -201,6 +244,9 @@ bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
 			    struct nvme_scsi_req *req);
 int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 			 u32 *result);
+int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
+		   struct nvme_command *cmd, u64 *result, unsigned long timeout);
+int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid);
 int nvme_scsi_create_io_queue(struct nvme_scsi_queue *q);
 int nvme_scsi_delete_io_queue(struct nvme_scsi_queue *q);
 int nvme_scsi_set_queue_count(struct nvme_scsi_ctrl *ctrl, unsigned int *count);
@@ -211,7 +257,15 @@ int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns,
 extern struct scsi_host_template nvme_scsi_sht;
 void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl);
 
+/* ioctl.c */
+int nvme_scsi_chrdev_init(void);
+void nvme_scsi_chrdev_exit(void);
+int nvme_scsi_chrdev_add(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_chrdev_del(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl);
+
 /* ns.c */
+int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl);

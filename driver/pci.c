@@ -12,6 +12,7 @@
 #include <linux/delay.h>
 #include <linux/slab.h>
 #include <linux/sched/signal.h>
+#include <linux/workqueue.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
 #include <scsi/scsi_host.h>
 
@@ -25,7 +26,7 @@ MODULE_PARM_DESC(io_queues, "IO queue pairs to ask for (0 = one per possible CPU
 
 static unsigned int io_queue_depth = 256;
 module_param(io_queue_depth, uint, 0444);
-MODULE_PARM_DESC(io_queue_depth, "entries per IO queue (2-4096, capped by CAP.MQES)");
+MODULE_PARM_DESC(io_queue_depth, "entries per IO queue (6-4096, capped by CAP.MQES; 4 are kept for passthrough)");
 
 static unsigned int max_transfer_kb = NVME_SCSI_MAX_XFER / 1024;
 module_param(max_transfer_kb, uint, 0444);
@@ -34,6 +35,10 @@ MODULE_PARM_DESC(max_transfer_kb, "largest transfer in KiB (capped by MDTS and 4
 unsigned int nvme_scsi_admin_timeout = 30;
 module_param_named(admin_timeout, nvme_scsi_admin_timeout, uint, 0644);
 MODULE_PARM_DESC(admin_timeout, "admin command timeout in seconds");
+
+unsigned int nvme_scsi_io_timeout = 30;
+module_param_named(io_timeout, nvme_scsi_io_timeout, uint, 0644);
+MODULE_PARM_DESC(io_timeout, "IO command timeout in seconds (1-3600): then NVMe Abort, then a controller reset");
 
 unsigned int nvme_scsi_shutdown_timeout = 5;
 module_param_named(shutdown_timeout, nvme_scsi_shutdown_timeout, uint, 0644);
@@ -176,8 +181,30 @@ static void nvme_scsi_shutdown_ctrl(struct nvme_scsi_ctrl *ctrl)
 
 void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl)
 {
-	dev_warn(ctrl->dev, "disabling controller; SCSI error handling will reset it\n");
+	dev_warn(ctrl->dev, "disabling controller after a command timeout\n");
 	nvme_scsi_disable_ctrl(ctrl);
+	nvme_scsi_schedule_reset(ctrl, "command timeout");
+}
+
+static void nvme_scsi_reset_work(struct work_struct *work)
+{
+	struct nvme_scsi_ctrl *ctrl =
+		container_of(work, struct nvme_scsi_ctrl, reset_work);
+
+	nvme_scsi_reset_ctrl(ctrl);
+}
+
+/*
+ * Reset the controller from a work item (failed Abort, command timeout
+ * outside SCSI error handling, CSTS.CFS). Only a live controller is reset
+ * this way: one that failed a reset stays dead (no reset loop).
+ */
+void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why)
+{
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
+		return;
+	if (queue_work(system_unbound_wq, &ctrl->reset_work))
+		dev_warn(ctrl->dev, "%s: controller reset scheduled\n", why);
 }
 
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl)
@@ -390,8 +417,13 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 	if (ret)
 		return ret;
 
-	ctrl->io_depth = clamp_t(u32, io_queue_depth, 2, 4096);
-	ctrl->io_depth = min_t(u32, ctrl->io_depth, NVME_CAP_MQES(ctrl->cap) + 1);
+	ctrl->io_depth = min_t(u32, io_queue_depth, NVME_CAP_MQES(ctrl->cap) + 1);
+	if (ctrl->io_depth < NVME_SCSI_MIN_IO_DEPTH) {
+		dev_err(ctrl->dev, "IO queues of %u entries are too small (CAP.MQES %llu, need %u)\n",
+			ctrl->io_depth, NVME_CAP_MQES(ctrl->cap) + 1,
+			NVME_SCSI_MIN_IO_DEPTH);
+		return -ENODEV;
+	}
 
 	for (i = 1; i <= ctrl->nr_io_queues; i++) {
 		struct nvme_scsi_queue *q = &ctrl->queues[i];
@@ -400,6 +432,7 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 		if (ret)
 			return ret;
 		q->cq_vector = ctrl->nr_vectors > 1 ? i : 0;
+		q->pt_cid_base = ctrl->io_depth - 1 - NVME_SCSI_PT_CIDS;
 		ret = nvme_scsi_queue_request_irq(q);
 		if (ret) {
 			dev_err(ctrl->dev, "IO queue %u irq: %d\n", i, ret);
@@ -433,6 +466,7 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 		return -EBUSY;
 	}
 	dev_warn(ctrl->dev, "resetting controller\n");
+	atomic_inc(&ctrl->nr_resets);
 
 	/* a controller that will not stop may still DMA: do not reuse queues */
 	ret = nvme_scsi_disable_ctrl(ctrl);
@@ -522,6 +556,10 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&ctrl->admin_lock);
 	init_waitqueue_head(&ctrl->admin_wait);
 	mutex_init(&ctrl->ns_lock);
+	mutex_init(&ctrl->scan_lock);
+	INIT_WORK(&ctrl->reset_work, nvme_scsi_reset_work);
+	init_rwsem(&ctrl->pt_rwsem);
+	ctrl->instance = -1;
 	pci_set_drvdata(pdev, ctrl);
 
 	ret = pci_enable_device_mem(pdev);
@@ -606,6 +644,9 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		request_module_nowait("sd_mod");
 	scsi_scan_host(shost);
 	nvme_scsi_sync_luns(ctrl);
+	ret = nvme_scsi_chrdev_add(ctrl);
+	if (ret)
+		dev_warn(ctrl->dev, "no passthrough char device: %d\n", ret);
 	return 0;
 
 err_ns:
@@ -639,6 +680,7 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	struct Scsi_Host *shost = ctrl->shost;
 	unsigned int i;
 
+	nvme_scsi_chrdev_del(ctrl);
 	if (!pci_device_is_present(pdev)) {
 		/* surprise removal: nothing will complete, fail it all now */
 		nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
@@ -653,6 +695,7 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DELETING);
 	nvme_scsi_teardown_queues(ctrl, true);
 	mutex_unlock(&ctrl->reset_lock);
+	cancel_work_sync(&ctrl->reset_work);
 
 	nvme_scsi_free_namespaces(ctrl);
 	kfree(ctrl->id);
@@ -696,17 +739,64 @@ static struct pci_driver nvme_scsi_pci_driver = {
 	.shutdown	= nvme_scsi_pci_shutdown,
 };
 
+/* A bad module parameter fails the load, saying which and why. */
+static int __init nvme_scsi_check_params(void)
+{
+	if (io_queue_depth < NVME_SCSI_MIN_IO_DEPTH || io_queue_depth > 4096) {
+		pr_err(NVME_SCSI_NAME ": io_queue_depth=%u: must be %u-4096 (%u CIDs per queue are kept for passthrough)\n",
+		       io_queue_depth, NVME_SCSI_MIN_IO_DEPTH, NVME_SCSI_PT_CIDS);
+		return -EINVAL;
+	}
+	if (io_queues > NVME_SCSI_MAX_IO_QUEUES) {
+		pr_err(NVME_SCSI_NAME ": io_queues=%u: at most %u\n", io_queues,
+		       NVME_SCSI_MAX_IO_QUEUES);
+		return -EINVAL;
+	}
+	if (max_transfer_kb < NVME_SCSI_PAGE_SIZE / 1024 ||
+	    max_transfer_kb > NVME_SCSI_MAX_XFER / 1024) {
+		pr_err(NVME_SCSI_NAME ": max_transfer_kb=%u: must be %u-%u\n",
+		       max_transfer_kb, NVME_SCSI_PAGE_SIZE / 1024,
+		       NVME_SCSI_MAX_XFER / 1024);
+		return -EINVAL;
+	}
+	if (!nvme_scsi_io_timeout || nvme_scsi_io_timeout > 3600) {
+		pr_err(NVME_SCSI_NAME ": io_timeout=%u: must be 1-3600 seconds\n",
+		       nvme_scsi_io_timeout);
+		return -EINVAL;
+	}
+	if (!nvme_scsi_admin_timeout || nvme_scsi_admin_timeout > 3600) {
+		pr_err(NVME_SCSI_NAME ": admin_timeout=%u: must be 1-3600 seconds\n",
+		       nvme_scsi_admin_timeout);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int __init nvme_scsi_init(void)
 {
+	int ret;
+
 	BUILD_BUG_ON(sizeof(struct nvme_command) != 64);
 	BUILD_BUG_ON(sizeof(struct nvme_completion) != 16);
 	BUILD_BUG_ON(NVME_SCSI_ADMIN_DEPTH - 1 > BITS_PER_LONG);
-	return pci_register_driver(&nvme_scsi_pci_driver);
+	BUILD_BUG_ON(NVME_SCSI_PT_CIDS > BITS_PER_LONG);
+
+	ret = nvme_scsi_check_params();
+	if (ret)
+		return ret;
+	ret = nvme_scsi_chrdev_init();
+	if (ret)
+		return ret;
+	ret = pci_register_driver(&nvme_scsi_pci_driver);
+	if (ret)
+		nvme_scsi_chrdev_exit();
+	return ret;
 }
 
 static void __exit nvme_scsi_exit(void)
 {
 	pci_unregister_driver(&nvme_scsi_pci_driver);
+	nvme_scsi_chrdev_exit();
 }
 
 module_init(nvme_scsi_init);

@@ -127,6 +127,7 @@ int nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
 	}
 	WRITE_ONCE(q->rqs[cid], req);
 	memcpy(&q->sqes[q->sq_tail], cmd, sizeof(*cmd));
+	q->nr_submitted++;
 	if (++q->sq_tail == q->depth)
 		q->sq_tail = 0;
 	if (ring)
@@ -159,6 +160,7 @@ static void nvme_scsi_handle_cqe(struct nvme_scsi_queue *q,
 	}
 	req = q->rqs[cid];
 	WRITE_ONCE(q->rqs[cid], NULL);
+	q->nr_completed++;
 	req->end(q, req, status, cqe->result);
 }
 
@@ -248,6 +250,7 @@ void nvme_scsi_cancel_queue(struct nvme_scsi_queue *q, u16 status)
 		if (!req)
 			continue;
 		WRITE_ONCE(q->rqs[cid], NULL);
+		q->nr_cancelled++;
 		req->end(q, req, status, res);
 	}
 	spin_unlock_irqrestore(&q->cq_lock, flags);
@@ -268,110 +271,154 @@ bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
 	return ret;
 }
 
-/* ---- admin commands ---------------------------------------------------- */
+/* ---- driver-internal and passthrough commands ------------------------ */
 
-struct nvme_scsi_admin_req {
+struct nvme_scsi_sync_req {
 	struct nvme_scsi_req req;
 	struct completion done;
 	u16 status;
-	u32 result;
+	u64 result;
 };
 
-static void nvme_scsi_admin_end(struct nvme_scsi_queue *q,
-				struct nvme_scsi_req *req, u16 status,
-				union nvme_result result)
+static void nvme_scsi_sync_end(struct nvme_scsi_queue *q,
+			       struct nvme_scsi_req *req, u16 status,
+			       union nvme_result result)
 {
-	struct nvme_scsi_admin_req *areq =
-		container_of(req, struct nvme_scsi_admin_req, req);
+	struct nvme_scsi_sync_req *sreq =
+		container_of(req, struct nvme_scsi_sync_req, req);
 
-	areq->status = status;
-	areq->result = le32_to_cpu(result.u32);
-	complete(&areq->done);
+	sreq->status = status;
+	sreq->result = le64_to_cpu(result.u64);
+	complete(&sreq->done);
 }
 
-static bool nvme_scsi_admin_get_cid(struct nvme_scsi_ctrl *ctrl, int *cid)
+/*
+ * CIDs not owned by blk-mq: admin slots 0..NVME_SCSI_ADMIN_DEPTH-2, and on an
+ * IO queue the NVME_SCSI_PT_CIDS CIDs from pt_cid_base up (can_queue stops
+ * below them, so the SQ still cannot overflow).
+ */
+static bool nvme_scsi_get_cid(struct nvme_scsi_queue *q, int *cid)
 {
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
+	unsigned long *map = q->qid ? &q->pt_cids : &ctrl->admin_cids;
+	unsigned int bits = q->qid ? NVME_SCSI_PT_CIDS : NVME_SCSI_ADMIN_DEPTH - 1;
 	unsigned long flags, bit;
 	bool ok;
 
 	spin_lock_irqsave(&ctrl->admin_lock, flags);
-	bit = find_first_zero_bit(&ctrl->admin_cids, NVME_SCSI_ADMIN_DEPTH - 1);
-	ok = bit < NVME_SCSI_ADMIN_DEPTH - 1;
+	bit = find_first_zero_bit(map, bits);
+	ok = bit < bits;
 	if (ok) {
-		__set_bit(bit, &ctrl->admin_cids);
-		*cid = bit;
+		__set_bit(bit, map);
+		*cid = bit + (q->qid ? q->pt_cid_base : 0);
 	}
 	spin_unlock_irqrestore(&ctrl->admin_lock, flags);
 	return ok;
 }
 
-static void nvme_scsi_admin_put_cid(struct nvme_scsi_ctrl *ctrl, int cid)
+static void nvme_scsi_put_cid(struct nvme_scsi_queue *q, int cid)
 {
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
 	unsigned long flags;
 
 	spin_lock_irqsave(&ctrl->admin_lock, flags);
-	__clear_bit(cid, &ctrl->admin_cids);
+	if (q->qid)
+		__clear_bit(cid - q->pt_cid_base, &q->pt_cids);
+	else
+		__clear_bit(cid, &ctrl->admin_cids);
 	spin_unlock_irqrestore(&ctrl->admin_lock, flags);
 	wake_up(&ctrl->admin_wait);
 }
 
-/*
- * Run one admin command and wait for it. Returns 0, a positive NVMe status
- * (SCT << 8 | SC, with DNR/M bits), or a negative errno. A command that does
- * not complete within admin_timeout disables the controller (so it can no
- * longer DMA into buffers the caller is about to free) and returns
- * -ETIMEDOUT; SCSI error handling resets the controller afterwards.
- */
-int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
-			 u32 *result)
+/* Send Abort (SQID, CID) and wait for it; returns as nvme_scsi_exec(). */
+static int nvme_scsi_abort_sync(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid,
+				u64 *result)
 {
-	struct nvme_scsi_queue *q = &ctrl->queues[0];
-	unsigned long timeout = nvme_scsi_admin_timeout * HZ;
-	struct nvme_scsi_admin_req areq;
+	struct nvme_command c = { };
+
+	c.abort.opcode = nvme_admin_abort_cmd;
+	c.abort.sqid = cpu_to_le16(sqid);
+	c.abort.cid = cid;
+	return nvme_scsi_exec(ctrl, &ctrl->queues[0], &c, result,
+			      nvme_scsi_admin_timeout * HZ);
+}
+
+/*
+ * Run one command on @q (admin or IO) with a CID of our own and wait up to
+ * @timeout for it. Returns 0, a positive NVMe status (SCT << 8 | SC, with
+ * DNR/M bits), or a negative errno; completion dword 0/1 in @result.
+ *
+ * Timeout: the CQ is polled (lost interrupt); an IO command is then aborted
+ * (NVMe Abort) and given another @timeout. A command still outstanding after
+ * that is abandoned: the controller is disabled, so it can no longer DMA into
+ * buffers the caller is about to free, a controller reset is scheduled, and
+ * -ETIMEDOUT returned.
+ */
+int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
+		   struct nvme_command *cmd, u64 *result, unsigned long timeout)
+{
+	struct nvme_scsi_sync_req sreq;
 	bool abandoned = false;
 	unsigned long flags;
 	int cid = -1, ret;
 
 	if (!q->cqes || !READ_ONCE(ctrl->enabled))
 		return -ENODEV;
-	if (!wait_event_timeout(ctrl->admin_wait,
-				nvme_scsi_admin_get_cid(ctrl, &cid), timeout))
+	if (!wait_event_timeout(ctrl->admin_wait, nvme_scsi_get_cid(q, &cid),
+				max(timeout, (unsigned long)HZ)))
 		return -EBUSY;
 
-	areq.req.end = nvme_scsi_admin_end;
-	init_completion(&areq.done);
-	areq.status = 0;
-	areq.result = 0;
+	sreq.req.end = nvme_scsi_sync_end;
+	init_completion(&sreq.done);
+	sreq.status = 0;
+	sreq.result = 0;
 	cmd->common.command_id = cid;
-	if (nvme_scsi_submit(q, cmd, &areq.req, true)) {
-		nvme_scsi_admin_put_cid(ctrl, cid);
+	if (nvme_scsi_submit(q, cmd, &sreq.req, true)) {
+		nvme_scsi_put_cid(q, cid);
 		return -ENODEV;
 	}
 
-	if (!wait_for_completion_timeout(&areq.done, timeout)) {
+	if (!wait_for_completion_timeout(&sreq.done, timeout)) {
+		atomic_inc(&q->nr_timeouts);
 		/* A lost interrupt still leaves the entry in the CQ. */
 		nvme_scsi_poll_cq(q);
+		if (q->qid && nvme_scsi_req_inflight(q, cid, &sreq.req)) {
+			u64 res = 1;
+
+			dev_warn(ctrl->dev, "qid %u cid %d opcode %#04x timed out after %u ms, aborting\n",
+				 q->qid, cid, cmd->common.opcode, jiffies_to_msecs(timeout));
+			atomic_inc(&q->nr_aborts);
+			ret = nvme_scsi_abort_sync(ctrl, q->qid, cid, &res);
+			if (ret || (res & 1)) {
+				atomic_inc(&q->nr_aborts_failed);
+				dev_warn(ctrl->dev, "abort of qid %u cid %d: %s (status %#x, dword 0 %#llx)\n",
+					 q->qid, cid, ret ? "failed" : "not aborted",
+					 ret, res);
+			}
+			if (!wait_for_completion_timeout(&sreq.done, timeout))
+				nvme_scsi_poll_cq(q);
+		}
 		spin_lock_irqsave(&q->cq_lock, flags);
-		if (q->rqs[cid] == &areq.req) {
+		if (q->rqs[cid] == &sreq.req) {
 			WRITE_ONCE(q->rqs[cid], NULL);
 			abandoned = true;
 		}
 		spin_unlock_irqrestore(&q->cq_lock, flags);
 		if (abandoned) {
-			dev_err(ctrl->dev, "admin command %#04x (cid %d) timed out after %us\n",
-				cmd->common.opcode, cid, nvme_scsi_admin_timeout);
+			dev_err(ctrl->dev, "qid %u: command %#04x (cid %d) timed out after %u ms\n",
+				q->qid, cmd->common.opcode, cid, jiffies_to_msecs(timeout));
 			nvme_scsi_disable_after_timeout(ctrl);
-			nvme_scsi_admin_put_cid(ctrl, cid);
+			nvme_scsi_put_cid(q, cid);
 			return -ETIMEDOUT;
 		}
 		/* it ended while we looked: end() has run under cq_lock */
-		wait_for_completion(&areq.done);
+		wait_for_completion(&sreq.done);
 	}
-	nvme_scsi_admin_put_cid(ctrl, cid);
+	nvme_scsi_put_cid(q, cid);
 
 	if (result)
-		*result = areq.result;
-	switch (NVME_SCSI_STATUS_CODE(areq.status)) {
+		*result = sreq.result;
+	switch (NVME_SCSI_STATUS_CODE(sreq.status)) {
 	case NVME_SCSI_SC_CANCELLED:
 		ret = -EINTR;
 		break;
@@ -379,10 +426,100 @@ int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 		ret = -ENODEV;
 		break;
 	default:
-		ret = areq.status;
+		ret = sreq.status;
 		break;
 	}
 	return ret;
+}
+
+/*
+ * Run one admin command and wait admin_timeout for it (see nvme_scsi_exec).
+ */
+int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
+			 u32 *result)
+{
+	u64 res = 0;
+	int ret;
+
+	ret = nvme_scsi_exec(ctrl, &ctrl->queues[0], cmd, &res,
+			     nvme_scsi_admin_timeout * HZ);
+	if (result)
+		*result = lower_32_bits(res);
+	return ret;
+}
+
+/* ---- asynchronous Abort (block-layer timeouts) ------------------------- */
+
+struct nvme_scsi_abort_req {
+	struct nvme_scsi_req req;
+	u16 sqid;
+	u16 cid;
+	int admin_cid;
+};
+
+static void nvme_scsi_abort_end(struct nvme_scsi_queue *aq,
+				struct nvme_scsi_req *req, u16 status,
+				union nvme_result result)
+{
+	struct nvme_scsi_abort_req *ar =
+		container_of(req, struct nvme_scsi_abort_req, req);
+	struct nvme_scsi_ctrl *ctrl = aq->ctrl;
+	struct nvme_scsi_queue *q = &ctrl->queues[ar->sqid];
+	u16 sc = NVME_SCSI_STATUS_CODE(status);
+
+	if (sc == NVME_SCSI_SC_CANCELLED || sc == NVME_SCSI_SC_DEAD) {
+		/* the controller went away under the abort: nothing to add */
+	} else if (sc) {
+		atomic_inc(&q->nr_aborts_failed);
+		dev_warn(ctrl->dev, "abort of qid %u cid %u failed with status %#x\n",
+			 ar->sqid, ar->cid, status);
+		nvme_scsi_schedule_reset(ctrl, "abort failed");
+	} else if (le32_to_cpu(result.u32) & 1) {
+		/* not aborted: a second timeout of the command resets */
+		atomic_inc(&q->nr_aborts_failed);
+		dev_info(ctrl->dev, "qid %u cid %u: controller did not abort the command\n",
+			 ar->sqid, ar->cid);
+	} else {
+		dev_info(ctrl->dev, "qid %u cid %u aborted\n", ar->sqid, ar->cid);
+	}
+	nvme_scsi_put_cid(aq, ar->admin_cid);
+	kfree(ar);
+}
+
+/*
+ * Send an Abort for (@sqid, @cid) without waiting; its completion is only
+ * logged (or, if the Abort itself fails, a controller reset is scheduled).
+ * Returns 0 if the Abort was submitted.
+ */
+int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid)
+{
+	struct nvme_scsi_queue *aq = &ctrl->queues[0];
+	struct nvme_scsi_abort_req *ar;
+	struct nvme_command c = { };
+
+	if (!READ_ONCE(ctrl->enabled))
+		return -ENODEV;
+	ar = kzalloc(sizeof(*ar), GFP_ATOMIC);
+	if (!ar)
+		return -ENOMEM;
+	if (!nvme_scsi_get_cid(aq, &ar->admin_cid)) {
+		kfree(ar);
+		return -EBUSY;
+	}
+	ar->req.end = nvme_scsi_abort_end;
+	ar->sqid = sqid;
+	ar->cid = cid;
+	c.abort.opcode = nvme_admin_abort_cmd;
+	c.abort.sqid = cpu_to_le16(sqid);
+	c.abort.cid = cid;
+	c.abort.command_id = ar->admin_cid;
+	atomic_inc(&ctrl->queues[sqid].nr_aborts);
+	if (nvme_scsi_submit(aq, &c, &ar->req, true)) {
+		nvme_scsi_put_cid(aq, ar->admin_cid);
+		kfree(ar);
+		return -ENODEV;
+	}
+	return 0;
 }
 
 int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns, void *buf)

@@ -259,7 +259,7 @@ static struct nvme_scsi_queue *nvme_scsi_cmd_queue(struct nvme_scsi_ctrl *ctrl,
 		return NULL;
 	q = &ctrl->queues[hwq + 1];
 	*cid = blk_mq_unique_tag_to_tag(tag);
-	if (*cid >= q->depth - 1)
+	if (*cid >= q->pt_cid_base)
 		return NULL;
 	return q;
 }
@@ -299,6 +299,7 @@ static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
 	iod->cmd = cmd;
 	iod->req.end = nvme_scsi_cmd_end;
 	iod->dma_mapped = false;
+	iod->abort_sent = false;
 	iod->nr_prp_pages = 0;
 
 	if (data) {
@@ -774,27 +775,73 @@ static void nvme_scsi_map_queues(struct Scsi_Host *shost)
 /* ---- error handling ---------------------------------------------------- */
 
 /*
- * Block-layer timeout, before SCSI error handling: a completion already in
- * the CQ (lost interrupt) ends the command here, and the midlayer then
- * leaves it alone (scsi_done() marked it complete). During a controller
- * reset the command is about to be cancelled and retried: give it time.
+ * Block-layer timeout (io_timeout), as Linux's nvme-pci handles it:
+ *  - controller fatal status (CSTS.CFS) -> controller reset; the command is
+ *    cancelled with DID_RESET and retried, so just re-arm its timer;
+ *  - a completion already in the CQ (lost interrupt) ends the command here,
+ *    and the midlayer then leaves it alone (scsi_done() marked it complete);
+ *  - first timeout of this submission -> NVMe Abort (asynchronous) and
+ *    re-arm: an aborted command completes with 0/07h, ABORTED COMMAND, and
+ *    the midlayer retries it; an Abort that fails schedules a reset;
+ *  - second timeout of the same submission (the controller did not abort
+ *    it) -> SCSI error handling, which ends in a controller reset.
+ * During a controller reset the command is about to be cancelled and
+ * retried: give it time.
  */
 static enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 {
 	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
 	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
 	struct nvme_scsi_queue *q;
+	u32 csts;
 	u16 cid;
 
-	if (nvme_scsi_state(ctrl) == NVME_SCSI_RESETTING)
+	switch (nvme_scsi_state(ctrl)) {
+	case NVME_SCSI_RESETTING:
 		return BLK_EH_RESET_TIMER;
+	case NVME_SCSI_LIVE:
+		break;
+	default:
+		return BLK_EH_DONE;
+	}
 	q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
-	if (q && nvme_scsi_req_inflight(q, cid, &iod->req) &&
-	    nvme_scsi_poll_cq(q) && !nvme_scsi_req_inflight(q, cid, &iod->req))
+	if (!q || !nvme_scsi_req_inflight(q, cid, &iod->req))
+		return BLK_EH_DONE;
+	atomic_inc(&q->nr_timeouts);
+
+	csts = readl(ctrl->bar + NVME_REG_CSTS);
+	if (csts == ~0U)
+		return BLK_EH_DONE;		/* device gone: let EH fail it */
+	if (csts & NVME_CSTS_CFS) {
+		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, controller fatal status (CSTS %#x)\n",
+			    q->qid, cid, csts);
+		nvme_scsi_schedule_reset(ctrl, "controller fatal status");
+		return BLK_EH_RESET_TIMER;
+	}
+
+	if (nvme_scsi_poll_cq(q) && !nvme_scsi_req_inflight(q, cid, &iod->req)) {
 		scmd_printk(KERN_WARNING, cmd,
 			    "qid %u cid %u: completion found by polling (lost interrupt?)\n",
 			    q->qid, cid);
-	return BLK_EH_DONE;
+		return BLK_EH_DONE;
+	}
+	if (!READ_ONCE(ctrl->enabled))
+		return BLK_EH_RESET_TIMER;	/* disabled, a reset is on its way */
+
+	if (iod->abort_sent) {
+		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out again after an abort; resetting\n",
+			    q->qid, cid);
+		return BLK_EH_DONE;
+	}
+	if (nvme_scsi_abort_async(ctrl, q->qid, cid)) {
+		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, no abort possible\n",
+			    q->qid, cid);
+		return BLK_EH_DONE;
+	}
+	iod->abort_sent = true;
+	scmd_printk(KERN_WARNING, cmd, "qid %u cid %u opcode %#x timed out, aborting\n",
+		    q->qid, cid, cmd->cmnd[0]);
+	return BLK_EH_RESET_TIMER;
 }
 
 /*
@@ -953,6 +1000,12 @@ static struct attribute *nvme_scsi_host_attrs[] = {
 };
 ATTRIBUTE_GROUPS(nvme_scsi_host);
 
+static int nvme_scsi_slave_configure(struct scsi_device *sdev)
+{
+	blk_queue_rq_timeout(sdev->request_queue, nvme_scsi_io_timeout * HZ);
+	return 0;
+}
+
 static const char *nvme_scsi_info(struct Scsi_Host *shost)
 {
 	return "NVMe 1.0e controller (nvme_scsi)";
@@ -966,6 +1019,7 @@ struct scsi_host_template nvme_scsi_sht = {
 	.queuecommand		= nvme_scsi_queuecommand,
 	.commit_rqs		= nvme_scsi_commit_rqs,
 	.map_queues		= nvme_scsi_map_queues,
+	.slave_configure	= nvme_scsi_slave_configure,
 	.eh_timed_out		= nvme_scsi_eh_timed_out,
 	.eh_abort_handler	= nvme_scsi_eh_abort,
 	.eh_device_reset_handler = nvme_scsi_eh_device_reset,
@@ -992,7 +1046,8 @@ void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl)
 	shost->max_cmd_len = 16;
 	shost->unique_id = shost->host_no;
 	shost->nr_hw_queues = ctrl->nr_io_queues;
-	shost->can_queue = ctrl->io_depth - 1;
+	/* tags (= CIDs) stop below the CIDs kept for passthrough */
+	shost->can_queue = ctrl->io_depth - 1 - NVME_SCSI_PT_CIDS;
 	shost->cmd_per_lun = shost->can_queue;
 	shost->max_sectors = ctrl->max_xfer >> SECTOR_SHIFT;
 	shost->sg_tablesize = ctrl->max_xfer / NVME_SCSI_PAGE_SIZE + 1;

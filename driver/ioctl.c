@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Passthrough char device, one per controller (/dev/nvme_scsiN), speaking
+ * Linux's <linux/nvme_ioctl.h> ABI so nvme-cli and other tools work; per
+ * queue statistics in debugfs.
+ */
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/fs.h>
+#include <linux/cdev.h>
+#include <linux/idr.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/capability.h>
+#include <linux/dma-mapping.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/blk-mq.h>
+#include <linux/nvme_ioctl.h>
+
+#include "nvme_scsi.h"
+
+static dev_t nvme_scsi_devt;
+static struct class *nvme_scsi_class;
+static struct dentry *nvme_scsi_debugfs_root;
+/* minor -> controller; the lock orders open() against remove() */
+static DEFINE_IDR(nvme_scsi_minors);
+static DEFINE_MUTEX(nvme_scsi_minors_lock);
+
+/* ---- data buffers ------------------------------------------------------ */
+
+/*
+ * A passthrough data buffer: one DMA-coherent bounce buffer (zeroed, so a
+ * read the controller does not fill returns zeroes, never stale kernel
+ * memory) described by PRP1/PRP2 or a PRP list. User memory is only touched
+ * with copy_{from,to}_user, before submission and after completion.
+ */
+struct nvme_scsi_pt_buf {
+	void *cpu;
+	dma_addr_t dma;
+	size_t alloc;
+	unsigned int nr_lists;
+	__le64 *list[NVME_SCSI_MAX_PRP_PAGES];
+	dma_addr_t list_dma[NVME_SCSI_MAX_PRP_PAGES];
+};
+
+static void nvme_scsi_pt_buf_free(struct nvme_scsi_ctrl *ctrl,
+				  struct nvme_scsi_pt_buf *b)
+{
+	while (b->nr_lists) {
+		b->nr_lists--;
+		dma_pool_free(ctrl->prp_pool, b->list[b->nr_lists],
+			      b->list_dma[b->nr_lists]);
+	}
+	if (b->cpu)
+		dma_free_coherent(ctrl->dev, b->alloc, b->cpu, b->dma);
+	b->cpu = NULL;
+}
+
+static __le64 *nvme_scsi_pt_list(struct nvme_scsi_ctrl *ctrl,
+				 struct nvme_scsi_pt_buf *b, dma_addr_t *dma)
+{
+	__le64 *list;
+
+	if (b->nr_lists == NVME_SCSI_MAX_PRP_PAGES)
+		return NULL;
+	list = dma_pool_alloc(ctrl->prp_pool, GFP_KERNEL, dma);
+	if (!list)
+		return NULL;
+	b->list[b->nr_lists] = list;
+	b->list_dma[b->nr_lists++] = *dma;
+	return list;
+}
+
+/* Allocate @len bytes (len <= max_xfer) and point @c's PRPs at them. */
+static int nvme_scsi_pt_buf_alloc(struct nvme_scsi_ctrl *ctrl,
+				  struct nvme_scsi_pt_buf *b, u32 len,
+				  struct nvme_command *c)
+{
+	u32 npages = DIV_ROUND_UP(len, NVME_SCSI_PAGE_SIZE), p, i = 0;
+	dma_addr_t list_dma;
+	__le64 *list;
+
+	memset(b, 0, sizeof(*b));
+	b->alloc = (size_t)npages * NVME_SCSI_PAGE_SIZE;
+	b->cpu = dma_alloc_coherent(ctrl->dev, b->alloc, &b->dma, GFP_KERNEL);
+	if (!b->cpu)
+		return -ENOMEM;
+	c->common.dptr.prp1 = cpu_to_le64(b->dma);
+	if (npages == 1)
+		return 0;
+	if (npages == 2) {
+		c->common.dptr.prp2 = cpu_to_le64(b->dma + NVME_SCSI_PAGE_SIZE);
+		return 0;
+	}
+	list = nvme_scsi_pt_list(ctrl, b, &list_dma);
+	if (!list)
+		goto nomem;
+	c->common.dptr.prp2 = cpu_to_le64(list_dma);
+	for (p = 1; p < npages; p++) {
+		/* a full list page with more than one entry to go: chain */
+		if (i == NVME_SCSI_PRPS_PER_PAGE - 1 && p < npages - 1) {
+			__le64 *next = nvme_scsi_pt_list(ctrl, b, &list_dma);
+
+			if (!next)
+				goto nomem;
+			list[i] = cpu_to_le64(list_dma);
+			list = next;
+			i = 0;
+		}
+		list[i++] = cpu_to_le64(b->dma + (u64)p * NVME_SCSI_PAGE_SIZE);
+	}
+	return 0;
+
+nomem:
+	nvme_scsi_pt_buf_free(ctrl, b);
+	return -ENOMEM;
+}
+
+/* ---- command execution ------------------------------------------------- */
+
+/* The lowest active NSID: what NVME_IOCTL_ID and SUBMIT_IO use. */
+static int nvme_scsi_default_ns(struct nvme_scsi_ctrl *ctrl, u8 *lba_shift)
+{
+	unsigned int lun;
+	int nsid = -ENOTTY;
+
+	rcu_read_lock();
+	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+		struct nvme_scsi_ns *ns = rcu_dereference(ctrl->ns[lun]);
+
+		if (ns) {
+			nsid = ns->nsid;
+			if (lba_shift)
+				*lba_shift = ns->lba_shift;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return nsid;
+}
+
+/* The IO queue blk-mq uses for the current CPU. */
+static struct nvme_scsi_queue *nvme_scsi_pt_io_queue(struct nvme_scsi_ctrl *ctrl)
+{
+	struct blk_mq_queue_map *map = &ctrl->shost->tag_set.map[HCTX_TYPE_DEFAULT];
+	unsigned int hwq = 0;
+
+	if (map->mq_map)
+		hwq = map->mq_map[raw_smp_processor_id()];
+	if (hwq >= ctrl->nr_io_queues)
+		hwq = 0;
+	return &ctrl->queues[hwq + 1];
+}
+
+/*
+ * Run @c (data_len bytes at user address @ubuf) on the admin queue or an IO
+ * queue. Returns -errno or the NVMe status; @result gets completion dword 0
+ * (and 1).
+ */
+static int nvme_scsi_pt_exec(struct nvme_scsi_ctrl *ctrl, bool io,
+			     struct nvme_command *c, void __user *ubuf,
+			     u32 data_len, u32 timeout_ms, u64 *result)
+{
+	struct nvme_scsi_queue *q;
+	struct nvme_scsi_pt_buf b = { };
+	bool to_dev = c->common.opcode & 1, from_dev = !to_dev ||
+		(c->common.opcode & 3) == 3;
+	unsigned long timeout;
+	int ret;
+
+	if (data_len > ctrl->max_xfer)
+		return -EINVAL;
+	if (data_len && !ubuf)
+		return -EFAULT;
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
+		return -ENODEV;
+
+	if (data_len) {
+		ret = nvme_scsi_pt_buf_alloc(ctrl, &b, data_len, c);
+		if (ret)
+			return ret;
+		if (to_dev && copy_from_user(b.cpu, ubuf, data_len)) {
+			ret = -EFAULT;
+			goto out;
+		}
+	}
+
+	if (timeout_ms)
+		timeout = msecs_to_jiffies(timeout_ms);
+	else
+		timeout = (io ? nvme_scsi_io_timeout : nvme_scsi_admin_timeout) * HZ;
+	q = io ? nvme_scsi_pt_io_queue(ctrl) : &ctrl->queues[0];
+	ret = nvme_scsi_exec(ctrl, q, c, result, timeout);
+	if (ret >= 0 && data_len && from_dev &&
+	    copy_to_user(ubuf, b.cpu, data_len))
+		ret = -EFAULT;
+out:
+	if (data_len)
+		nvme_scsi_pt_buf_free(ctrl, &b);
+	return ret;
+}
+
+static int nvme_scsi_user_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
+			      void __user *arg, bool is64)
+{
+	struct nvme_passthru_cmd64 pc;
+	struct nvme_command c = { };
+	u64 result = 0;
+	int ret;
+
+	if (is64) {
+		if (copy_from_user(&pc, arg, sizeof(pc)))
+			return -EFAULT;
+	} else {
+		struct nvme_passthru_cmd pc32;
+
+		if (copy_from_user(&pc32, arg, sizeof(pc32)))
+			return -EFAULT;
+		/* identical layout up to timeout_ms; result differs */
+		memcpy(&pc, &pc32, offsetof(struct nvme_passthru_cmd, result));
+		pc.rsvd2 = 0;
+	}
+	if (pc.flags)
+		return -EINVAL;
+	if (pc.metadata_len || pc.metadata)
+		return -EINVAL;		/* no metadata support */
+
+	c.common.opcode = pc.opcode;
+	c.common.nsid = cpu_to_le32(pc.nsid);
+	c.common.cdw2[0] = cpu_to_le32(pc.cdw2);
+	c.common.cdw2[1] = cpu_to_le32(pc.cdw3);
+	c.common.cdw10 = cpu_to_le32(pc.cdw10);
+	c.common.cdw11 = cpu_to_le32(pc.cdw11);
+	c.common.cdw12 = cpu_to_le32(pc.cdw12);
+	c.common.cdw13 = cpu_to_le32(pc.cdw13);
+	c.common.cdw14 = cpu_to_le32(pc.cdw14);
+	c.common.cdw15 = cpu_to_le32(pc.cdw15);
+
+	ret = nvme_scsi_pt_exec(ctrl, io, &c, u64_to_user_ptr(pc.addr),
+				pc.data_len, pc.timeout_ms, &result);
+	if (ret >= 0) {
+		if (is64) {
+			if (put_user(result, &((struct nvme_passthru_cmd64 __user *)arg)->result))
+				return -EFAULT;
+		} else {
+			if (put_user(lower_32_bits(result),
+				     &((struct nvme_passthru_cmd __user *)arg)->result))
+				return -EFAULT;
+		}
+	}
+	return ret;
+}
+
+/* NVME_IOCTL_SUBMIT_IO: Read/Write/Compare on the default namespace. */
+static int nvme_scsi_submit_user_io(struct nvme_scsi_ctrl *ctrl,
+				    struct nvme_user_io __user *arg)
+{
+	struct nvme_user_io io;
+	struct nvme_command c = { };
+	u8 lba_shift = 9;
+	u64 len;
+	int nsid;
+
+	if (copy_from_user(&io, arg, sizeof(io)))
+		return -EFAULT;
+	if (io.flags)
+		return -EINVAL;
+	if (io.metadata)
+		return -EINVAL;
+	switch (io.opcode) {
+	case nvme_cmd_write:
+	case nvme_cmd_read:
+	case nvme_cmd_compare:
+		break;
+	default:
+		return -EINVAL;
+	}
+	nsid = nvme_scsi_default_ns(ctrl, &lba_shift);
+	if (nsid < 0)
+		return nsid;
+	len = ((u64)io.nblocks + 1) << lba_shift;
+	if (len > ctrl->max_xfer)
+		return -EINVAL;
+
+	c.rw.opcode = io.opcode;
+	c.rw.nsid = cpu_to_le32(nsid);
+	c.rw.slba = cpu_to_le64(io.slba);
+	c.rw.length = cpu_to_le16(io.nblocks);
+	c.rw.control = cpu_to_le16(io.control);
+	c.rw.dsmgmt = cpu_to_le32(io.dsmgmt);
+	c.rw.reftag = cpu_to_le32(io.reftag);
+	c.rw.apptag = cpu_to_le16(io.apptag);
+	c.rw.appmask = cpu_to_le16(io.appmask);
+	return nvme_scsi_pt_exec(ctrl, true, &c, u64_to_user_ptr(io.addr),
+				 len, 0, NULL);
+}
+
+/* ---- file operations --------------------------------------------------- */
+
+static int nvme_scsi_open(struct inode *inode, struct file *file)
+{
+	struct nvme_scsi_ctrl *ctrl;
+	int ret = -ENODEV;
+
+	mutex_lock(&nvme_scsi_minors_lock);
+	ctrl = idr_find(&nvme_scsi_minors, iminor(inode));
+	/* the host reference keeps ctrl (its hostdata) until release */
+	if (ctrl && scsi_host_get(ctrl->shost)) {
+		file->private_data = ctrl;
+		ret = 0;
+	}
+	mutex_unlock(&nvme_scsi_minors_lock);
+	return ret;
+}
+
+static int nvme_scsi_release(struct inode *inode, struct file *file)
+{
+	struct nvme_scsi_ctrl *ctrl = file->private_data;
+
+	scsi_host_put(ctrl->shost);
+	return 0;
+}
+
+static long nvme_scsi_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	struct nvme_scsi_ctrl *ctrl = file->private_data;
+	void __user *argp = (void __user *)arg;
+	long ret;
+
+	switch (cmd) {
+	case NVME_IOCTL_ID:
+	case NVME_IOCTL_ADMIN_CMD:
+	case NVME_IOCTL_ADMIN64_CMD:
+	case NVME_IOCTL_IO_CMD:
+	case NVME_IOCTL_IO64_CMD:
+	case NVME_IOCTL_SUBMIT_IO:
+	case NVME_IOCTL_RESET:
+	case NVME_IOCTL_RESCAN:
+		break;
+	default:
+		/* SUBSYS_RESET (no NVM subsystem reset in 1.0e hosts) and the rest */
+		return -ENOTTY;
+	}
+	if (!capable(CAP_SYS_ADMIN))
+		return -EACCES;
+
+	down_read(&ctrl->pt_rwsem);
+	if (ctrl->pt_gone) {
+		up_read(&ctrl->pt_rwsem);
+		return -ENODEV;
+	}
+	switch (cmd) {
+	case NVME_IOCTL_ID:
+		ret = nvme_scsi_default_ns(ctrl, NULL);
+		break;
+	case NVME_IOCTL_ADMIN_CMD:
+		ret = nvme_scsi_user_cmd(ctrl, false, argp, false);
+		break;
+	case NVME_IOCTL_ADMIN64_CMD:
+		ret = nvme_scsi_user_cmd(ctrl, false, argp, true);
+		break;
+	case NVME_IOCTL_IO_CMD:
+		ret = nvme_scsi_user_cmd(ctrl, true, argp, false);
+		break;
+	case NVME_IOCTL_IO64_CMD:
+		ret = nvme_scsi_user_cmd(ctrl, true, argp, true);
+		break;
+	case NVME_IOCTL_SUBMIT_IO:
+		ret = nvme_scsi_submit_user_io(ctrl, argp);
+		break;
+	case NVME_IOCTL_RESET:
+		dev_info(ctrl->dev, "controller reset requested through %s\n",
+			 dev_name(ctrl->cdev_dev));
+		ret = nvme_scsi_reset_ctrl(ctrl);
+		break;
+	case NVME_IOCTL_RESCAN:
+		ret = nvme_scsi_rescan(ctrl);
+		break;
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+	up_read(&ctrl->pt_rwsem);
+	return ret;
+}
+
+static const struct file_operations nvme_scsi_fops = {
+	.owner		= THIS_MODULE,
+	.open		= nvme_scsi_open,
+	.release	= nvme_scsi_release,
+	.unlocked_ioctl	= nvme_scsi_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+/* ---- sysfs: /sys/class/nvme_scsi/nvme_scsiN/ --------------------------- */
+
+static ssize_t rescan_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct nvme_scsi_ctrl *ctrl = dev_get_drvdata(dev);
+	int ret;
+
+	down_read(&ctrl->pt_rwsem);
+	ret = ctrl->pt_gone ? -ENODEV : nvme_scsi_rescan(ctrl);
+	up_read(&ctrl->pt_rwsem);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(rescan);
+
+static ssize_t host_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct nvme_scsi_ctrl *ctrl = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "host%u\n", ctrl->shost->host_no);
+}
+static DEVICE_ATTR_RO(host);
+
+static struct attribute *nvme_scsi_class_attrs[] = {
+	&dev_attr_rescan.attr,
+	&dev_attr_host.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(nvme_scsi_class);
+
+/* ---- debugfs: /sys/kernel/debug/nvme_scsi/nvme_scsiN/queues ------------ */
+
+static int nvme_scsi_queues_show(struct seq_file *m, void *unused)
+{
+	struct nvme_scsi_ctrl *ctrl = m->private;
+	unsigned int i;
+
+	seq_printf(m, "state %s resets %d\n",
+		   nvme_scsi_state_name(nvme_scsi_state(ctrl)),
+		   atomic_read(&ctrl->nr_resets));
+	seq_puts(m, "qid depth submitted completed cancelled timeouts aborts aborts_failed\n");
+	for (i = 0; i <= ctrl->nr_io_queues; i++) {
+		struct nvme_scsi_queue *q = &ctrl->queues[i];
+
+		if (!q->ctrl)
+			continue;
+		seq_printf(m, "%u %u %llu %llu %llu %d %d %d\n", q->qid, q->depth,
+			   READ_ONCE(q->nr_submitted), READ_ONCE(q->nr_completed),
+			   READ_ONCE(q->nr_cancelled), atomic_read(&q->nr_timeouts),
+			   atomic_read(&q->nr_aborts),
+			   atomic_read(&q->nr_aborts_failed));
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(nvme_scsi_queues);
+
+void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl)
+{
+	if (!nvme_scsi_debugfs_root || ctrl->instance < 0)
+		return;
+	ctrl->debugfs = debugfs_create_dir(dev_name(ctrl->cdev_dev),
+					   nvme_scsi_debugfs_root);
+	debugfs_create_file("queues", 0444, ctrl->debugfs, ctrl,
+			    &nvme_scsi_queues_fops);
+}
+
+/* ---- per controller ---------------------------------------------------- */
+
+int nvme_scsi_chrdev_add(struct nvme_scsi_ctrl *ctrl)
+{
+	struct cdev *cdev;
+	dev_t devt;
+	int minor, ret;
+
+	init_rwsem(&ctrl->pt_rwsem);
+	ctrl->instance = -1;
+	mutex_lock(&nvme_scsi_minors_lock);
+	minor = idr_alloc(&nvme_scsi_minors, NULL, 0, NVME_SCSI_MINORS, GFP_KERNEL);
+	mutex_unlock(&nvme_scsi_minors_lock);
+	if (minor < 0)
+		return minor;
+	devt = MKDEV(MAJOR(nvme_scsi_devt), minor);
+
+	cdev = cdev_alloc();
+	if (!cdev) {
+		ret = -ENOMEM;
+		goto err_idr;
+	}
+	cdev->owner = THIS_MODULE;
+	cdev->ops = &nvme_scsi_fops;
+	ret = cdev_add(cdev, devt, 1);
+	if (ret) {
+		kobject_put(&cdev->kobj);
+		goto err_idr;
+	}
+	ctrl->cdev = cdev;
+	ctrl->cdev_dev = device_create(nvme_scsi_class, ctrl->dev, devt, ctrl,
+				       NVME_SCSI_NAME "%d", minor);
+	if (IS_ERR(ctrl->cdev_dev)) {
+		ret = PTR_ERR(ctrl->cdev_dev);
+		ctrl->cdev_dev = NULL;
+		cdev_del(cdev);
+		ctrl->cdev = NULL;
+		goto err_idr;
+	}
+	ctrl->instance = minor;
+	mutex_lock(&nvme_scsi_minors_lock);
+	idr_replace(&nvme_scsi_minors, ctrl, minor);
+	mutex_unlock(&nvme_scsi_minors_lock);
+	nvme_scsi_debugfs_add(ctrl);
+	return 0;
+
+err_idr:
+	mutex_lock(&nvme_scsi_minors_lock);
+	idr_remove(&nvme_scsi_minors, minor);
+	mutex_unlock(&nvme_scsi_minors_lock);
+	return ret;
+}
+
+/*
+ * No new opens after this; ioctls in progress finish first, later ones (on
+ * files still open) fail with -ENODEV.
+ */
+void nvme_scsi_chrdev_del(struct nvme_scsi_ctrl *ctrl)
+{
+	if (ctrl->instance < 0)
+		return;
+	debugfs_remove_recursive(ctrl->debugfs);
+	ctrl->debugfs = NULL;
+	mutex_lock(&nvme_scsi_minors_lock);
+	idr_remove(&nvme_scsi_minors, ctrl->instance);
+	mutex_unlock(&nvme_scsi_minors_lock);
+	down_write(&ctrl->pt_rwsem);
+	ctrl->pt_gone = true;
+	up_write(&ctrl->pt_rwsem);
+	device_destroy(nvme_scsi_class, ctrl->cdev_dev->devt);
+	cdev_del(ctrl->cdev);
+	ctrl->cdev = NULL;
+	ctrl->cdev_dev = NULL;
+	ctrl->instance = -1;
+}
+
+int nvme_scsi_chrdev_init(void)
+{
+	int ret;
+
+	ret = alloc_chrdev_region(&nvme_scsi_devt, 0, NVME_SCSI_MINORS,
+				  NVME_SCSI_NAME);
+	if (ret)
+		return ret;
+	nvme_scsi_class = class_create(THIS_MODULE, NVME_SCSI_NAME);
+	if (IS_ERR(nvme_scsi_class)) {
+		ret = PTR_ERR(nvme_scsi_class);
+		unregister_chrdev_region(nvme_scsi_devt, NVME_SCSI_MINORS);
+		return ret;
+	}
+	nvme_scsi_class->dev_groups = nvme_scsi_class_groups;
+	nvme_scsi_debugfs_root = debugfs_create_dir(NVME_SCSI_NAME, NULL);
+	if (IS_ERR(nvme_scsi_debugfs_root))
+		nvme_scsi_debugfs_root = NULL;
+	return 0;
+}
+
+void nvme_scsi_chrdev_exit(void)
+{
+	debugfs_remove_recursive(nvme_scsi_debugfs_root);
+	class_destroy(nvme_scsi_class);
+	unregister_chrdev_region(nvme_scsi_devt, NVME_SCSI_MINORS);
+	idr_destroy(&nvme_scsi_minors);
+}
