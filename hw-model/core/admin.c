@@ -257,15 +257,20 @@ static uint16_t nvme_abort(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	struct nvme_req *victim;
 
 	req->dw0 = 1;
+	ctrl->stats.aborts++;
 	if (sqid >= ctrl->nqueues || !ctrl->sq[sqid])
 		return NVME_SC_SUCCESS;
 	victim = nvme_req_find(ctrl->sq[sqid], cid);
 	if (!victim || victim == req || victim->state != NVME_REQ_HELD)
 		return NVME_SC_SUCCESS;
-	if (sqid == 0 && victim->cmd.opcode == NVME_ADM_ASYNC_EVENT) {
+	if (nvme_fault_abort(ctrl, victim)) {
+		req->dw0 = 0;
+	} else if (sqid == 0 && victim->cmd.opcode == NVME_ADM_ASYNC_EVENT) {
 		nvme_aer_complete(ctrl, victim, NVME_SC_ABORT_REQ);
 		req->dw0 = 0;
 	}
+	if (!req->dw0)
+		ctrl->stats.aborts_succeeded++;
 	return NVME_SC_SUCCESS;
 }
 

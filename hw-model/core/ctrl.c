@@ -131,6 +131,7 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	ctrl->max_xfer = 4096ull << p->mdts;
 	list_init(&ctrl->aer_reqs);
 	list_init(&ctrl->zombies);
+	nvme_fault_init(ctrl);
 	nvme_features_reset(ctrl);
 	return ctrl;
 }
@@ -145,6 +146,8 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 		nvme_queues_teardown(ctrl);
 		nvme_zombies_free(ctrl);
 	}
+	if (ctrl->faults.next)
+		nvme_fault_free(ctrl);
 	if (ctrl->ns)
 		for (i = 1; i <= ctrl->p.nn; i++)
 			free(ctrl->ns[i]);
@@ -210,6 +213,46 @@ static bool nvme_enable(struct nvme_ctrl *ctrl)
 	return true;
 }
 
+/*
+ * CC.EN 0 -> 1, unless a ready-delay rule fires: then the controller stays
+ * off (CSTS.RDY 0, doorbells ignored) until the timer ends the wait.
+ */
+static void nvme_enable_or_wait(struct nvme_ctrl *ctrl)
+{
+	int64_t ms;
+
+	if (nvme_fault_event(ctrl, NVME_FAULT_READY_DELAY, 0, &ms)) {
+		ctrl->ready_wait = true;
+		ctrl->ready_deadline = ms < 0 ? UINT64_MAX
+					      : nvme_clock_ns(ctrl) + (uint64_t)ms * 1000000;
+		nvme_fault_timer_update(ctrl);
+		return;
+	}
+	nvme_enable(ctrl);
+}
+
+static void nvme_ready_wait_cancel(struct nvme_ctrl *ctrl)
+{
+	ctrl->ready_wait = false;
+	ctrl->ready_deadline = UINT64_MAX;
+	nvme_fault_timer_update(ctrl);
+}
+
+void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
+{
+	/* the host timer fired: it is no longer armed */
+	ctrl->timer_deadline = UINT64_MAX;
+	if (ctrl->ready_wait && nvme_clock_ns(ctrl) >= ctrl->ready_deadline) {
+		ctrl->ready_wait = false;
+		ctrl->ready_deadline = UINT64_MAX;
+		if ((ctrl->cc & NVME_CC_EN) && !ctrl->enabled && !ctrl->disabling)
+			nvme_enable(ctrl);
+	}
+	nvme_fault_run_delayed(ctrl);
+	if (ctrl->enabled)
+		ctrl->ops->schedule(ctrl->opaque);
+}
+
 /* Back to the state after a controller reset; the backend is idle. */
 static void nvme_reset_finish(struct nvme_ctrl *ctrl)
 {
@@ -237,6 +280,7 @@ static void nvme_disable(struct nvme_ctrl *ctrl)
 
 	ctrl->disabling = true;
 	ctrl->shutting_down = false;
+	ctrl->stats.resets++;
 	nvme_aer_drop_all(ctrl);
 	/* pending Delete I/O SQ commands live in the admin SQ, which goes first */
 	for (i = 0; i < ctrl->nqueues; i++)
@@ -257,7 +301,7 @@ void nvme_check_idle(struct nvme_ctrl *ctrl)
 		nvme_reset_finish(ctrl);
 		/* EN may have been set again while we were draining */
 		if (ctrl->cc & NVME_CC_EN)
-			nvme_enable(ctrl);
+			nvme_enable_or_wait(ctrl);
 	}
 	if (ctrl->shutting_down) {
 		ctrl->shutting_down = false;
@@ -270,6 +314,9 @@ static void nvme_shutdown(struct nvme_ctrl *ctrl)
 {
 	ctrl->csts = (ctrl->csts & ~NVME_CSTS_SHST_MASK) |
 		     NVME_SHST_OCCURRING << NVME_CSTS_SHST_SHIFT;
+	/* ignore-shutdown: "occurring" until CC.SHN is cleared or a reset */
+	if (nvme_fault_event(ctrl, NVME_FAULT_IGNORE_SHUTDOWN, 0, NULL))
+		return;
 	ctrl->shutting_down = true;
 	nvme_check_idle(ctrl);
 }
@@ -278,6 +325,8 @@ void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 {
 	/* nothing may complete towards the guest from here on */
 	ctrl->disabling = true;
+	ctrl->stats.hard_resets++;
+	nvme_ready_wait_cancel(ctrl);
 	nvme_aer_drop_all(ctrl);
 	/* requests still out at the host are orphaned (see nvme_sq_orphan) */
 	nvme_reset_finish(ctrl);
@@ -298,8 +347,10 @@ static void nvme_cc_write(struct nvme_ctrl *ctrl, uint32_t val)
 	ctrl->cc = val & NVME_CC_WRITABLE;
 	if ((val & NVME_CC_EN) && !(old & NVME_CC_EN)) {
 		if (!ctrl->disabling && !ctrl->enabled)
-			nvme_enable(ctrl);
+			nvme_enable_or_wait(ctrl);
 	} else if (!(val & NVME_CC_EN) && (old & NVME_CC_EN)) {
+		if (ctrl->ready_wait)
+			nvme_ready_wait_cancel(ctrl);
 		if (ctrl->enabled && !ctrl->disabling)
 			nvme_disable(ctrl);
 		else if (!ctrl->enabled)

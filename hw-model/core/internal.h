@@ -79,7 +79,16 @@ struct nvme_req {
 	struct list_node link;		/* free list, CQ wait list or AER list */
 	struct nvme_io io;
 	struct nvme_sg *sg;		/* ctrl->max_sg entries, allocated on first use */
+	uint8_t fault_flags;		/* NVME_REQ_F_* set by the fault engine */
+	uint64_t deadline;		/* delay: when to execute (ns) */
 };
+
+/* struct nvme_req.fault_flags */
+#define NVME_REQ_F_HELD		0x01	/* HELD by drop/cfs/delay (abortable) */
+#define NVME_REQ_F_DELAYED	0x02	/* ... and on ctrl->delayed */
+#define NVME_REQ_F_DUP		0x04	/* post the completion twice */
+#define NVME_REQ_F_BAD_CID	0x08	/* post a stray completion first */
+#define NVME_REQ_F_CORRUPT	0x10	/* flip the data of this Read */
 
 struct nvme_cq {
 	uint16_t qid;
@@ -166,6 +175,17 @@ struct nvme_ctrl {
 
 	/* Error Information log: ELPE = 0, so the latest entry only */
 	struct nvme_error_log_entry last_error;
+
+	/* fault engine (fault.c) */
+	struct list_node faults;	/* struct nvme_fault_rule, oldest first */
+	unsigned int nfaults;
+	uint32_t fault_next_id;
+	struct list_node fault_held;	/* reqs dropped by drop/cfs rules */
+	struct list_node delayed;	/* reqs waiting for their deadline */
+	bool ready_wait;		/* CC.EN=1 seen, CSTS.RDY held back */
+	uint64_t ready_deadline;	/* UINT64_MAX: for ever */
+	uint64_t timer_deadline;	/* armed host timer, UINT64_MAX: none */
+	struct nvme_ctrl_stats stats;
 };
 
 /* ctrl.c */
@@ -190,6 +210,7 @@ void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val);
 void nvme_queues_process(struct nvme_ctrl *ctrl);
 void nvme_req_complete(struct nvme_req *req);
 void nvme_req_release(struct nvme_req *req);
+void nvme_req_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
 void nvme_irq_update(struct nvme_ctrl *ctrl);
 struct nvme_req *nvme_req_find(struct nvme_sq *sq, uint16_t cid);
 
@@ -200,6 +221,18 @@ void nvme_aer_kick(struct nvme_ctrl *ctrl);
 void nvme_features_reset(struct nvme_ctrl *ctrl);
 void nvme_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid);
 void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req);
+
+/* fault.c */
+bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req);
+bool nvme_fault_event(struct nvme_ctrl *ctrl, enum nvme_fault_action action, uint16_t cq,
+		      int64_t *ms);
+bool nvme_fault_abort(struct nvme_ctrl *ctrl, struct nvme_req *victim);
+void nvme_fault_read_done(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void nvme_fault_timer_update(struct nvme_ctrl *ctrl);
+void nvme_fault_run_delayed(struct nvme_ctrl *ctrl);
+void nvme_fault_init(struct nvme_ctrl *ctrl);
+void nvme_fault_free(struct nvme_ctrl *ctrl);
+uint64_t nvme_clock_ns(struct nvme_ctrl *ctrl);
 
 /* io.c */
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);

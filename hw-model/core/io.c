@@ -134,6 +134,8 @@ void nvme_io_complete(struct nvme_io *io, int ret)
 	req->state = NVME_REQ_ACTIVE;
 	req->status = nvme_io_status(io, ret);
 	nvme_io_account(ctrl, io, req->status);
+	if ((req->fault_flags & NVME_REQ_F_CORRUPT) && !req->status && io->op == NVME_IO_READ)
+		nvme_fault_read_done(ctrl, req);
 	nvme_req_complete(req);
 	if (sq->deleting)
 		nvme_sq_try_free(ctrl, sq);

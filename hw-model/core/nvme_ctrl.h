@@ -72,6 +72,13 @@ struct nvme_host_ops {
 			  uint32_t nsid);
 	void (*trace_cqe)(void *opaque, uint16_t sqid, uint16_t cid, uint16_t status,
 			  uint32_t dw0);
+	/*
+	 * Optional (fault engine: delay, ready-delay): a clock in ns and one
+	 * timer; at @deadline_ns the host calls nvme_ctrl_timer().
+	 * UINT64_MAX cancels.  Without them delays end at the next process().
+	 */
+	uint64_t (*clock_ns)(void *opaque);
+	void (*timer_mod)(void *opaque, uint64_t deadline_ns);
 };
 
 struct nvme_ctrl_params {
@@ -148,5 +155,7 @@ bool nvme_ctrl_ns_present(const struct nvme_ctrl *ctrl, uint32_t nsid);
  * until the host reads log page @lid (spec 5.2).
  */
 void nvme_ctrl_raise_event(struct nvme_ctrl *ctrl, uint8_t type, uint8_t info, uint8_t lid);
+
+#include "fault.h"
 
 #endif /* COSIM_NVME_CTRL_H */

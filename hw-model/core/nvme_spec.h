@@ -106,6 +106,7 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
  * M in 13, DNR in 14.
  */
 #define NVME_SCT(sct)		((uint16_t)((sct) << 8))
+#define NVME_MORE		0x2000
 #define NVME_DNR		0x4000
 #define NVME_STATUS_SCT(s)	(((s) >> 8) & 0x7)
 #define NVME_STATUS_SC(s)	((s) & 0xff)

@@ -41,6 +41,10 @@ static void nvme_cq_notify(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
 {
 	if (!cq->ien)
 		return;
+	if (nvme_fault_event(ctrl, NVME_FAULT_DROP_IRQ, cq->qid, NULL)) {
+		ctrl->stats.irqs_dropped++;
+		return;
+	}
 	if (nvme_msix(ctrl)) {
 		ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
 		return;
@@ -284,28 +288,67 @@ static bool nvme_cq_full(const struct nvme_cq *cq)
 	return (cq->tail + 1) % cq->size == cq->head;
 }
 
-static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_req *req)
+/* Write one CQE at the tail; false (and CSTS.CFS) if the write failed. */
+static bool nvme_cq_put(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_sq *sq,
+			uint16_t cid, uint16_t status, uint32_t dw0)
 {
-	struct nvme_sq *sq = req->sq;
 	struct nvme_cqe cqe = {
-		.dw0 = req->dw0,
+		.dw0 = dw0,
 		.sq_head = (uint16_t)sq->head,
 		.sq_id = sq->qid,
-		.cid = req->cmd.cid,
-		.status = (uint16_t)(req->status << 1 | cq->phase),
+		.cid = cid,
+		.status = (uint16_t)(status << 1 | cq->phase),
 	};
 
 	if (ctrl->ops->dma_write(ctrl->opaque, cq->base + (uint64_t)cq->tail * sizeof(cqe),
 				 &cqe, sizeof(cqe))) {
 		nvme_fatal(ctrl, "cannot write a completion queue entry");
-		return;
+		return false;
 	}
 	if (ctrl->ops->trace_cqe)
-		ctrl->ops->trace_cqe(ctrl->opaque, sq->qid, cqe.cid, req->status, cqe.dw0);
+		ctrl->ops->trace_cqe(ctrl->opaque, sq->qid, cqe.cid, status, cqe.dw0);
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
 	}
+	return true;
+}
+
+static uint32_t nvme_cq_room(const struct nvme_cq *cq)
+{
+	return (cq->head + cq->size - cq->tail - 1) % cq->size;
+}
+
+/* bad-cid: a CID no command of @sq has outstanding */
+static uint16_t nvme_stray_cid(struct nvme_sq *sq, uint16_t cid)
+{
+	uint16_t c = cid ^ 0x8000;
+
+	while (nvme_req_find(sq, c))
+		c++;
+	return c;
+}
+
+static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_req *req)
+{
+	struct nvme_sq *sq = req->sq;
+
+	/* fault engine: the extra entries only go in while the CQ has room */
+	if ((req->fault_flags & NVME_REQ_F_BAD_CID) && nvme_cq_room(cq) >= 2) {
+		if (!nvme_cq_put(ctrl, cq, sq, nvme_stray_cid(sq, req->cmd.cid),
+				 req->status, req->dw0))
+			return;
+		ctrl->stats.extra_completions++;
+	}
+	if (!nvme_cq_put(ctrl, cq, sq, req->cmd.cid, req->status, req->dw0))
+		return;
+	if (sq->qid)
+		ctrl->stats.io_completed++;
+	else
+		ctrl->stats.admin_completed++;
+	if ((req->fault_flags & NVME_REQ_F_DUP) && nvme_cq_room(cq) >= 1 &&
+	    nvme_cq_put(ctrl, cq, sq, req->cmd.cid, req->status, req->dw0))
+		ctrl->stats.extra_completions++;
 	nvme_cq_notify(ctrl, cq);
 }
 
@@ -408,6 +451,15 @@ void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val)
 
 /* ---- fetch ---- */
 
+/* Run a fetched (or formerly delayed) command. */
+void nvme_req_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	if (req->sq->qid == 0)
+		nvme_admin_exec(ctrl, req);
+	else
+		nvme_io_exec(ctrl, req);
+}
+
 static bool nvme_ctrl_running(const struct nvme_ctrl *ctrl)
 {
 	return ctrl->enabled && !ctrl->disabling && !(ctrl->csts & NVME_CSTS_CFS);
@@ -437,11 +489,14 @@ static bool nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 		req->state = NVME_REQ_ACTIVE;
 		req->status = NVME_SC_SUCCESS;
 		req->dw0 = 0;
+		req->fault_flags = 0;
 		sq->head = (sq->head + 1) % sq->size;
-		if (sq->qid == 0)
-			nvme_admin_exec(ctrl, req);
+		if (sq->qid)
+			ctrl->stats.io_submitted++;
 		else
-			nvme_io_exec(ctrl, req);
+			ctrl->stats.admin_submitted++;
+		if (!nvme_fault_cmd(ctrl, req))
+			nvme_req_exec(ctrl, req);
 		if (!nvme_ctrl_running(ctrl) || sq->deleting)
 			return false;
 	}
@@ -454,6 +509,8 @@ void nvme_queues_process(struct nvme_ctrl *ctrl)
 	uint32_t i;
 
 	nvme_aer_kick(ctrl);
+	if (!ctrl->ops->timer_mod && !list_empty(&ctrl->delayed))
+		nvme_fault_run_delayed(ctrl);
 	for (i = 0; i < ctrl->nqueues; i++)
 		if (ctrl->cq[i])
 			nvme_cq_flush_wait(ctrl, ctrl->cq[i]);

@@ -13,6 +13,7 @@
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
+#include "qemu/timer.h"
 #include "hw/hotplug.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pcie.h"
@@ -101,6 +102,29 @@ static void cosim_nvme_trace_cqe(void *opaque, uint16_t sqid, uint16_t cid,
                                  uint16_t status, uint32_t dw0)
 {
     trace_cosim_nvme_cqe(sqid, cid, status, dw0);
+}
+
+static uint64_t cosim_nvme_clock_ns(void *opaque)
+{
+    return qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+}
+
+static void cosim_nvme_timer_mod(void *opaque, uint64_t deadline_ns)
+{
+    CosimNvmeState *s = opaque;
+
+    if (deadline_ns == UINT64_MAX) {
+        timer_del(s->timer);
+    } else {
+        timer_mod(s->timer, MIN(deadline_ns, (uint64_t)INT64_MAX));
+    }
+}
+
+static void cosim_nvme_timer_cb(void *opaque)
+{
+    CosimNvmeState *s = opaque;
+
+    CORE_CALL(s, nvme_ctrl_timer(s->ctrl));
 }
 
 /* One block request in flight: the core's nvme_io plus our DMA state. */
@@ -238,6 +262,8 @@ static const struct nvme_host_ops cosim_nvme_host_ops = {
     .guest_error = cosim_nvme_guest_error,
     .trace_cmd = cosim_nvme_trace_cmd,
     .trace_cqe = cosim_nvme_trace_cqe,
+    .clock_ns = cosim_nvme_clock_ns,
+    .timer_mod = cosim_nvme_timer_mod,
 };
 
 /* ---- BAR0 ---- */
@@ -374,7 +400,16 @@ static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
         return;
     }
     s->bh = qemu_bh_new_guarded(cosim_nvme_bh, s, &dev->mem_reentrancy_guard);
+    s->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, cosim_nvme_timer_cb, s);
     QTAILQ_INIT(&s->ios);
+    if (s->faults && !cosim_nvme_load_faults(s, s->faults, errp)) {
+        timer_free(s->timer);
+        qemu_bh_delete(s->bh);
+        nvme_ctrl_free(s->ctrl);
+        s->ctrl = NULL;
+        msix_uninit_exclusive_bar(pci);
+        return;
+    }
 
     /* namespaces attach with -device cosim-nvme-ns,bus=<controller id> */
     qbus_init(&s->bus, sizeof(s->bus), TYPE_COSIM_NVME_BUS, dev, dev->id);
@@ -386,6 +421,7 @@ static void cosim_nvme_exit(PCIDevice *pci)
     CosimNvmeState *s = COSIM_NVME(pci);
 
     cosim_nvme_drain(s);
+    timer_free(s->timer);
     qemu_bh_delete(s->bh);
     nvme_ctrl_free(s->ctrl);
     s->ctrl = NULL;
@@ -450,6 +486,7 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("acl", CosimNvmeState, acl, 3),
     DEFINE_PROP_UINT8("cap-to", CosimNvmeState, cap_to, 20),
     DEFINE_PROP_BOOL("ns-notice-aen", CosimNvmeState, ns_notice_aen, false),
+    DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -482,6 +519,12 @@ static void cosim_nvme_class_init(ObjectClass *oc, void *data)
                               NULL, NULL, NULL);
     object_class_property_add(oc, "io-inflight", "uint32",
                               cosim_nvme_get_state, NULL, NULL, NULL);
+    object_class_property_add(oc, "stats", "CosimNvmeStats",
+                              cosim_nvme_get_stats, NULL, NULL, NULL);
+    object_class_property_add(oc, "commands-completed", "uint64",
+                              cosim_nvme_get_stats, NULL, NULL, NULL);
+    object_class_property_add(oc, "commands-dropped", "uint64",
+                              cosim_nvme_get_stats, NULL, NULL, NULL);
 }
 
 static const TypeInfo cosim_nvme_info = {

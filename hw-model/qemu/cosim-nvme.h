@@ -37,6 +37,7 @@ struct CosimNvmeState {
     MemoryRegion bar0;
     CosimNvmeBus bus;
     QEMUBH *bh;
+    QEMUTimer *timer;                   /* fault engine: delay, ready-delay */
     struct nvme_ctrl *ctrl;
     struct nvme_ctrl_params params;
     QTAILQ_HEAD(, CosimNvmeIo) ios;     /* block requests in flight */
@@ -58,6 +59,7 @@ struct CosimNvmeState {
     uint8_t acl;
     uint8_t cap_to;
     bool ns_notice_aen;
+    char *faults;                       /* JSON file of fault rules */
 };
 
 struct CosimNvmeNs {
@@ -70,6 +72,10 @@ struct CosimNvmeNs {
 
 /* cosim-nvme.c: finish every block request of one backend */
 void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk);
+/* cosim-nvme-fault.c: faults= and the stats properties */
+bool cosim_nvme_load_faults(CosimNvmeState *s, const char *path, Error **errp);
+void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp);
 /* cosim-nvme-ns.c: ... of every namespace */
 void cosim_nvme_drain(CosimNvmeState *s);
 

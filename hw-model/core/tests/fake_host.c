@@ -107,6 +107,26 @@ static void fh_guest_error(void *opaque, const char *msg)
 		g_printerr("guest error: %s\n", msg);
 }
 
+static uint64_t fh_clock_ns(void *opaque)
+{
+	return ((struct fake_host *)opaque)->now_ns;
+}
+
+static void fh_timer_mod(void *opaque, uint64_t deadline_ns)
+{
+	((struct fake_host *)opaque)->timer_deadline = deadline_ns;
+}
+
+void fh_advance(struct fake_host *fh, uint64_t ns)
+{
+	fh->now_ns += ns;
+	if (fh->timer_deadline <= fh->now_ns) {
+		fh->timer_deadline = UINT64_MAX;
+		nvme_ctrl_timer(fh->ctrl);
+	}
+	fh_run(fh);
+}
+
 static const struct nvme_host_ops fh_ops = {
 	.dma_read = fh_dma_read,
 	.dma_write = fh_dma_write,
@@ -116,6 +136,8 @@ static const struct nvme_host_ops fh_ops = {
 	.schedule = fh_schedule,
 	.io_submit = fh_io_submit,
 	.guest_error = fh_guest_error,
+	.clock_ns = fh_clock_ns,
+	.timer_mod = fh_timer_mod,
 };
 
 struct fake_host *fh_new(const struct nvme_ctrl_params *p)
@@ -128,6 +150,7 @@ struct fake_host *fh_new(const struct nvme_ctrl_params *p)
 		nvme_ctrl_params_default(&fh->params);
 	fh->ram = g_malloc0(FH_RAM_SIZE);
 	fh->msix = true;
+	fh->timer_deadline = UINT64_MAX;
 	fh->ctrl = nvme_ctrl_new(&fh->params, &fh_ops, fh);
 	g_assert_nonnull(fh->ctrl);
 	return fh;

@@ -49,6 +49,8 @@ struct fake_host {
 	uint64_t disk_size[FH_MAX_NS + 1];
 	unsigned int flushes, fua_writes, guest_errors;
 	struct fh_queue admin;
+	uint64_t now_ns;		/* the fake clock */
+	uint64_t timer_deadline;	/* armed timer, UINT64_MAX: none */
 };
 
 struct fake_host *fh_new(const struct nvme_ctrl_params *p);
@@ -58,6 +60,8 @@ void fh_run(struct fake_host *fh);
 /* run scheduled work only; block IO stays pending */
 void fh_run_no_io(struct fake_host *fh);
 void fh_complete_io(struct fake_host *fh);
+/* advance the clock by @ns, fire the timer if due, then fh_run */
+void fh_advance(struct fake_host *fh, uint64_t ns);
 uint32_t fh_attach_ns(struct fake_host *fh, uint32_t nsid, uint8_t lbads, uint64_t nlbas);
 
 uint32_t fh_rd32(struct fake_host *fh, uint64_t off);

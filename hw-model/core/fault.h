@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cosim-nvme core: the fault engine.  Rules match commands (queue, opcode,
+ * nsid, LBA range) or controller events (enable, shutdown, interrupts),
+ * fire on a schedule (nth, every, count, seeded probability) and change
+ * what the guest sees.  See ../DESIGN.md, "Fault injection".
+ */
+#ifndef COSIM_NVME_FAULT_H
+#define COSIM_NVME_FAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nvme_ctrl;
+
+enum nvme_fault_action {
+	NVME_FAULT_DROP,		/* never complete (Abort / reset end it) */
+	NVME_FAULT_DELAY,		/* execute delay-us later */
+	NVME_FAULT_STATUS,		/* complete with sct/sc/dnr/more, no execution */
+	NVME_FAULT_CFS,			/* set CSTS.CFS; the command is dropped */
+	NVME_FAULT_READY_DELAY,		/* next CC.EN=1: CSTS.RDY after ms (-1: never) */
+	NVME_FAULT_IGNORE_SHUTDOWN,	/* next CC.SHN: SHST never completes */
+	NVME_FAULT_DROP_IRQ,		/* no MSI-X/INTx for a CQ's completions */
+	NVME_FAULT_DUP_COMPLETION,	/* post the completion twice */
+	NVME_FAULT_BAD_CID,		/* an extra completion with a CID not outstanding */
+	NVME_FAULT_CORRUPT_READ,	/* flip data a Read returns */
+	NVME_FAULT_NR_ACTIONS,
+};
+
+/* "not given" for every integer field of a spec */
+#define NVME_FAULT_UNSET	INT64_MIN
+/* queue values besides a qid */
+#define NVME_FAULT_QUEUE_ANY	(-1)
+#define NVME_FAULT_QUEUE_ADMIN	(-2)	/* same as qid 0 */
+#define NVME_FAULT_QUEUE_IO	(-3)
+
+/*
+ * A rule as given by the user.  Integer fields are int64 so that out of
+ * range values reach the validator (and its message) unchanged; a field
+ * not given is NVME_FAULT_UNSET (probability, seed: has_*).
+ */
+struct nvme_fault_spec {
+	enum nvme_fault_action action;
+	int64_t queue;			/* qid or NVME_FAULT_QUEUE_*; UNSET = any */
+	int64_t opcode, nsid;
+	int64_t lba_start, lba_end;
+	int64_t nth, every, count;
+	bool has_probability;
+	double probability;
+	bool has_seed;
+	uint64_t seed;
+	int64_t delay_us;
+	int64_t sct, sc;
+	bool dnr, more;
+	int64_t ms;
+	int64_t cq;
+};
+
+/* A rule as listed. */
+struct nvme_fault_info {
+	uint32_t id;
+	struct nvme_fault_spec spec;
+	uint64_t matches;		/* times the match part held */
+	uint64_t hits;			/* times it fired */
+	bool active;			/* false once it fired `count` times */
+};
+
+#define NVME_FAULT_MAX_RULES	256
+#define NVME_FAULT_ERR_LEN	160
+
+/* Every field unset, action drop. */
+void nvme_fault_spec_init(struct nvme_fault_spec *s);
+const char *nvme_fault_action_name(enum nvme_fault_action a);
+/* -1 if @name is no action */
+int nvme_fault_action_parse(const char *name);
+/* "drop, delay, ..." */
+const char *nvme_fault_action_list(void);
+
+/*
+ * Add a rule; returns its id (1, 2, ...; never reused while the controller
+ * lives) or 0 with a message naming the bad field in @err, e.g.
+ * "fault rule: 'queue' 70000 out of range (0..8, or admin, io, any)".
+ */
+uint32_t nvme_ctrl_fault_add(struct nvme_ctrl *ctrl, const struct nvme_fault_spec *s,
+			     char err[NVME_FAULT_ERR_LEN]);
+bool nvme_ctrl_fault_remove(struct nvme_ctrl *ctrl, uint32_t id);
+void nvme_ctrl_fault_clear(struct nvme_ctrl *ctrl);
+/* Copy out up to @max rules, oldest first; returns how many there are. */
+unsigned int nvme_ctrl_fault_list(const struct nvme_ctrl *ctrl, struct nvme_fault_info *out,
+				  unsigned int max);
+
+/* Counters for tests and the harness (qom-get stats). */
+struct nvme_ctrl_stats {
+	uint64_t admin_submitted, admin_completed;	/* fetched / CQEs posted */
+	uint64_t io_submitted, io_completed;
+	uint64_t faults_fired;				/* every action, every rule */
+	uint64_t cmds_dropped;				/* drop and cfs */
+	uint64_t cmds_delayed;
+	uint64_t cmds_status;				/* status rule completions */
+	uint64_t irqs_dropped;
+	uint64_t extra_completions;			/* dup-completion, bad-cid */
+	uint64_t reads_corrupted;
+	uint64_t aborts, aborts_succeeded;		/* Abort commands / "aborted" */
+	uint64_t resets;				/* CC.EN 1->0 */
+	uint64_t hard_resets;				/* nvme_ctrl_reset */
+};
+
+void nvme_ctrl_get_stats(const struct nvme_ctrl *ctrl, struct nvme_ctrl_stats *st);
+
+/* The host's timer (ops->timer_mod) expired. */
+void nvme_ctrl_timer(struct nvme_ctrl *ctrl);
+
+#endif /* COSIM_NVME_FAULT_H */
