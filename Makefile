@@ -6,7 +6,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD
 
-.PHONY: all setup qemu driver image sim test test-faults test-unit bench clean distclean
+.PHONY: all setup qemu driver image sim test test-faults interop test-unit bench clean distclean
 
 all: qemu image
 
@@ -32,7 +32,11 @@ PYTEST = $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; \
 	 exit $$rc
 
 test: qemu
-	@$(call PYTEST,-m "not faults")
+	@$(call PYTEST,-m "not (faults or interop) or smoke")
+
+# Every config in configs/ x {nvme_scsi, nvme} x {cosim-nvme, QEMU nvme}.
+interop: qemu
+	@$(call PYTEST,-m interop)
 
 # Every fault-injection case, against nvme_scsi and Linux's nvme.
 test-faults: qemu
