@@ -166,6 +166,66 @@ static void fuzz_consume(struct fake_host *fh, GRand *r)
 	}
 }
 
+static unsigned int fuzz_rules_added;
+
+/* a random fault rule (the validator refuses many), or time passing */
+static int64_t maybe(GRand *r, int64_t lo, int64_t hi)
+{
+	if (pick(r, 3))
+		return NVME_FAULT_UNSET;
+	return lo + (int64_t)pick(r, (uint32_t)(hi - lo + 1));
+}
+
+static void fuzz_fault(struct fake_host *fh, GRand *r)
+{
+	struct nvme_fault_spec s;
+	char err[NVME_FAULT_ERR_LEN];
+
+	switch (pick(r, 6)) {
+	case 0:
+		nvme_ctrl_fault_clear(fh->ctrl);
+		return;
+	case 1:
+		nvme_ctrl_fault_remove(fh->ctrl, pick(r, 40));
+		return;
+	case 2:
+		fh_advance(fh, pick(r, 2) ? pick(r, 2000000) : rnd64(r) >> pick(r, 64));
+		return;
+	}
+	nvme_fault_spec_init(&s);
+	s.action = (enum nvme_fault_action)pick(r, NVME_FAULT_NR_ACTIONS + 1);
+	s.queue = maybe(r, -3, 10);
+	s.opcode = maybe(r, 0, 12);
+	s.nsid = maybe(r, 0, 3);
+	s.lba_start = maybe(r, 0, 64);
+	s.lba_end = maybe(r, 0, 128);
+	s.nth = maybe(r, 0, 4);
+	s.every = maybe(r, 0, 4);
+	s.count = maybe(r, 0, 4);
+	s.has_probability = !pick(r, 3);
+	s.probability = g_rand_double_range(r, -0.1, 1.1);
+	s.has_seed = pick(r, 2);
+	s.seed = rnd64(r);
+	/* mostly the fields the action takes, so that most rules are accepted */
+	if (s.action == NVME_FAULT_DELAY || !pick(r, 10))
+		s.delay_us = pick(r, 10) ? pick(r, 3000) : maybe(r, -1, 3000);
+	if (s.action == NVME_FAULT_STATUS || !pick(r, 10)) {
+		s.sct = maybe(r, 0, 8);
+		s.sc = pick(r, 10) ? pick(r, 256) : maybe(r, 0, 256);
+		s.dnr = !pick(r, 2);
+		s.more = !pick(r, 4);
+	}
+	if (s.action == NVME_FAULT_READY_DELAY || !pick(r, 10))
+		s.ms = pick(r, 10) ? pick(r, 5) : maybe(r, -2, 5);
+	if (s.action == NVME_FAULT_DROP_IRQ || !pick(r, 10))
+		s.cq = maybe(r, 0, 9);
+	if ((s.action == NVME_FAULT_READY_DELAY || s.action == NVME_FAULT_IGNORE_SHUTDOWN ||
+	     s.action == NVME_FAULT_DROP_IRQ) && pick(r, 10))
+		s.queue = s.opcode = s.nsid = s.lba_start = s.lba_end = NVME_FAULT_UNSET;
+	if (nvme_ctrl_fault_add(fh->ctrl, &s, err))
+		fuzz_rules_added++;
+}
+
 static void fuzz_seed(guint32 seed)
 {
 	GRand *r = g_rand_new_with_seed(seed);
@@ -177,7 +237,7 @@ static void fuzz_seed(guint32 seed)
 	fh_attach_ns(fh, 2, 12, 64);
 	fh_enable(fh, 64);
 	for (step = 0; step < 4000; step++) {
-		switch (pick(r, 14)) {
+		switch (pick(r, 15)) {
 		case 0:
 			fuzz_register(fh, r);
 			break;
@@ -209,8 +269,13 @@ static void fuzz_seed(guint32 seed)
 		case 12:
 			fuzz_consume(fh, r);
 			break;
+		case 14:
+			fuzz_fault(fh, r);
+			break;
 		case 13:
+			/* fh_enable wants CSTS.RDY at once: no ready-delay rules */
 			if (!pick(r, 20)) {
+				nvme_ctrl_fault_clear(fh->ctrl);
 				/* the host re-enables from scratch, as after a reset */
 				fh_complete_io(fh);
 				fh_disable(fh);
@@ -220,6 +285,7 @@ static void fuzz_seed(guint32 seed)
 				/* a hard reset, sometimes with I/O still out */
 				if (pick(r, 2))
 					fh_complete_io(fh);
+				nvme_ctrl_fault_clear(fh->ctrl);
 				nvme_ctrl_reset(fh->ctrl);
 				fh_enable(fh, 64);
 			}
@@ -227,6 +293,7 @@ static void fuzz_seed(guint32 seed)
 		}
 	}
 	/* whatever happened, a disable with the backend drained ends in RDY=0 */
+	nvme_ctrl_fault_clear(fh->ctrl);
 	fh_wr32(fh, NVME_REG_CC, 0);
 	fh_run(fh);
 	g_assert_cmpuint(nvme_ctrl_io_inflight(fh->ctrl), ==, 0);
@@ -244,6 +311,10 @@ static void test_fuzz(void)
 
 	for (seed = 1; seed <= n; seed++)
 		fuzz_seed(seed);
+	/* the fault engine took part */
+	g_assert_cmpuint(fuzz_rules_added, >, n);
+	if (g_test_verbose())
+		g_printerr("fault rules added: %u\n", fuzz_rules_added);
 }
 
 int main(int argc, char **argv)
