@@ -123,7 +123,10 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	ctrl->cq = calloc(ctrl->nqueues, sizeof(*ctrl->cq));
 	ctrl->ns = calloc(p->nn + 1u, sizeof(*ctrl->ns));
 	ctrl->ns_changed = calloc(p->nn / 8 + 1u, 1);
-	if (!ctrl->sq || !ctrl->cq || !ctrl->ns || !ctrl->ns_changed) {
+	ctrl->q_submitted = calloc(ctrl->nqueues, sizeof(*ctrl->q_submitted));
+	ctrl->q_completed = calloc(ctrl->nqueues, sizeof(*ctrl->q_completed));
+	if (!ctrl->sq || !ctrl->cq || !ctrl->ns || !ctrl->ns_changed ||
+	    !ctrl->q_submitted || !ctrl->q_completed) {
 		nvme_ctrl_free(ctrl);
 		return NULL;
 	}
@@ -153,6 +156,8 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 			free(ctrl->ns[i]);
 	free(ctrl->ns);
 	free(ctrl->ns_changed);
+	free(ctrl->q_submitted);
+	free(ctrl->q_completed);
 	free(ctrl->sq);
 	free(ctrl->cq);
 	free(ctrl);

@@ -267,6 +267,16 @@ void nvme_ctrl_get_stats(const struct nvme_ctrl *ctrl, struct nvme_ctrl_stats *s
 	*st = ctrl->stats;
 }
 
+bool nvme_ctrl_get_queue_stats(const struct nvme_ctrl *ctrl, uint32_t qid,
+			       uint64_t *submitted, uint64_t *completed)
+{
+	if (qid >= ctrl->nqueues)
+		return false;
+	*submitted = ctrl->q_submitted[qid];
+	*completed = ctrl->q_completed[qid];
+	return true;
+}
+
 /* ---- firing ---- */
 
 static uint64_t splitmix64(uint64_t *state)

@@ -107,6 +107,9 @@ struct nvme_ctrl_stats {
 };
 
 void nvme_ctrl_get_stats(const struct nvme_ctrl *ctrl, struct nvme_ctrl_stats *st);
+/* Per SQ id (0..max-ioqpairs): commands fetched and CQEs posted; false if out of range. */
+bool nvme_ctrl_get_queue_stats(const struct nvme_ctrl *ctrl, uint32_t qid,
+			       uint64_t *submitted, uint64_t *completed);
 
 /* The host's timer (ops->timer_mod) expired. */
 void nvme_ctrl_timer(struct nvme_ctrl *ctrl);

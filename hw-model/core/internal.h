@@ -186,6 +186,7 @@ struct nvme_ctrl {
 	uint64_t ready_deadline;	/* UINT64_MAX: for ever */
 	uint64_t timer_deadline;	/* armed host timer, UINT64_MAX: none */
 	struct nvme_ctrl_stats stats;
+	uint64_t *q_submitted, *q_completed;	/* per SQ id, [nqueues] */
 };
 
 /* ctrl.c */

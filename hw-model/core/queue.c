@@ -346,6 +346,7 @@ static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme
 		ctrl->stats.io_completed++;
 	else
 		ctrl->stats.admin_completed++;
+	ctrl->q_completed[sq->qid]++;
 	if ((req->fault_flags & NVME_REQ_F_DUP) && nvme_cq_room(cq) >= 1 &&
 	    nvme_cq_put(ctrl, cq, sq, req->cmd.cid, req->status, req->dw0))
 		ctrl->stats.extra_completions++;
@@ -495,6 +496,7 @@ static bool nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 			ctrl->stats.io_submitted++;
 		else
 			ctrl->stats.admin_submitted++;
+		ctrl->q_submitted[sq->qid]++;
 		if (!nvme_fault_cmd(ctrl, req))
 			nvme_req_exec(ctrl, req);
 		if (!nvme_ctrl_running(ctrl) || sq->deleting)

@@ -307,7 +307,8 @@ void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
 {
     CosimNvmeState *s = COSIM_NVME(obj);
     struct nvme_ctrl_stats st = { 0 };
-    uint64_t completed, dropped;
+    uint64_t completed, dropped, sub, comp;
+    uint32_t qid;
 
     if (s->ctrl) {
         nvme_ctrl_get_stats(s->ctrl, &st);
@@ -342,6 +343,28 @@ void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
     F("aborts-succeeded", st.aborts_succeeded);
     F("resets", st.resets);
     F("hard-resets", st.hard_resets);
+    /* "queues": {"<sqid>": {"submitted": n, "completed": m}} for SQs used */
+    if (!visit_start_struct(v, "queues", NULL, 0, errp)) {
+        goto out;
+    }
+    for (qid = 0; s->ctrl &&
+         nvme_ctrl_get_queue_stats(s->ctrl, qid, &sub, &comp); qid++) {
+        char key[12];
+
+        if (!sub && !comp) {
+            continue;
+        }
+        snprintf(key, sizeof(key), "%u", qid);
+        if (!visit_start_struct(v, key, NULL, 0, errp)) {
+            break;
+        }
+        F("submitted", sub);
+        F("completed", comp);
+        visit_check_struct(v, errp);
+        visit_end_struct(v, NULL);
+    }
+    visit_check_struct(v, errp);
+    visit_end_struct(v, NULL);
 #undef F
     visit_check_struct(v, errp);
 out:

@@ -351,3 +351,5 @@ def test_stats(vm, nvme):
     assert vm.qmp("qom-get", path="/machine/peripheral/nvme0",
                   property="commands-completed")["return"] == 5
     assert st["commands-dropped"] == 0
+    assert st["queues"] == {"0": {"submitted": 2, "completed": 2},
+                            "1": {"submitted": 3, "completed": 3}}

@@ -591,6 +591,18 @@ static void test_dup_completion(void)
 	g_assert_false(fh_poll(e.fh, &e.q, &a));
 	g_assert_cmpuint(stats(e.fh).extra_completions, ==, 1);
 	g_assert_cmpuint(stats(e.fh).io_completed, ==, 1);
+	{
+		uint64_t sub, comp;
+
+		g_assert_true(nvme_ctrl_get_queue_stats(e.fh->ctrl, 1, &sub, &comp));
+		g_assert_cmpuint(sub, ==, 1);
+		g_assert_cmpuint(comp, ==, 1);
+		g_assert_true(nvme_ctrl_get_queue_stats(e.fh->ctrl, 0, &sub, &comp));
+		g_assert_cmpuint(sub, ==, 2);	/* create CQ, create SQ */
+		g_assert_cmpuint(comp, ==, 2);
+		g_assert_true(nvme_ctrl_get_queue_stats(e.fh->ctrl, 8, &sub, &comp));
+		g_assert_false(nvme_ctrl_get_queue_stats(e.fh->ctrl, 9, &sub, &comp));
+	}
 	fh_free(e.fh);
 }
 
