@@ -140,6 +140,22 @@ static int nvme_scsi_default_ns(struct nvme_scsi_ctrl *ctrl, u8 *lba_shift)
 	return nsid;
 }
 
+/*
+ * NVME_IOCTL_ID: this node stands for the controller, like Linux's nvmeN,
+ * whose answer is -ENOTTY; nvme-cli then addresses the controller (NSID
+ * FFFFFFFFh or 0) in feature and log commands instead of namespace 1,
+ * which a controller may reject for controller-wide features. Module
+ * parameter ioctl_id_nsid=1 makes it return the lowest active NSID instead.
+ */
+static bool ioctl_id_nsid;
+module_param(ioctl_id_nsid, bool, 0644);
+MODULE_PARM_DESC(ioctl_id_nsid, "NVME_IOCTL_ID on /dev/nvme_scsiN returns the lowest active NSID (default: -ENOTTY, as on Linux's controller node)");
+
+static int nvme_scsi_ioctl_id(struct nvme_scsi_ctrl *ctrl)
+{
+	return ioctl_id_nsid ? nvme_scsi_default_ns(ctrl, NULL) : -ENOTTY;
+}
+
 /* The IO queue blk-mq uses for the current CPU. */
 static struct nvme_scsi_queue *nvme_scsi_pt_io_queue(struct nvme_scsi_ctrl *ctrl)
 {
@@ -353,7 +369,7 @@ static long nvme_scsi_ioctl(struct file *file, unsigned int cmd,
 	}
 	switch (cmd) {
 	case NVME_IOCTL_ID:
-		ret = nvme_scsi_default_ns(ctrl, NULL);
+		ret = nvme_scsi_ioctl_id(ctrl);
 		break;
 	case NVME_IOCTL_ADMIN_CMD:
 		ret = nvme_scsi_user_cmd(ctrl, false, argp, false);
