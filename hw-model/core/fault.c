@@ -289,7 +289,8 @@ static uint64_t splitmix64(uint64_t *state)
 }
 
 /* The match part held: count it and decide whether the rule fires. */
-static bool nvme_fault_trigger(struct nvme_ctrl *ctrl, struct nvme_fault_rule *r)
+static bool nvme_fault_trigger(struct nvme_ctrl *ctrl, struct nvme_fault_rule *r,
+			       uint16_t qid, uint16_t cid)
 {
 	const struct nvme_fault_spec *s = &r->spec;
 
@@ -306,6 +307,8 @@ static bool nvme_fault_trigger(struct nvme_ctrl *ctrl, struct nvme_fault_rule *r
 		return false;
 	r->hits++;
 	ctrl->stats.faults_fired++;
+	if (ctrl->ops->trace_fault)
+		ctrl->ops->trace_fault(ctrl->opaque, r->id, action_names[s->action], qid, cid);
 	return true;
 }
 
@@ -366,7 +369,8 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		struct nvme_fault_rule *r = container_of(n, struct nvme_fault_rule, link);
 		const struct nvme_fault_spec *s = &r->spec;
 
-		if (!nvme_fault_match_cmd(s, req) || !nvme_fault_trigger(ctrl, r))
+		if (!nvme_fault_match_cmd(s, req) ||
+		    !nvme_fault_trigger(ctrl, r, req->sq->qid, req->cmd.cid))
 			continue;
 		switch (s->action) {
 		case NVME_FAULT_CFS:
@@ -419,7 +423,7 @@ bool nvme_fault_event(struct nvme_ctrl *ctrl, enum nvme_fault_action action, uin
 		if (action == NVME_FAULT_DROP_IRQ && r->spec.cq != NVME_FAULT_UNSET &&
 		    r->spec.cq != cq)
 			continue;
-		if (!nvme_fault_trigger(ctrl, r))
+		if (!nvme_fault_trigger(ctrl, r, cq, 0xffff))
 			continue;
 		if (ms)
 			*ms = r->spec.ms;

@@ -79,6 +79,12 @@ struct nvme_host_ops {
 	 */
 	uint64_t (*clock_ns)(void *opaque);
 	void (*timer_mod)(void *opaque, uint64_t deadline_ns);
+	/*
+	 * Optional: a fault rule fired.  Command rules give the command's SQ id
+	 * and CID; event rules give qid = the CQ (drop-irq) or 0, cid 0xffff.
+	 */
+	void (*trace_fault)(void *opaque, uint32_t rule, const char *action, uint16_t qid,
+			    uint16_t cid);
 };
 
 struct nvme_ctrl_params {

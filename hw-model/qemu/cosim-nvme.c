@@ -127,6 +127,13 @@ static void cosim_nvme_timer_cb(void *opaque)
     CORE_CALL(s, nvme_ctrl_timer(s->ctrl));
 }
 
+static void cosim_nvme_trace_fault(void *opaque, uint32_t rule,
+                                   const char *action, uint16_t qid,
+                                   uint16_t cid)
+{
+    trace_cosim_nvme_fault(rule, action, qid, cid);
+}
+
 /* One block request in flight: the core's nvme_io plus our DMA state. */
 struct CosimNvmeIo {
     CosimNvmeState *s;
@@ -264,6 +271,7 @@ static const struct nvme_host_ops cosim_nvme_host_ops = {
     .trace_cqe = cosim_nvme_trace_cqe,
     .clock_ns = cosim_nvme_clock_ns,
     .timer_mod = cosim_nvme_timer_mod,
+    .trace_fault = cosim_nvme_trace_fault,
 };
 
 /* ---- BAR0 ---- */

@@ -127,6 +127,18 @@ void fh_advance(struct fake_host *fh, uint64_t ns)
 	fh_run(fh);
 }
 
+static void fh_trace_fault(void *opaque, uint32_t rule, const char *action, uint16_t qid,
+			   uint16_t cid)
+{
+	struct fake_host *fh = opaque;
+
+	g_assert_cmpuint(rule, >, 0);
+	g_assert_cmpint(nvme_fault_action_parse(action), >=, 0);
+	(void)qid;
+	fh->faults_traced++;
+	fh->last_fault_cid = cid;
+}
+
 static const struct nvme_host_ops fh_ops = {
 	.dma_read = fh_dma_read,
 	.dma_write = fh_dma_write,
@@ -138,6 +150,7 @@ static const struct nvme_host_ops fh_ops = {
 	.guest_error = fh_guest_error,
 	.clock_ns = fh_clock_ns,
 	.timer_mod = fh_timer_mod,
+	.trace_fault = fh_trace_fault,
 };
 
 struct fake_host *fh_new(const struct nvme_ctrl_params *p)

@@ -49,6 +49,8 @@ struct fake_host {
 	uint64_t disk_size[FH_MAX_NS + 1];
 	unsigned int flushes, fua_writes, guest_errors;
 	struct fh_queue admin;
+	unsigned int faults_traced;	/* trace_fault calls */
+	uint16_t last_fault_cid;
 	uint64_t now_ns;		/* the fake clock */
 	uint64_t timer_deadline;	/* armed timer, UINT64_MAX: none */
 };

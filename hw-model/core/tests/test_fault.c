@@ -336,6 +336,8 @@ static void test_drop_abort(void)
 	fh_run(e.fh);
 	g_assert_false(fh_poll(e.fh, &e.q, &cqe));
 	g_assert_cmpuint(stats(e.fh).cmds_dropped, ==, 1);
+	g_assert_cmpuint(e.fh->faults_traced, ==, 1);
+	g_assert_cmphex(e.fh->last_fault_cid, ==, 0x77);
 	/* the rule fired once (count 1): the next read goes through */
 	g_assert_cmphex(read_sc(&e, 1, 1, 1), ==, 0);
 
