@@ -353,3 +353,35 @@ def test_stats(vm, nvme):
     assert st["commands-dropped"] == 0
     assert st["queues"] == {"0": {"submitted": 2, "completed": 2},
                             "1": {"submitted": 3, "completed": 3}}
+
+
+def test_drop_irq_pin_based(vm, nvme):
+    """MSI-X off: the dropped completion leaves INTx (PCI status bit 3) low, yet
+    the CQE is there for a polling driver; the next one asserts INTx."""
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16, vector=1, ien=True)
+    buf = nvme.alloc(PAGE)
+
+    def intx():
+        return bool(nvme.pci.read16(0x06) & 0x8)
+
+    def wait_posted(cid):
+        for _ in range(2000):
+            raw = nvme.qt.memread(q.cq_base + q.cq_head * 16, 16)
+            if raw[14] & 1 == q.phase:
+                assert struct.unpack_from("<H", raw, 12)[0] == cid
+                return
+        raise TimeoutError("no completion")
+
+    assert not intx()
+    fault_add(vm, action="drop-irq", cq=1)
+    submit_read(nvme, q, 0x31, buf)
+    wait_posted(0x31)
+    assert not intx()
+    assert nvme.poll(q).cid == 0x31
+    submit_read(nvme, q, 0x32, buf)
+    wait_posted(0x32)
+    assert intx()
+    assert nvme.poll(q).cid == 0x32        # the CQ head doorbell lowers it
+    assert not intx()
+    assert stats(vm)["irqs-dropped"] == 1
