@@ -138,7 +138,9 @@ static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fau
 			    s->lba_end, s->lba_start);
 	if (s->has_probability && !(s->probability > 0 && s->probability <= 1))
 		return fail(err, "'probability' must be in (0, 1]");
-	if (!only_for(err, "queue", s->queue != NVME_FAULT_UNSET, a, !ev) ||
+	/* "any" is the default, so it goes with every action */
+	if (!only_for(err, "queue", s->queue != NVME_FAULT_UNSET &&
+		      s->queue != NVME_FAULT_QUEUE_ANY, a, !ev) ||
 	    !only_for(err, "opcode", s->opcode != NVME_FAULT_UNSET, a, !ev) ||
 	    !only_for(err, "nsid", s->nsid != NVME_FAULT_UNSET, a, !ev) ||
 	    !only_for(err, "lba-start", s->lba_start != NVME_FAULT_UNSET, a, !ev) ||

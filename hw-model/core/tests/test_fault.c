@@ -137,6 +137,8 @@ static void test_validate(void)
 	refused(e.fh, &s, "'opcode' does not apply to action ready-delay");
 	s = spec(NVME_FAULT_DROP_IRQ); s.cq = 99;
 	refused(e.fh, &s, "'cq'");
+	s = spec(NVME_FAULT_DROP_IRQ); s.queue = 1;
+	refused(e.fh, &s, "'queue' does not apply to action drop-irq");
 	s = spec(NVME_FAULT_CORRUPT_READ); s.opcode = NVME_CMD_WRITE;
 	refused(e.fh, &s, "'opcode'");
 	s = spec(NVME_FAULT_CORRUPT_READ); s.queue = NVME_FAULT_QUEUE_ADMIN;
