@@ -323,8 +323,9 @@ static uint32_t nvme_cq_room(const struct nvme_cq *cq)
 static uint16_t nvme_stray_cid(struct nvme_sq *sq, uint16_t cid)
 {
 	uint16_t c = cid ^ 0x8000;
+	unsigned int tries;
 
-	while (nvme_req_find(sq, c))
+	for (tries = 0; tries < 0x10000 && nvme_req_find(sq, c); tries++)
 		c++;
 	return c;
 }
