@@ -192,6 +192,24 @@ class Guest:
         self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
                         f"{len(self.cfg.namespaces)} ]", timeout=DRIVER_TIMEOUT)
 
+    # Controller reset and namespace rescan, as each driver offers them in sysfs.
+    RESET = {
+        "nvme_scsi": "for h in /sys/class/scsi_host/host*; do "
+                     "grep -qx nvme_scsi $h/proc_name && echo adapter > $h/host_reset; done",
+        "nvme": "echo 1 > /sys/class/nvme/nvme0/reset_controller",
+    }
+    RESCAN = {
+        "nvme_scsi": "for h in /sys/class/scsi_host/host*; do "
+                     "grep -qx nvme_scsi $h/proc_name && echo '- - -' > $h/scan; done",
+        "nvme": "echo 1 > /sys/class/nvme/nvme0/rescan_controller",
+    }
+
+    def reset_controller(self, timeout=120, check=True):
+        return self.run(self.RESET[self.cfg.driver.name], timeout=timeout, check=check)
+
+    def rescan(self, timeout=120):
+        return self.run(self.RESCAN[self.cfg.driver.name], timeout=timeout)
+
     def unload_driver(self, name=None):
         name = name or self.cfg.driver.name
         if name != "none":

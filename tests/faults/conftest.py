@@ -23,6 +23,9 @@ DRIVER_SETUP = {
 class FaultGuest:
     """A booted guest plus what fault tests need around it."""
 
+    io_timeout = IO_TIMEOUT
+    admin_timeout = ADMIN_TIMEOUT
+
     def __init__(self, driver):
         cfg = config.from_env(model="cosim", driver=driver)
         cfg.machine.kernel_args = DRIVER_SETUP[driver]["kernel_args"]
@@ -86,8 +89,8 @@ def record(request):
     entry = {"case": request.node.name, "recovery": None, "ios": None}
     RESULTS.append(entry)
 
-    def _record(recovery, ios):
-        entry.update(recovery=round(recovery, 1), ios=ios)
+    def _record(recovery=None, ios=None):
+        entry.update(recovery=None if recovery is None else round(recovery, 1), ios=ios)
     yield _record
     rep = getattr(request.node, "rep_call", None)
     entry["outcome"] = rep.outcome if rep else "error"

@@ -9,9 +9,7 @@ import pytest
 
 from cosim.workload import Fio, verify_only
 
-from .conftest import ADMIN_TIMEOUT, IO_TIMEOUT
-
-MEDIUM_ERRNO = r"I/O error|No data available"
+MEDIUM_ERRNO = r"I/O error|Input/output error|No data available"
 
 pytestmark = pytest.mark.faults
 
@@ -47,38 +45,39 @@ def run_through_fault(fg, record, bound, job=JOB, **rule):
     return rid
 
 
+@pytest.mark.smoke
 def test_dropped_io_recovered(fg, record):
     """One write never completes: the driver's timeout path (Abort, or reset)
     gets it done, and the data is all there."""
-    run_through_fault(fg, record, bound=3 * IO_TIMEOUT,
+    run_through_fault(fg, record, bound=3 * fg.io_timeout,
                       action="drop", queue="io", opcode=WRITE, nth=100)
 
 
 def test_dropped_io_and_dropped_abort_reset(fg, record):
     """The write and the Abort for it are both lost: only a reset recovers."""
     fg.faults.add(action="drop", queue="admin", opcode=ABORT, count=0)
-    run_through_fault(fg, record, bound=3 * IO_TIMEOUT + ADMIN_TIMEOUT,
+    run_through_fault(fg, record, bound=3 * fg.io_timeout + fg.admin_timeout,
                       action="drop", queue="io", opcode=WRITE, nth=100)
 
 
 def test_fatal_status_during_io(fg, record):
     """CSTS.CFS set mid-run: the driver resets the controller."""
-    run_through_fault(fg, record, bound=3 * IO_TIMEOUT,
+    run_through_fault(fg, record, bound=3 * fg.io_timeout,
                       action="cfs", queue="io", opcode=WRITE, nth=100)
 
 
 def test_duplicate_completion_rejected(fg, record):
     """A completion posted twice must not complete a reused tag twice."""
-    run_through_fault(fg, record, bound=3 * IO_TIMEOUT,
+    run_through_fault(fg, record, bound=3 * fg.io_timeout,
                       action="dup-completion", queue="io", opcode=WRITE, nth=100)
 
 
 # (opcode, status code, dd command, what the kernel log must say per driver)
 MEDIA_ERRORS = {
     "read": (READ, 0x81, "if={dev} of=/dev/null skip=2048 iflag=direct",
-             {"nvme_scsi": "Unrecovered read error", "nvme": "Unrecovered Read Error"}),
+             {"nvme_scsi": "Unrecovered read error", "nvme": "sct 0x2 / sc 0x81"}),
     "write": (WRITE, 0x80, "if=/dev/zero of={dev} seek=2048 oflag=direct",
-              {"nvme_scsi": "write fault", "nvme": "Write Fault"}),
+              {"nvme_scsi": "Peripheral device write fault", "nvme": "sct 0x2 / sc 0x80"}),
 }
 
 
@@ -100,4 +99,58 @@ def test_media_error_reaches_application(fg, record, kind):
     assert logged[fg.driver].lower() in log.lower(), log
     fg.faults.remove(rid)
     fg.guest.run(f"dd if={dev} of=/dev/null bs=4096 count=16 iflag=direct")
-    record(recovery=0.0, ios=1)
+    record()
+
+
+def test_unknown_cid_completion_rejected(fg, record):
+    """A completion for a CID that is not outstanding is dropped, not trusted."""
+    run_through_fault(fg, record, bound=3 * fg.io_timeout,
+                      action="bad-cid", queue="io", opcode=WRITE, nth=100)
+
+
+def test_lost_interrupt_recovered_by_polling(fg, record):
+    """One MSI-X interrupt of the first IO CQ is lost while the queue holds a
+    single command: only the timeout path's CQ poll can complete it."""
+    run_through_fault(fg, record, bound=2 * fg.io_timeout,
+                      job="--rw=randwrite --bs=4k --size=1M --iodepth=1 --cpus_allowed=0",
+                      action="drop-irq", cq=1, count=1)
+
+
+def test_twenty_resets_under_io(fg, record):
+    """Twenty controller resets in a row while the verifying job runs."""
+    dev = fg.disk
+    job = JOB.replace("--size=16M", "--size=32M")
+    fio = Fio(fg.guest, dev, job).start()
+    t0 = time.monotonic()
+    for _ in range(20):
+        fg.guest.reset_controller()
+    result = fio.wait(timeout=900)
+    assert result.status == 0, f"fio failed across resets:\n{result.output[-3000:]}"
+    record(recovery=time.monotonic() - t0, ios=verify_only(fg.guest, dev, job).ios)
+
+
+def test_slow_ready_within_cap_to(fg, record):
+    """After a reset CSTS.RDY comes late, but within CAP.TO: the driver waits."""
+    fg.faults.add(action="ready-delay", ms=3000)
+    t0 = time.monotonic()
+    fg.guest.reset_controller()
+    fg.guest.run(f"dd if={fg.disk} of=/dev/null bs=4k count=16 iflag=direct", timeout=120)
+    recovery = time.monotonic() - t0
+    assert recovery >= 3.0, f"IO completed {recovery:.1f}s after reset: ready delay ignored?"
+    record(recovery=recovery)
+
+
+def test_ready_never_comes(fg, record):
+    """CSTS.RDY never returns after a reset: the driver gives up within CAP.TO
+    with a clear message, nothing hangs, IO fails instead of waiting."""
+    dev = fg.disk           # Linux's nvme removes the disk when it gives up
+    fg.faults.add(action="ready-delay", ms=-1)
+    fg.guest.run("dmesg -c > /dev/null")
+    t0 = time.monotonic()
+    fg.guest.reset_controller(check=False)
+    fg.guest.wait_until(f"! dd if={dev} of=/dev/null bs=4k count=1 iflag=direct "
+                        "2>/dev/null", timeout=120)
+    record(recovery=time.monotonic() - t0)
+    log = fg.guest.run("dmesg").output
+    assert re.search(r"not ready|dead|offline|disabl|remov", log, re.I), log
+    fg.guest.healthy = False            # the controller is gone: next test reboots

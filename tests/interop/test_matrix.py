@@ -11,7 +11,7 @@ from cosim import config, control
 from cosim.machine import Guest
 from cosim.workload import FIO_BASE
 
-MEDIUM_ERRNO = r"I/O error|No data available"
+MEDIUM_ERRNO = r"I/O error|Input/output error|No data available"
 
 pytestmark = pytest.mark.interop
 
@@ -19,18 +19,6 @@ CONFIGS = sorted(p.stem for p in (config.DEFAULT.parent).glob("*.toml"))
 DRIVERS = ("nvme_scsi", "nvme")
 MODELS = ("cosim", "qemu")
 JOB = "--rw=randwrite --bs=4k --size=4M --iodepth=4"
-
-RESET = {
-    "nvme_scsi": "for h in /sys/class/scsi_host/host*; do "
-                 "grep -qx nvme_scsi $h/proc_name && echo adapter > $h/host_reset; done",
-    "nvme": "echo 1 > /sys/class/nvme/nvme0/reset_controller",
-}
-RESCAN = {
-    "nvme_scsi": "for h in /sys/class/scsi_host/host*; do "
-                 "grep -qx nvme_scsi $h/proc_name && echo '- - -' > $h/scan; done",
-    "nvme": "echo 1 > /sys/class/nvme/nvme0/rescan_controller",
-}
-
 
 def cells():
     for name in CONFIGS:
@@ -54,14 +42,14 @@ def check_identify(guest, cfg):
 
 
 def check_reset(guest, cfg, devs):
-    guest.run(RESET[cfg.driver.name], timeout=120)
+    guest.reset_controller()
     guest.wait_until(f"[ $(ls -d /sys/block/{'sd' if cfg.driver.name == 'nvme_scsi' else 'nvme'}*"
                      f" | wc -l) -ge {len(devs)} ]", timeout=120)
     fio_verify(guest, devs, "--verify_only=1")      # what was written before the reset
 
 
 def check_rescan(guest, cfg, devs):
-    guest.run(RESCAN[cfg.driver.name], timeout=120)
+    guest.rescan()
     assert check_identify(guest, cfg) == devs
 
 
