@@ -35,16 +35,7 @@ static DEFINE_MUTEX(nvme_scsi_minors_lock);
  * memory) described by PRP1/PRP2 or a PRP list. User memory is only touched
  * with copy_{from,to}_user, before submission and after completion.
  */
-struct nvme_scsi_pt_buf {
-	void *cpu;
-	dma_addr_t dma;
-	size_t alloc;
-	unsigned int nr_lists;
-	__le64 *list[NVME_SCSI_MAX_PRP_PAGES];
-	dma_addr_t list_dma[NVME_SCSI_MAX_PRP_PAGES];
-};
-
-static void nvme_scsi_pt_buf_free(struct nvme_scsi_ctrl *ctrl,
+void nvme_scsi_pt_buf_free(struct nvme_scsi_ctrl *ctrl,
 				  struct nvme_scsi_pt_buf *b)
 {
 	while (b->nr_lists) {
@@ -73,7 +64,7 @@ static __le64 *nvme_scsi_pt_list(struct nvme_scsi_ctrl *ctrl,
 }
 
 /* Allocate @len bytes (len <= max_xfer) and point @c's PRPs at them. */
-static int nvme_scsi_pt_buf_alloc(struct nvme_scsi_ctrl *ctrl,
+int nvme_scsi_pt_buf_alloc(struct nvme_scsi_ctrl *ctrl,
 				  struct nvme_scsi_pt_buf *b, u32 len,
 				  struct nvme_command *c)
 {
@@ -157,7 +148,7 @@ static int nvme_scsi_ioctl_id(struct nvme_scsi_ctrl *ctrl)
 }
 
 /* The IO queue blk-mq uses for the current CPU. */
-static struct nvme_scsi_queue *nvme_scsi_pt_io_queue(struct nvme_scsi_ctrl *ctrl)
+struct nvme_scsi_queue *nvme_scsi_pt_io_queue(struct nvme_scsi_ctrl *ctrl)
 {
 	struct blk_mq_queue_map *map = &ctrl->shost->tag_set.map[HCTX_TYPE_DEFAULT];
 	unsigned int hwq = 0;

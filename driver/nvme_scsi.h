@@ -141,6 +141,8 @@ struct nvme_scsi_iod {
 	struct scsi_cmnd *cmd;
 	bool dma_mapped;
 	bool abort_sent;	/* an NVMe Abort went out for this submission */
+	bool deferred;		/* translated in process context (work) */
+	struct work_struct work;
 	u8 nr_prp_pages;
 	__le64 *prp_list[NVME_SCSI_MAX_PRP_PAGES];
 	dma_addr_t prp_dma[NVME_SCSI_MAX_PRP_PAGES];
@@ -195,6 +197,8 @@ struct nvme_scsi_ctrl {
 	u32 max_xfer;		/* bytes */
 	bool vwc_present;
 	bool vwc_enabled;
+	bool d_sense;		/* control mode page D_SENSE: descriptor sense */
+	u16 oncs;		/* optional NVM commands (DSM, ...) */
 
 	struct mutex ns_lock;	/* updates to ns[] */
 	struct nvme_scsi_ns __rcu *ns[NVME_SCSI_MAX_LUNS];
@@ -257,7 +261,27 @@ int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns,
 extern struct scsi_host_template nvme_scsi_sht;
 void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl);
 
+/*
+ * A driver-owned data buffer (passthrough, translated commands that carry
+ * parameter data): one DMA-coherent bounce buffer (zeroed) described by
+ * PRP1/PRP2 or a PRP list.
+ */
+struct nvme_scsi_pt_buf {
+	void *cpu;
+	dma_addr_t dma;
+	size_t alloc;
+	unsigned int nr_lists;
+	__le64 *list[NVME_SCSI_MAX_PRP_PAGES];
+	dma_addr_t list_dma[NVME_SCSI_MAX_PRP_PAGES];
+};
+
 /* ioctl.c */
+int nvme_scsi_pt_buf_alloc(struct nvme_scsi_ctrl *ctrl,
+			   struct nvme_scsi_pt_buf *b, u32 len,
+			   struct nvme_command *c);
+void nvme_scsi_pt_buf_free(struct nvme_scsi_ctrl *ctrl,
+			   struct nvme_scsi_pt_buf *b);
+struct nvme_scsi_queue *nvme_scsi_pt_io_queue(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_chrdev_init(void);
 void nvme_scsi_chrdev_exit(void);
 int nvme_scsi_chrdev_add(struct nvme_scsi_ctrl *ctrl);

@@ -283,6 +283,7 @@ static int nvme_scsi_identify_ctrl(struct nvme_scsi_ctrl *ctrl)
 	nvme_scsi_copy_str(ctrl->fr, id->fr, sizeof(id->fr));
 	ctrl->nn = le32_to_cpu(id->nn);
 	ctrl->vwc_present = id->vwc & NVME_CTRL_VWC_PRESENT;
+	ctrl->oncs = le16_to_cpu(id->oncs);
 
 	max_xfer = min_t(u64, NVME_SCSI_MAX_XFER, (u64)max_transfer_kb * 1024);
 	if (id->mdts)

@@ -6,6 +6,8 @@
 #include <linux/kernel.h>
 #include <linux/blk-mq.h>
 #include <linux/blk-mq-pci.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <asm/unaligned.h>
 #include <scsi/scsi.h>
 #include <scsi/scsi_cmnd.h>
@@ -23,10 +25,16 @@ enum nvme_scsi_xlat {
 
 /* ---- sense / status ---------------------------------------------------- */
 
+/* Fixed or descriptor format, as the control mode page's D_SENSE says. */
+static int nvme_scsi_desc_sense(struct scsi_cmnd *cmd)
+{
+	return READ_ONCE(shost_to_ctrl(cmd->device->host)->d_sense);
+}
+
 static enum nvme_scsi_xlat nvme_scsi_check(struct scsi_cmnd *cmd, u8 key,
 					   u8 asc, u8 ascq)
 {
-	scsi_build_sense(cmd, 0, key, asc, ascq);
+	scsi_build_sense(cmd, nvme_scsi_desc_sense(cmd), key, asc, ascq);
 	scsi_set_resid(cmd, scsi_bufflen(cmd));
 	return NVME_SCSI_XLAT_DONE;
 }
@@ -96,7 +104,7 @@ static void nvme_scsi_set_status(struct scsi_cmnd *cmd, u16 status)
 	default:
 		break;
 	}
-	scsi_build_sense(cmd, 0, key, asc, ascq);
+	scsi_build_sense(cmd, nvme_scsi_desc_sense(cmd), key, asc, ascq);
 	scsi_set_resid(cmd, scsi_bufflen(cmd));
 }
 
@@ -447,7 +455,15 @@ static bool nvme_scsi_nonzero(const u8 *p, size_t len)
 	return memchr_inv(p, 0, len) != NULL;
 }
 
-static const u8 nvme_scsi_vpd_pages[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1 };
+static const u8 nvme_scsi_vpd_pages[] = { 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2 };
+
+/* Dataset Management (deallocate) backs UNMAP / logical block provisioning. */
+static bool nvme_scsi_has_dsm(struct nvme_scsi_ctrl *ctrl)
+{
+	return ctrl->oncs & NVME_CTRL_ONCS_DSM;
+}
+
+#define NVME_SCSI_MAX_DSM_RANGES	(NVME_SCSI_PAGE_SIZE / sizeof(struct nvme_dsm_range))
 
 static enum nvme_scsi_xlat nvme_scsi_vpd(struct nvme_scsi_ctrl *ctrl,
 					 struct scsi_cmnd *cmd,
@@ -463,7 +479,7 @@ static enum nvme_scsi_xlat nvme_scsi_vpd(struct nvme_scsi_ctrl *ctrl,
 	switch (page) {
 	case 0x00:	/* supported pages */
 		memcpy(&buf[4], nvme_scsi_vpd_pages, sizeof(nvme_scsi_vpd_pages));
-		len += sizeof(nvme_scsi_vpd_pages);
+		len += sizeof(nvme_scsi_vpd_pages) - (nvme_scsi_has_dsm(ctrl) ? 0 : 1);
 		break;
 	case 0x80:	/* unit serial number: controller serial + NSID */
 		n = scnprintf(&buf[4], sizeof(buf) - 4, "%s_%08x", ctrl->sn, ns->nsid);
@@ -495,9 +511,26 @@ static enum nvme_scsi_xlat nvme_scsi_vpd(struct nvme_scsi_ctrl *ctrl,
 		d += 4 + d[3];
 		len = d - buf;
 		break;
+	case 0x86:	/* extended INQUIRY data */
+		len = 0x40;
+		buf[5] = 0x07;			/* HEADSUP ORDSUP SIMPSUP */
+		if (ctrl->vwc_present)
+			buf[6] = 0x01;		/* V_SUP: volatile cache */
+		break;
 	case 0xb0:	/* block limits */
 		len = 0x40;
 		put_unaligned_be32(ctrl->max_xfer >> ns->lba_shift, &buf[8]);
+		if (nvme_scsi_has_dsm(ctrl)) {
+			/* max unmap LBA count, max unmap block descriptors */
+			put_unaligned_be32(0xffffffff, &buf[20]);
+			put_unaligned_be32(NVME_SCSI_MAX_DSM_RANGES, &buf[24]);
+		}
+		break;
+	case 0xb2:	/* logical block provisioning */
+		if (!nvme_scsi_has_dsm(ctrl))
+			return nvme_scsi_invalid_field(cmd);
+		len = 8;
+		buf[5] = 0x80;			/* LBPU: UNMAP */
 		break;
 	case 0xb1:	/* block device characteristics */
 		len = 0x40;
@@ -529,7 +562,8 @@ static enum nvme_scsi_xlat nvme_scsi_inquiry(struct nvme_scsi_ctrl *ctrl,
 	return nvme_scsi_vpd(ctrl, cmd, ns, cdb[2], alloc);
 }
 
-static enum nvme_scsi_xlat nvme_scsi_read_capacity(struct scsi_cmnd *cmd,
+static enum nvme_scsi_xlat nvme_scsi_read_capacity(struct nvme_scsi_ctrl *ctrl,
+						   struct scsi_cmnd *cmd,
 						   const struct nvme_scsi_ns *ns)
 {
 	const u8 *cdb = cmd->cmnd;
@@ -546,6 +580,8 @@ static enum nvme_scsi_xlat nvme_scsi_read_capacity(struct scsi_cmnd *cmd,
 		return nvme_scsi_invalid_field(cmd);
 	put_unaligned_be64(last, &buf[0]);
 	put_unaligned_be32(1U << ns->lba_shift, &buf[8]);
+	if (nvme_scsi_has_dsm(ctrl))
+		buf[14] = 0x80;			/* LBPME */
 	return nvme_scsi_copy_out(cmd, buf, sizeof(buf),
 				  get_unaligned_be32(&cdb[10]));
 }
@@ -587,15 +623,21 @@ static unsigned int nvme_scsi_mode_page(struct nvme_scsi_ctrl *ctrl, u8 page,
 		memset(p, 0, 20);
 		p[0] = 0x08;
 		p[1] = 0x12;
-		if (!changeable && ctrl->vwc_enabled)
-			p[2] = 0x04;		/* WCE */
+		if (changeable ? ctrl->vwc_present :
+		    (pc == 0 ? ctrl->vwc_enabled : ctrl->vwc_present))
+			p[2] = 0x04;		/* WCE (default: cache on if present) */
 		return 20;
 	case 0x0a:
 		memset(p, 0, 12);
 		p[0] = 0x0a;
 		p[1] = 0x0a;
-		if (!changeable)
+		if (changeable) {
+			p[2] = 0x04;		/* D_SENSE can be changed */
+		} else {
+			if (pc == 0 && ctrl->d_sense)
+				p[2] = 0x04;	/* D_SENSE */
 			p[3] = 0x10;		/* unrestricted reordering */
+		}
 		return 12;
 	}
 	return 0;
@@ -672,6 +714,489 @@ static bool nvme_scsi_get_ns(struct nvme_scsi_ctrl *ctrl, u64 lun,
 	return found;
 }
 
+/* ---- commands translated in process context ---------------------------- */
+
+/*
+ * MODE SELECT, LOG SENSE, START STOP UNIT, UNMAP, WRITE BUFFER and FORMAT
+ * UNIT need an NVMe admin command, parameter data or both: queuecommand
+ * hands them to a work item, which runs the NVMe command(s) with a driver
+ * CID (admin slot or passthrough CID of an IO queue) and then ends the SCSI
+ * command. The block-layer timer is re-armed while the work runs; the NVMe
+ * commands have their own timeouts (and a timeout there resets the
+ * controller).
+ */
+
+/* NVMe command for a deferred SCSI command; @data is copied in or out. */
+static int nvme_scsi_deferred_exec(struct nvme_scsi_ctrl *ctrl, bool io,
+				   struct nvme_command *c, void *data, u32 len,
+				   bool to_dev, u64 *result, unsigned long timeout)
+{
+	struct nvme_scsi_pt_buf b;
+	struct nvme_scsi_queue *q;
+	int ret;
+
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
+		return -EINTR;
+	if (len) {
+		ret = nvme_scsi_pt_buf_alloc(ctrl, &b, len, c);
+		if (ret)
+			return ret;
+		if (to_dev)
+			memcpy(b.cpu, data, len);
+	}
+	q = io ? nvme_scsi_pt_io_queue(ctrl) : &ctrl->queues[0];
+	ret = nvme_scsi_exec(ctrl, q, c, result, timeout);
+	if (len) {
+		if (!ret && !to_dev)
+			memcpy(data, b.cpu, len);
+		nvme_scsi_pt_buf_free(ctrl, &b);
+	}
+	return ret;
+}
+
+/* Result of nvme_scsi_deferred_exec() as a SCSI result; true if GOOD. */
+static bool nvme_scsi_deferred_status(struct scsi_cmnd *cmd, int ret)
+{
+	if (ret > 0) {
+		nvme_scsi_set_status(cmd, ret);
+		return false;
+	}
+	switch (ret) {
+	case 0:
+		cmd->result = 0;
+		return true;
+	case -ENODEV:
+		cmd->result = DID_NO_CONNECT << 16;
+		break;
+	case -ENOMEM:
+	case -EBUSY:
+		cmd->result = DID_REQUEUE << 16;
+		break;
+	default:	/* cancelled or timed out: the controller is being reset */
+		cmd->result = DID_RESET << 16;
+		break;
+	}
+	return false;
+}
+
+static void nvme_scsi_bad_param(struct scsi_cmnd *cmd)
+{
+	nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x26, 0x00);	/* invalid field in parameter list */
+}
+
+static void nvme_scsi_param_len_error(struct scsi_cmnd *cmd)
+{
+	nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x1a, 0x00);	/* parameter list length error */
+}
+
+/* Set Features 06h: volatile write cache on/off. */
+static bool nvme_scsi_set_wce(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+			      bool wce)
+{
+	struct nvme_command c = { };
+	int ret;
+
+	c.features.opcode = nvme_admin_set_features;
+	c.features.fid = cpu_to_le32(NVME_FEAT_VOLATILE_WC);
+	c.features.dword11 = cpu_to_le32(wce ? 1 : 0);
+	ret = nvme_scsi_deferred_exec(ctrl, false, &c, NULL, 0, false, NULL,
+				      nvme_scsi_admin_timeout * HZ);
+	if (!nvme_scsi_deferred_status(cmd, ret))
+		return false;
+	WRITE_ONCE(ctrl->vwc_enabled, wce);
+	dev_info(ctrl->dev, "volatile write cache %s (MODE SELECT)\n",
+		 wce ? "enabled" : "disabled");
+	return true;
+}
+
+/* MODE SELECT(6/10): caching page WCE -> Set Features 06h; control D_SENSE. */
+static void nvme_scsi_mode_select(struct nvme_scsi_ctrl *ctrl,
+				  struct scsi_cmnd *cmd)
+{
+	const u8 *cdb = cmd->cmnd;
+	bool ten = cdb[0] == MODE_SELECT_10;
+	unsigned int len = ten ? get_unaligned_be16(&cdb[7]) : cdb[4];
+	unsigned int hdr = ten ? 8 : 4, off;
+	u8 buf[256];
+
+	if (!(cdb[1] & 0x10) || (cdb[1] & 0x01)) {	/* PF=0 or SP=1 */
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+	cmd->result = 0;
+	if (!len)
+		return;
+	if (len > sizeof(buf) || len > scsi_bufflen(cmd) || len < hdr) {
+		nvme_scsi_param_len_error(cmd);
+		return;
+	}
+	scsi_sg_copy_to_buffer(cmd, buf, len);
+	off = hdr + (ten ? get_unaligned_be16(&buf[6]) : buf[3]);
+	while (off < len) {
+		u8 page = buf[off] & 0x3f, plen;
+
+		if (off + 2 > len || (buf[off] & 0x40)) {	/* SPF: no subpages */
+			nvme_scsi_bad_param(cmd);
+			return;
+		}
+		plen = buf[off + 1];
+		if (off + 2 + plen > len) {
+			nvme_scsi_param_len_error(cmd);
+			return;
+		}
+		switch (page) {
+		case 0x08: {
+			bool wce;
+
+			if (plen < 0x12) {
+				nvme_scsi_bad_param(cmd);
+				return;
+			}
+			wce = buf[off + 2] & 0x04;
+			if (wce == READ_ONCE(ctrl->vwc_enabled))
+				break;
+			if (!ctrl->vwc_present) {
+				nvme_scsi_bad_param(cmd);
+				return;
+			}
+			if (!nvme_scsi_set_wce(ctrl, cmd, wce))
+				return;
+			break;
+		}
+		case 0x0a:
+			if (plen < 0x0a) {
+				nvme_scsi_bad_param(cmd);
+				return;
+			}
+			WRITE_ONCE(ctrl->d_sense, !!(buf[off + 2] & 0x04));
+			break;
+		default:
+			nvme_scsi_bad_param(cmd);
+			return;
+		}
+		off += 2 + plen;
+	}
+	cmd->result = 0;
+}
+
+static const u8 nvme_scsi_log_pages[] = { 0x00, 0x0d, 0x2f };
+
+/* LOG SENSE: supported pages, temperature (0Dh), informational exceptions (2Fh). */
+static void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd)
+{
+	const u8 *cdb = cmd->cmnd;
+	u8 page = cdb[2] & 0x3f, subpage = cdb[3];
+	unsigned int alloc = get_unaligned_be16(&cdb[7]), len;
+	struct nvme_smart_log *smart;
+	struct nvme_command c = { };
+	u8 buf[16] = { };
+	int temp, ret;
+
+	if ((cdb[1] & 0x01) || subpage) {	/* PPC, subpages */
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+	buf[0] = page;
+	if (page == 0x00) {
+		memcpy(&buf[4], nvme_scsi_log_pages, sizeof(nvme_scsi_log_pages));
+		len = 4 + sizeof(nvme_scsi_log_pages);
+		put_unaligned_be16(len - 4, &buf[2]);
+		nvme_scsi_copy_out(cmd, buf, len, alloc);
+		return;
+	}
+	if (page != 0x0d && page != 0x2f) {
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+
+	smart = kzalloc(sizeof(*smart), GFP_KERNEL);
+	if (!smart) {
+		cmd->result = DID_REQUEUE << 16;
+		return;
+	}
+	c.get_log_page.opcode = nvme_admin_get_log_page;
+	c.get_log_page.nsid = cpu_to_le32(NVME_NSID_ALL);
+	c.get_log_page.lid = NVME_LOG_SMART;
+	c.get_log_page.numdl = cpu_to_le16(sizeof(*smart) / 4 - 1);
+	ret = nvme_scsi_deferred_exec(ctrl, false, &c, smart, sizeof(*smart),
+				      false, NULL, nvme_scsi_admin_timeout * HZ);
+	if (!nvme_scsi_deferred_status(cmd, ret)) {
+		kfree(smart);
+		return;
+	}
+	/* composite temperature in Kelvin -> Celsius, FFh if unknown */
+	temp = get_unaligned_le16(smart->temperature);
+	temp = temp ? clamp(temp - 273, 0, 0xfe) : 0xff;
+
+	if (page == 0x0d) {
+		/* 0000h temperature, 0001h reference temperature (unknown) */
+		u8 params[] = { 0x00, 0x00, 0x03, 0x02, 0x00, temp,
+				0x00, 0x01, 0x03, 0x02, 0x00, 0xff };
+
+		memcpy(&buf[4], params, sizeof(params));
+		len = 4 + sizeof(params);
+	} else {
+		/*
+		 * 0000h general: IE ASC/ASCQ (5Dh/00h on a critical warning),
+		 * temperature, threshold temperature (not available)
+		 */
+		u8 params[] = { 0x00, 0x00, 0x03, 0x04,
+				smart->critical_warning ? 0x5d : 0x00, 0x00, temp, 0xff };
+
+		memcpy(&buf[4], params, sizeof(params));
+		len = 4 + sizeof(params);
+	}
+	put_unaligned_be16(len - 4, &buf[2]);
+	kfree(smart);
+	nvme_scsi_copy_out(cmd, buf, len, alloc);
+}
+
+/* START STOP UNIT: stopping flushes the volatile cache (power states unused). */
+static void nvme_scsi_start_stop(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+				 const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	struct nvme_command c = { };
+	int ret;
+
+	if (cdb[4] & 0x02) {			/* LOEJ: nothing to eject */
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+	cmd->result = 0;
+	if ((cdb[4] & 0xf1) || !READ_ONCE(ctrl->vwc_enabled))
+		return;				/* START or a power condition */
+	c.common.opcode = nvme_cmd_flush;
+	c.common.nsid = cpu_to_le32(ns->nsid);
+	ret = nvme_scsi_deferred_exec(ctrl, true, &c, NULL, 0, false, NULL,
+				      nvme_scsi_io_timeout * HZ);
+	nvme_scsi_deferred_status(cmd, ret);
+}
+
+/* UNMAP -> Dataset Management, Deallocate. */
+static void nvme_scsi_unmap_cmd(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+				const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	unsigned int len = get_unaligned_be16(&cdb[7]), n, i;
+	struct nvme_dsm_range *ranges;
+	struct nvme_command c = { };
+	u8 *buf;
+	int ret;
+
+	if (cdb[1] & 0x01) {			/* ANCHOR */
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+	cmd->result = 0;
+	if (!len)
+		return;
+	if (len < 8 || len > scsi_bufflen(cmd) ||
+	    len > 8 + NVME_SCSI_MAX_DSM_RANGES * 16) {
+		nvme_scsi_param_len_error(cmd);
+		return;
+	}
+	buf = kmalloc(len, GFP_KERNEL);
+	ranges = kcalloc(NVME_SCSI_MAX_DSM_RANGES, sizeof(*ranges), GFP_KERNEL);
+	if (!buf || !ranges) {
+		cmd->result = DID_REQUEUE << 16;
+		goto out;
+	}
+	scsi_sg_copy_to_buffer(cmd, buf, len);
+	n = get_unaligned_be16(&buf[2]) / 16;
+	if (8 + n * 16 > len) {
+		nvme_scsi_param_len_error(cmd);
+		goto out;
+	}
+	if (!n)
+		goto out;
+	for (i = 0; i < n; i++) {
+		u64 lba = get_unaligned_be64(&buf[8 + 16 * i]);
+		u32 nlb = get_unaligned_be32(&buf[8 + 16 * i + 8]);
+
+		if (lba >= ns->nsze || nlb > ns->nsze - lba) {
+			nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
+			goto out;
+		}
+		ranges[i].cattr = 0;
+		ranges[i].nlb = cpu_to_le32(nlb);
+		ranges[i].slba = cpu_to_le64(lba);
+	}
+	c.dsm.opcode = nvme_cmd_dsm;
+	c.dsm.nsid = cpu_to_le32(ns->nsid);
+	c.dsm.nr = cpu_to_le32(n - 1);
+	c.dsm.attributes = cpu_to_le32(NVME_DSMGMT_AD);
+	ret = nvme_scsi_deferred_exec(ctrl, true, &c, ranges, n * sizeof(*ranges),
+				      true, NULL, nvme_scsi_io_timeout * HZ);
+	nvme_scsi_deferred_status(cmd, ret);
+out:
+	kfree(ranges);
+	kfree(buf);
+}
+
+/* Firmware Activate (Commit): @action 1 = replace + activate at reset, 2 = activate. */
+static void nvme_scsi_fw_activate(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+				  u8 action, u8 slot)
+{
+	struct nvme_command c = { };
+	int ret;
+
+	c.common.opcode = nvme_admin_activate_fw;
+	c.common.cdw10 = cpu_to_le32((action << 3) | (slot & 0x7));
+	ret = nvme_scsi_deferred_exec(ctrl, false, &c, NULL, 0, false, NULL,
+				      nvme_scsi_admin_timeout * HZ);
+	nvme_scsi_deferred_status(cmd, ret);
+}
+
+/* Firmware Image Download of the command's data, in max_xfer pieces. */
+static bool nvme_scsi_fw_download(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+				  u32 offset, u32 len)
+{
+	u32 done = 0, chunk = min_t(u32, len, ctrl->max_xfer);
+	void *buf;
+	int ret = 0;
+
+	buf = kvmalloc(chunk, GFP_KERNEL);
+	if (!buf) {
+		cmd->result = DID_REQUEUE << 16;
+		return false;
+	}
+	while (done < len) {
+		struct nvme_command c = { };
+		u32 n = min(len - done, chunk);
+
+		sg_pcopy_to_buffer(scsi_sglist(cmd), scsi_sg_count(cmd), buf, n, done);
+		c.dlfw.opcode = nvme_admin_download_fw;
+		c.dlfw.numd = cpu_to_le32(n / 4 - 1);
+		c.dlfw.offset = cpu_to_le32((offset + done) / 4);
+		ret = nvme_scsi_deferred_exec(ctrl, false, &c, buf, n, true, NULL,
+					      nvme_scsi_admin_timeout * HZ);
+		if (ret)
+			break;
+		done += n;
+	}
+	kvfree(buf);
+	return nvme_scsi_deferred_status(cmd, ret);
+}
+
+/* WRITE BUFFER: 05h download + activate, 0Eh download with offsets, 0Fh activate. */
+static void nvme_scsi_write_buffer(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd)
+{
+	const u8 *cdb = cmd->cmnd;
+	u8 mode = cdb[1] & 0x1f, id = cdb[2];
+	u32 offset = get_unaligned_be24(&cdb[3]), len = get_unaligned_be24(&cdb[6]);
+
+	switch (mode) {
+	case 0x05:
+	case 0x0e:
+		if ((mode == 0x05 && offset) || (offset & 3) || (len & 3) ||
+		    !len || len > scsi_bufflen(cmd)) {
+			nvme_scsi_invalid_field(cmd);
+			return;
+		}
+		if (!nvme_scsi_fw_download(ctrl, cmd, offset, len))
+			return;
+		if (mode == 0x05)
+			nvme_scsi_fw_activate(ctrl, cmd, 1, 0);
+		return;
+	case 0x0f:
+		if (offset || len) {
+			nvme_scsi_invalid_field(cmd);
+			return;
+		}
+		nvme_scsi_fw_activate(ctrl, cmd, 2, id);
+		return;
+	default:
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+}
+
+/* FORMAT UNIT -> Format NVM with the namespace's current LBA format. */
+static void nvme_scsi_format_unit(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+				  const struct nvme_scsi_ns *ns)
+{
+	const u8 *cdb = cmd->cmnd;
+	struct nvme_command c = { };
+	struct nvme_id_ns *id;
+	int ret;
+
+	if (cdb[1] & 0xc0) {			/* FMTPINFO: no protection information */
+		nvme_scsi_invalid_field(cmd);
+		return;
+	}
+	id = kzalloc(sizeof(*id), GFP_KERNEL);
+	if (!id) {
+		cmd->result = DID_REQUEUE << 16;
+		return;
+	}
+	c.identify.opcode = nvme_admin_identify;
+	c.identify.nsid = cpu_to_le32(ns->nsid);
+	c.identify.cns = NVME_ID_CNS_NS;
+	ret = nvme_scsi_deferred_exec(ctrl, false, &c, id, sizeof(*id), false, NULL,
+				      nvme_scsi_admin_timeout * HZ);
+	if (nvme_scsi_deferred_status(cmd, ret)) {
+		memset(&c, 0, sizeof(c));
+		c.format.opcode = nvme_admin_format_nvm;
+		c.format.nsid = cpu_to_le32(ns->nsid);
+		c.format.cdw10 = cpu_to_le32(id->flbas & NVME_NS_FLBAS_LBA_MASK);
+		dev_info(ctrl->dev, "FORMAT UNIT: Format NVM of NSID %u\n", ns->nsid);
+		ret = nvme_scsi_deferred_exec(ctrl, false, &c, NULL, 0, false, NULL,
+					      10 * nvme_scsi_admin_timeout * HZ);
+		nvme_scsi_deferred_status(cmd, ret);
+	}
+	kfree(id);
+}
+
+static void nvme_scsi_deferred_work(struct work_struct *work)
+{
+	struct nvme_scsi_iod *iod = container_of(work, struct nvme_scsi_iod, work);
+	struct scsi_cmnd *cmd = iod->cmd;
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
+	struct nvme_scsi_ns ns;
+
+	cmd->result = 0;
+	scsi_set_resid(cmd, scsi_bufflen(cmd));
+	if (!nvme_scsi_get_ns(ctrl, cmd->device->lun, &ns)) {
+		nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x25, 0x00);
+	} else {
+		switch (cmd->cmnd[0]) {
+		case MODE_SELECT:
+		case MODE_SELECT_10:
+			nvme_scsi_mode_select(ctrl, cmd);
+			break;
+		case LOG_SENSE:
+			nvme_scsi_log_sense(ctrl, cmd);
+			break;
+		case START_STOP:
+			nvme_scsi_start_stop(ctrl, cmd, &ns);
+			break;
+		case UNMAP:
+			nvme_scsi_unmap_cmd(ctrl, cmd, &ns);
+			break;
+		case WRITE_BUFFER:
+			nvme_scsi_write_buffer(ctrl, cmd);
+			break;
+		case FORMAT_UNIT:
+			nvme_scsi_format_unit(ctrl, cmd, &ns);
+			break;
+		}
+	}
+	WRITE_ONCE(iod->deferred, false);
+	scsi_done(cmd);
+}
+
+static enum nvme_scsi_xlat nvme_scsi_defer(struct scsi_cmnd *cmd)
+{
+	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
+
+	iod->cmd = cmd;
+	WRITE_ONCE(iod->deferred, true);
+	INIT_WORK(&iod->work, nvme_scsi_deferred_work);
+	queue_work(system_unbound_wq, &iod->work);
+	return NVME_SCSI_XLAT_SUBMITTED;
+}
+
 static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
 					       struct scsi_cmnd *cmd)
 {
@@ -713,10 +1238,18 @@ static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
 		return nvme_scsi_flush(ctrl, cmd, ns);
 	case READ_CAPACITY:
 	case SERVICE_ACTION_IN_16:
-		return nvme_scsi_read_capacity(cmd, ns);
+		return nvme_scsi_read_capacity(ctrl, cmd, ns);
 	case MODE_SENSE:
 	case MODE_SENSE_10:
 		return nvme_scsi_mode_sense(ctrl, cmd, ns);
+	case MODE_SELECT:
+	case MODE_SELECT_10:
+	case LOG_SENSE:
+	case START_STOP:
+	case UNMAP:
+	case WRITE_BUFFER:
+	case FORMAT_UNIT:
+		return nvme_scsi_defer(cmd);
 	default:
 		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x20, 0x00);
 	}
@@ -796,6 +1329,9 @@ static enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 	u32 csts;
 	u16 cid;
 
+	/* a translated command in its work item: NVMe timeouts cover it */
+	if (READ_ONCE(iod->deferred))
+		return BLK_EH_RESET_TIMER;
 	switch (nvme_scsi_state(ctrl)) {
 	case NVME_SCSI_RESETTING:
 		return BLK_EH_RESET_TIMER;

@@ -1,0 +1,190 @@
+"""nvme_scsi's SCSI -> NVMe translation beyond READ/WRITE, checked with
+sg3_utils output: VPD pages, LOG SENSE, MODE SELECT (write cache, D_SENSE),
+START STOP UNIT, UNMAP, WRITE BUFFER and FORMAT UNIT."""
+import re
+
+import pytest
+
+from driver_helpers import MIB, chardev, first_disk, require_nvme_scsi
+
+pytestmark = pytest.mark.guest
+
+
+@pytest.fixture
+def scsi(guest):
+    require_nvme_scsi(guest)
+    return guest, first_disk(guest)
+
+
+def sysfs_disk(guest, disk):
+    addr = guest.run(f"basename $(readlink -f /sys/block/{disk[5:]}/device)").output.strip()
+    return f"/sys/class/scsi_disk/{addr}"
+
+
+def has_dsm(guest):
+    # cosim-nvme has no Dataset Management (ONCS = 0); QEMU's nvme has it
+    return guest.cfg.controller.model == "qemu"
+
+
+def test_vpd_pages(scsi):
+    guest, disk = scsi
+    out = guest.run(f"sg_vpd {disk}").output
+    pages = re.findall(r"^\s+(.+?) \[(\w+)\]$", out, re.M)
+    want = ["sv", "sn", "di", "ei", "bl", "bdc"] + (["lbpv"] if has_dsm(guest) else [])
+    assert [p[1] for p in pages] == want, out
+
+    ei = guest.run(f"sg_vpd -p 0x86 {disk}").output
+    assert "HEADSUP=1 ORDSUP=1 SIMPSUP=1" in ei, ei
+    assert "NV_SUP=0 V_SUP=1" in ei, ei          # both models have a volatile cache
+    assert "SPT=0 GRD_CHK=0 APP_CHK=0 REF_CHK=0" in ei, ei
+
+
+def test_logical_block_provisioning(scsi):
+    guest, disk = scsi
+    cap = guest.run(f"sg_readcap -l {disk}").output
+    bl = guest.run(f"sg_vpd -p 0xb0 {disk}").output
+    mode = guest.run(f"cat {sysfs_disk(guest, disk)}/provisioning_mode").output.strip()
+    if has_dsm(guest):
+        assert "lbpme=1, lbprz=0" in cap, cap
+        assert "Maximum unmap block descriptor count: 256" in bl, bl
+        lbp = guest.run(f"sg_vpd -p 0xb2 {disk}").output
+        assert "Unmap command supported (LBPU): 1" in lbp, lbp
+        assert mode == "unmap", mode
+    else:
+        assert "lbpme=0, lbprz=0" in cap, cap
+        assert "Maximum unmap block descriptor count: 0" in bl, bl
+        r = guest.run(f"sg_vpd -p 0xb2 {disk}", check=False)
+        assert r.status != 0, r
+        assert mode == "full", mode
+
+
+def test_log_sense(scsi):
+    guest, disk = scsi
+    out = guest.run(f"sg_logs {disk}").output
+    assert re.findall(r"^\s+(0x[0-9a-f]{2})\s+", out, re.M) == ["0x00", "0x0d", "0x2f"], out
+    temp = guest.run(f"sg_logs -p 0x0d {disk}").output
+    m = re.search(r"Current temperature = (\d+) C", temp)
+    assert m and 0 < int(m.group(1)) < 100, temp
+    assert "Reference temperature = <not available>" in temp, temp
+    ie = guest.run(f"sg_logs -p 0x2f {disk}").output
+    assert "IE asc = 0x0, ascq = 0x0" in ie, ie
+    assert f"Current temperature = {m.group(1)} C" in ie, ie
+    # a page we do not have
+    r = guest.run(f"sg_logs -p 0x02 {disk}", check=False)
+    assert r.status != 0 and "Illegal request" in r.output, r
+
+
+def test_mode_select_write_cache(scsi):
+    """sd's cache_type goes through MODE SELECT (caching page, WCE), which
+    becomes Set Features 06h; Get Features (nvme-cli) sees the change."""
+    guest, disk = scsi
+    dev = chardev(guest)
+    cache_type = f"{sysfs_disk(guest, disk)}/cache_type"
+    assert guest.run(f"cat {cache_type}").output.strip() == "write back"
+    try:
+        guest.run(f"echo 'write through' > {cache_type}")
+        assert guest.run(f"cat {cache_type}").output.strip() == "write through"
+        out = guest.run(f"nvme get-feature {dev} -f 6").output
+        assert "(Volatile Write Cache), Current value:00000000" in out, out
+        modes = guest.run(f"sg_modes -p 8 {disk}").output
+        assert re.search(r"^ 00\s+08 12 00 ", modes, re.M), modes
+    finally:
+        guest.run(f"echo 'write back' > {cache_type}")
+    out = guest.run(f"nvme get-feature {dev} -f 6").output
+    assert "(Volatile Write Cache), Current value:0x00000001" in out, out
+    modes = guest.run(f"sg_modes -p 8 {disk}").output
+    assert re.search(r"^ 00\s+08 12 04 ", modes, re.M), modes
+    # changeable values: WCE only
+    modes = guest.run(f"sg_modes -c 1 -p 8 {disk}").output
+    assert re.search(r"^ 00\s+08 12 04 00 ", modes, re.M), modes
+
+
+def test_mode_select_bad_requests(scsi):
+    guest, disk = scsi
+    # SP=1: nothing can be saved
+    r = guest.run(f"printf '\\000\\000\\000\\000' > /tmp/ms0 && "
+                  f"sg_raw -s 4 -i /tmp/ms0 {disk} 15 11 00 00 04 00", check=False)
+    assert r.status != 0 and "Invalid field in cdb" in r.output, r
+    # a page that cannot be selected (01h read-write error recovery)
+    r = guest.run(f"printf '\\000\\000\\000\\000\\001\\012\\000\\000\\000\\000\\000\\000"
+                  f"\\000\\000\\000\\000' > /tmp/ms1 && "
+                  f"sg_raw -s 16 -i /tmp/ms1 {disk} 15 10 00 00 10 00", check=False)
+    assert r.status != 0 and "Invalid field in parameter list" in r.output, r
+
+
+def test_descriptor_sense(scsi):
+    """Control mode page D_SENSE switches sense data to descriptor format."""
+    guest, disk = scsi
+    page = "\\000\\000\\000\\000\\012\\012{}\\000\\000\\000\\000\\000\\000\\000\\000\\000"
+    select = f"sg_raw -s 16 -i /tmp/ms {disk} 15 10 00 00 10 00"
+    r = guest.run(f"sg_raw {disk} c2 00 00 00 00 00", check=False)
+    assert "Fixed format, current; Sense key: Illegal Request" in r.output, r
+    try:
+        guest.run(f"printf '{page.format(chr(92) + '004')}' > /tmp/ms && {select}")
+        modes = guest.run(f"sg_modes -p 0x0a {disk}").output
+        assert re.search(r"^ 00\s+0a 0a 04 10 ", modes, re.M), modes
+        r = guest.run(f"sg_raw {disk} c2 00 00 00 00 00", check=False)
+        assert "Descriptor format, current; Sense key: Illegal Request" in r.output, r
+        assert "Invalid command operation code" in r.output, r
+    finally:
+        guest.run(f"printf '{page.format(chr(92) + '000')}' > /tmp/ms && {select}")
+    r = guest.run(f"sg_raw {disk} c2 00 00 00 00 00", check=False)
+    assert "Fixed format, current; Sense key: Illegal Request" in r.output, r
+
+
+def test_start_stop_unit(scsi):
+    guest, disk = scsi
+    guest.run(f"sg_start --stop {disk}")
+    guest.run(f"sg_start --start {disk}")
+    r = guest.run(f"sg_start --eject {disk}", check=False)
+    assert r.status != 0 and "Illegal request" in r.output, r
+    guest.run(f"sg_turs {disk}")
+
+
+def test_unmap(scsi):
+    guest, disk = scsi
+    lba = 1 * MIB // guest.cfg.namespaces[0].lba_size
+    if has_dsm(guest):
+        guest.run(f"sg_unmap --force --lba={lba} --num=8 {disk}")
+        guest.run(f"blkdiscard -o {2 * MIB} -l {MIB} {disk}")
+    else:
+        # UNMAP -> Dataset Management, which cosim-nvme answers with Invalid Opcode
+        r = guest.run(f"printf '\\000\\026\\000\\020' > /tmp/um && "
+                      f"printf '\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000"
+                      f"\\000\\010\\000\\000\\000\\000\\000\\000' >> /tmp/um && "
+                      f"sg_raw -s 24 -i /tmp/um {disk} 42 00 00 00 00 00 00 00 18 00",
+                      check=False)
+        assert r.status != 0, r
+        assert "Sense key: Illegal Request" in r.output, r
+        assert "Invalid command operation code" in r.output, r
+    # a range past the end: LBA out of range, before any NVMe command
+    blocks = guest.cfg.namespaces[0].size_mib * MIB // guest.cfg.namespaces[0].lba_size
+    r = guest.run(f"sg_unmap --force --lba={blocks - 4} --num=8 {disk}", check=False)
+    assert r.status == 22 and "LBA out of range" in r.output, r
+
+
+def test_write_buffer(scsi):
+    """WRITE BUFFER 05h -> Firmware Image Download + Activate; neither model
+    implements the firmware commands, so the answer is Invalid Opcode."""
+    guest, disk = scsi
+    guest.run("dd if=/dev/zero of=/tmp/fw bs=4096 count=1 2>/dev/null")
+    r = guest.run(f"sg_write_buffer --mode=5 --in=/tmp/fw {disk}", check=False)
+    assert r.status != 0 and "Illegal request, Invalid opcode" in r.output, r
+    # modes other than 05h/0Eh/0Fh: invalid field
+    r = guest.run(f"sg_write_buffer --mode=2 --in=/tmp/fw {disk}", check=False)
+    assert r.status != 0, r
+    assert "Illegal request" in r.output and "Invalid opcode" not in r.output, r
+
+
+def test_format_unit(scsi):
+    guest, disk = scsi
+    if guest.cfg.controller.model != "qemu":
+        r = guest.run(f"sg_raw {disk} 04 00 00 00 00 00", check=False)
+        assert r.status != 0 and "Invalid command operation code" in r.output, r
+        return
+    guest.run(f"dd if=/dev/urandom of={disk} bs=65536 count=4 oflag=direct 2>/dev/null")
+    guest.run(f"sg_raw {disk} 04 00 00 00 00 00", timeout=300)
+    out = guest.run(f"dd if={disk} bs=65536 count=4 iflag=direct 2>/dev/null | "
+                    f"od -A d -t x1 | head -3").output
+    assert out.splitlines() == ["0000000 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+                                "*", "0262144"], out
