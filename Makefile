@@ -6,7 +6,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD
 
-.PHONY: all setup qemu driver image sim test test-faults interop test-unit bench clean distclean
+.PHONY: all setup qemu driver image sim test test-faults interop test-unit bench qmp-shell clean distclean
 
 all: qemu image
 
@@ -24,6 +24,12 @@ image: setup
 
 sim: setup
 	@$(PY) -m cosim sim
+
+# QEMU's qmp-shell on the newest `make sim`'s QMP socket (or QMP=path).
+qmp-shell:
+	@sock=$${QMP:-$$(ls -t build/results/sim-*/qmp.sock 2>/dev/null | head -1)}; \
+	 [ -S "$$sock" ] || { echo "no running make sim found (QMP=path/to/qmp.sock)" >&2; exit 1; }; \
+	 PYTHONPATH=$(CURDIR)/build/qemu-src/python /usr/bin/python3 -m qemu.qmp.qmp_shell $$sock
 
 # The last line is pytest's summary.  Exit status 5 (no tests collected) is a
 # failure here: a suite that silently ran nothing must not look green.

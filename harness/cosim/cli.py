@@ -96,7 +96,8 @@ def sim(args):
         info = (f"nvme-cosim: model={cfg.controller.model} driver={cfg.driver.name} "
                 f"config={cfg.source}\n{summary(guest)}\n"
                 f"  boot {t_boot:.1f}s, driver ready {t_ready:.1f}s after QEMU start; "
-                f"logs in {guest.rundir}")
+                f"logs in {guest.rundir}\n"
+                f"  QMP: {guest.qmp_sock}  (make qmp-shell)")
         if not interactive:
             print(info, file=sys.stderr)
             result = guest.run(args.cmd, timeout=args.timeout, check=False)

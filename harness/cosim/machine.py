@@ -59,6 +59,10 @@ class Guest:
         self.console = ConsoleLog(self.rundir / "console.log")
         self._sockdir = tempfile.mkdtemp(prefix="cosim-")   # sun_path is short
         self.console_sock = Path(self._sockdir) / "console.sock"
+        # A QMP socket of the user's own, beside the harness's (e.g. for qmp-shell).
+        self.qmp_sock = self.rundir / "qmp.sock"
+        if len(str(self.qmp_sock)) > 100:           # sun_path holds 108 bytes
+            self.qmp_sock = Path(self._sockdir) / "qmp.sock"
         self._vm = None
         self._agent = None
         self.healthy = True     # False once a command timed out or the guest failed
@@ -82,6 +86,7 @@ class Guest:
                 "-chardev", f"socket,id=agent,path={self._sockdir}/agent.sock,"
                             "server=on,wait=off",
                 "-serial", "chardev:agent",
+                "-qmp", f"unix:{self.qmp_sock},server=on,wait=off",
                 "-device", "pvpanic",
                 "-action", "panic=exit-failure", "-action", "reboot=shutdown"]
         for d in paths.FIRMWARE_DIRS:
