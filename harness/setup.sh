@@ -22,9 +22,9 @@ grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.l
 [ -z "$missing" ] && [ $need_src = 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
-	echo "setup: missing Debian packages:$missing" >&2
-	[ $need_src = 1 ] && echo "setup: and no deb-src entry for apt-get source" >&2
-	echo "setup: run as root:  sudo $0" >&2
+	echo "setup: this machine lacks what nvme-cosim needs; as root, run:" >&2
+	[ $need_src = 1 ] && echo "  sudo $0    # adds a deb-src entry for apt-get source qemu, then:" >&2
+	echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
 	exit 1
 fi
 
