@@ -57,6 +57,9 @@ class SimConfig:
     controller: Controller = field(default_factory=Controller)
     namespaces: list = field(default_factory=lambda: [Namespace()])
     driver: Driver = field(default_factory=Driver)
+    # Fault rules armed at start-up: dicts with the QMP cosim-nvme-fault-add
+    # arguments (less `id`), checked by the model itself when QEMU starts.
+    faults: list = field(default_factory=list)
 
 
 # Allowed values for keys that take one of a few.
@@ -120,6 +123,11 @@ def load(path=None, model=None, driver=None):
                                   "[[namespace]] tables")
             cfg.namespaces = [_fill(Namespace(), ns, f"namespace[{i}]", source)
                               for i, ns in enumerate(value)]
+        elif key == "fault":
+            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+                raise ConfigError(f"{source}: 'fault' must be [[fault]] tables")
+            cfg.faults = [{k.replace("_", "-"): v for k, v in rule.items()}
+                          for rule in value]
         else:
             raise ConfigError(f"{source}: unknown key '{key}'")
 
@@ -129,6 +137,9 @@ def load(path=None, model=None, driver=None):
             section, key = name.split(".")
             _fill(sections[section], {key: value}, section, f"{source} (override)")
     controller_properties(cfg)      # a key the model lacks is an error now, not at boot
+    if cfg.faults and cfg.controller.model != "cosim":
+        raise ConfigError(f"{source}: 'fault' rules need MODEL=cosim (QEMU's nvme has no "
+                          "fault injection)")
     return cfg
 
 

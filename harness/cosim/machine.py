@@ -1,6 +1,7 @@
 """Boot a guest: QEMU (through QEMU's own python/qemu QEMUMachine, which owns
 the process and the QMP socket), the controller under test, the busybox
 initramfs, a console log, pvpanic, and the command agent."""
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,10 @@ def controller_args(cfg, rundir):
     """-drive/-device arguments for the controller and its namespaces."""
     ctrl, ns_dev = DEVICES[cfg.controller.model]
     props = "".join(f",{k}={v}" for k, v in config.controller_properties(cfg).items())
+    if cfg.faults:
+        rules = Path(rundir) / "faults.json"
+        rules.write_text(json.dumps(cfg.faults, indent=1))
+        props += f",faults={rules}"
     args = ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},addr=0x4{props}"]
     for nsid, ns in enumerate(cfg.namespaces, 1):
         img = Path(rundir) / f"ns{nsid}.img"
@@ -105,7 +110,9 @@ class Guest:
         try:
             self._vm.launch()
         except Exception as e:
-            raise GuestError(f"QEMU did not start: {e}\n  logs: {self.rundir}") from e
+            why = (getattr(e, "output", None) or str(e)).strip()
+            raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
+                             f"  logs: {self.rundir}") from e
         self._agent = Agent(Path(self._sockdir) / "agent.sock", self.check_alive)
         self._agent.wait_ready(BOOT_TIMEOUT)
         return self

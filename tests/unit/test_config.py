@@ -69,3 +69,10 @@ def test_key_the_model_lacks_is_refused(tmp_path):
 def test_bad_controller_and_namespace_values(tmp_path, text, key):
     with pytest.raises(config.ConfigError, match=re.escape(f"'{key}'")):
         config.load(write(tmp_path, text))
+
+
+def test_fault_rules_at_start_up(tmp_path):
+    path = write(tmp_path, "[[fault]]\naction = 'drop'\nqueue = 'io'\nlba_start = 8\n")
+    assert config.load(path).faults == [{"action": "drop", "queue": "io", "lba-start": 8}]
+    with pytest.raises(config.ConfigError, match="'fault' rules need MODEL=cosim"):
+        config.load(path, model="qemu")
