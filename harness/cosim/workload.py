@@ -54,6 +54,16 @@ class Fio:
         return _parse(status, self.guest.run(f"cat {self.out}").output)
 
 
+def fio_verify(guest, dev, *opts, timeout=600):
+    """Run a verifying fio job to the end; GuestError if fio reports any error."""
+    result = guest.run(f"{FIO_BASE} --name=verify --filename={dev} {' '.join(opts)}",
+                       timeout=timeout, check=False)
+    parsed = _parse(result.status, result.output)
+    if result.status != 0 or not parsed.ios:
+        raise GuestError(f"fio failed\n{result}")
+    return parsed
+
+
 def verify_only(guest, dev, opts, timeout=600):
     """Re-read what a previous fio job with the same `opts` wrote and check
     every block's checksum: lost or corrupted data fails here."""

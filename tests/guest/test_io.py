@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from cosim.workload import fio_verify
+
 pytestmark = pytest.mark.guest
 
 MIB = 1 << 20
@@ -14,16 +16,6 @@ def first_disk(guest):
     devs = guest.block_devices()
     assert devs, "the driver created no block device"
     return devs[0]
-
-
-def fio(guest, dev, *opts, timeout=600):
-    """fio with a checksum in every block; fails the test if fio reports an error."""
-    cmd = (f"fio --name=verify --filename={dev} --direct=1 --ioengine=libaio "
-           f"--verify=crc32c --verify_fatal=1 --randrepeat=1 --output-format=terse "
-           f"--terse-version=3 {' '.join(opts)}")
-    result = guest.run(cmd, timeout=timeout, check=False)
-    assert result.status == 0, f"fio failed:\n{result}"
-    return result
 
 
 def test_lun_matches_namespace(guest):
@@ -68,13 +60,13 @@ def test_unsupported_command_is_illegal_request(guest):
 def test_64mib_survive_driver_reload(guest):
     """Write 64 MiB with checksums, unload and reload the driver, verify."""
     dev = first_disk(guest)[0]
-    common = ("--rw=write --bs=128k --size=64M --iodepth=16 --verify_state_save=0")
-    fio(guest, dev, common, "--do_verify=0")
+    common = "--rw=write --bs=128k --size=64M --iodepth=16"
+    fio_verify(guest, dev, common, "--do_verify=0")
     guest.unload_driver()
     assert guest.block_devices() == []
     guest.load_driver()
     dev = first_disk(guest)[0]
-    fio(guest, dev, common, "--verify_only=1")
+    fio_verify(guest, dev, common, "--verify_only=1")
 
 
 def test_reload_cycles_with_io(guest):
@@ -82,7 +74,7 @@ def test_reload_cycles_with_io(guest):
         guest.unload_driver()
         guest.load_driver()
         dev = first_disk(guest)[0]
-        fio(guest, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8",
+        fio_verify(guest, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8",
             f"--offset={cycle * 8}M --verify_backlog=64")
 
 
@@ -91,4 +83,4 @@ def test_linux_nvme_driver_sees_namespace(nvme_guest):
     dev, size, _ = first_disk(nvme_guest)
     assert re.fullmatch(r"/dev/nvme\dn1", dev), dev
     assert size == nvme_guest.cfg.namespaces[0].size_mib * MIB
-    fio(nvme_guest, dev, "--rw=randwrite --bs=4k --size=16M --iodepth=16")
+    fio_verify(nvme_guest, dev, "--rw=randwrite --bs=4k --size=16M --iodepth=16")

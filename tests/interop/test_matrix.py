@@ -9,7 +9,7 @@ import pytest
 
 from cosim import config, control
 from cosim.machine import Guest
-from cosim.workload import FIO_BASE
+from cosim.workload import fio_verify
 
 MEDIUM_ERRNO = r"I/O error|Input/output error|No data available"
 
@@ -29,9 +29,9 @@ def cells():
                                    id=f"{name}-{driver}-{model}")
 
 
-def fio_verify(guest, devs, extra=""):
+def fio_all(guest, devs, *extra):
     for dev, _, _ in devs:
-        guest.run(f"{FIO_BASE} --name=interop --filename={dev} {JOB} {extra}", timeout=600)
+        fio_verify(guest, dev, JOB, *extra)
 
 
 def check_identify(guest, cfg):
@@ -45,7 +45,7 @@ def check_reset(guest, cfg, devs):
     guest.reset_controller()
     guest.wait_until(f"[ $(ls -d /sys/block/{'sd' if cfg.driver.name == 'nvme_scsi' else 'nvme'}*"
                      f" | wc -l) -ge {len(devs)} ]", timeout=120)
-    fio_verify(guest, devs, "--verify_only=1")      # what was written before the reset
+    fio_all(guest, devs, "--verify_only=1")      # what was written before the reset
 
 
 def check_rescan(guest, cfg, devs):
@@ -84,7 +84,7 @@ def test_cell(name, driver, model, matrix):
             guest.load_driver()
             devs = check_identify(guest, cfg)
         with cell.step("io"):
-            fio_verify(guest, devs)
+            fio_all(guest, devs)
         for step, check in STEPS[2:]:
             with cell.step(step):
                 note = check(guest, cfg, devs)
