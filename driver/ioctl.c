@@ -117,7 +117,7 @@ static int nvme_scsi_default_ns(struct nvme_scsi_ctrl *ctrl, u8 *lba_shift)
 	int nsid = -ENOTTY;
 
 	rcu_read_lock();
-	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+	for (lun = 0; lun < ctrl->nr_luns; lun++) {
 		struct nvme_scsi_ns *ns = rcu_dereference(ctrl->ns[lun]);
 
 		if (ns) {

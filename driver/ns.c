@@ -69,30 +69,31 @@ static struct nvme_scsi_ns *nvme_scsi_parse_ns(struct nvme_scsi_ctrl *ctrl,
 }
 
 /*
- * Identify namespaces 1..min(NN, NVME_SCSI_MAX_LUNS) and refresh the LUN
+ * Identify namespaces 1..min(NN, max_luns) (those the namespaces parameter
+ * lists, if given) and refresh the LUN
  * table. An NVMe error status for a namespace means "not active"; a
  * transport error (timeout, dead controller) fails the scan.
  */
 int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl)
 {
-	unsigned int nr = min_t(u32, ctrl->nn, NVME_SCSI_MAX_LUNS);
+	unsigned int nr = min_t(u32, ctrl->nn, ctrl->nr_luns);
 	struct nvme_id_ns *id;
 	unsigned int lun;
 	int ret = 0;
 
-	if (ctrl->nn > NVME_SCSI_MAX_LUNS)
-		dev_info(ctrl->dev, "controller has %u namespaces; exposing NSID 1-%u\n",
-			 ctrl->nn, NVME_SCSI_MAX_LUNS);
+	if (ctrl->nn > ctrl->nr_luns && nvme_scsi_state(ctrl) == NVME_SCSI_NEW)
+		dev_info(ctrl->dev, "controller has %u namespaces; exposing NSID 1-%u (max_luns)\n",
+			 ctrl->nn, ctrl->nr_luns);
 	id = kmalloc(NVME_IDENTIFY_DATA_SIZE, GFP_KERNEL);
 	if (!id)
 		return -ENOMEM;
 
 	mutex_lock(&ctrl->ns_lock);
-	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+	for (lun = 0; lun < ctrl->nr_luns; lun++) {
 		struct nvme_scsi_ns *ns = NULL;
 		u32 nsid = lun + 1;
 
-		if (lun < nr) {
+		if (lun < nr && nvme_scsi_nsid_wanted(nsid)) {
 			ret = nvme_scsi_identify(ctrl, nsid, NVME_ID_CNS_NS, id);
 			if (ret < 0) {
 				dev_err(ctrl->dev, "Identify Namespace %u failed: %d\n",
@@ -122,7 +123,7 @@ void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
 	struct Scsi_Host *shost = ctrl->shost;
 	unsigned int lun;
 
-	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+	for (lun = 0; lun < ctrl->nr_luns; lun++) {
 		struct scsi_device *sdev;
 		bool active;
 
@@ -162,7 +163,7 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 	ret = nvme_scsi_scan_namespaces(ctrl);
 	if (ret)
 		goto out;
-	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+	for (lun = 0; lun < ctrl->nr_luns; lun++) {
 		struct scsi_device *sdev;
 		bool active;
 
@@ -195,7 +196,7 @@ void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl)
 	unsigned int lun;
 
 	mutex_lock(&ctrl->ns_lock);
-	for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++)
+	for (lun = 0; lun < ctrl->nr_luns; lun++)
 		nvme_scsi_set_ns(ctrl, lun, NULL);
 	mutex_unlock(&ctrl->ns_lock);
 }
@@ -216,7 +217,7 @@ unsigned int nvme_scsi_report_luns(struct nvme_scsi_ctrl *ctrl, u8 select,
 	case 0x00:	/* all logical units (no well-known ones here) */
 	case 0x02:
 		rcu_read_lock();
-		for (lun = 0; lun < NVME_SCSI_MAX_LUNS; lun++) {
+		for (lun = 0; lun < ctrl->nr_luns; lun++) {
 			if (!rcu_access_pointer(ctrl->ns[lun]))
 				continue;
 			if (8 + 8 * (n + 1) > len)

@@ -35,7 +35,6 @@
 #define NVME_SCSI_PAGE_SIZE		(1U << NVME_SCSI_PAGE_SHIFT)
 #define NVME_SCSI_PRPS_PER_PAGE		(NVME_SCSI_PAGE_SIZE / sizeof(__le64))
 
-#define NVME_SCSI_ADMIN_DEPTH		NVME_AQ_DEPTH
 /* Largest transfer the driver ever builds, whatever MDTS allows. */
 #define NVME_SCSI_MAX_XFER		(4U << 20)
 /*
@@ -59,8 +58,11 @@
 /* Char device minors (one per controller). */
 #define NVME_SCSI_MINORS		64
 
-/* LUNs exposed: NSID n is LUN n - 1; namespaces above this are ignored. */
-#define NVME_SCSI_MAX_LUNS		8
+/*
+ * LUNs: NSID n is LUN n - 1; max_luns (default 8, at most this) LUNs are
+ * exposed, namespaces above are ignored.
+ */
+#define NVME_SCSI_MAX_LUNS		256
 
 /*
  * Driver-internal status values passed to a request's end() when the
@@ -183,7 +185,9 @@ struct nvme_scsi_ctrl {
 
 	/* admin command slots (CID on the admin queue) */
 	spinlock_t admin_lock;
-	unsigned long admin_cids;	/* bitmap, NVME_SCSI_ADMIN_DEPTH - 1 bits */
+	unsigned long admin_cids;	/* bitmap, nr_admin_cids bits */
+	unsigned int nr_admin_cids;	/* min(admin depth - 1, BITS_PER_LONG) */
+	u16 admin_depth;
 	wait_queue_head_t admin_wait;	/* free admin and passthrough CIDs */
 
 	struct dma_pool *prp_pool;
@@ -201,12 +205,22 @@ struct nvme_scsi_ctrl {
 	u16 oncs;		/* optional NVM commands (DSM, ...) */
 
 	struct mutex ns_lock;	/* updates to ns[] */
+	unsigned int nr_luns;	/* max_luns */
 	struct nvme_scsi_ns __rcu *ns[NVME_SCSI_MAX_LUNS];
 	struct mutex scan_lock;	/* serialises namespace rescans */
 
 	/* resets not started by SCSI error handling (timeouts, CFS) */
 	struct work_struct reset_work;
 	atomic_t nr_resets;
+
+	/* Asynchronous Event Requests (Namespace Attribute Changed notice) */
+	bool aen_enabled;		/* OAES bit 8 and Set Features 0Bh done */
+	bool aen_stop;			/* remove(): no more AERs or event work */
+	unsigned long aer_busy;		/* bit 0: an AER is outstanding */
+	int aer_cid;
+	u32 aen_result;			/* dword 0 of the last AER completion */
+	struct nvme_scsi_req aer_req;
+	struct work_struct async_work;
 
 	/* passthrough char device (ioctl.c) */
 	int instance;		/* N in /dev/nvme_scsiN, -1 if none */
@@ -218,6 +232,7 @@ struct nvme_scsi_ctrl {
 };
 
 /* module parameters (pci.c) */
+bool nvme_scsi_nsid_wanted(u32 nsid);
 extern unsigned int nvme_scsi_admin_timeout;	/* seconds */
 extern unsigned int nvme_scsi_shutdown_timeout;	/* seconds */
 extern unsigned int nvme_scsi_io_timeout;	/* seconds */
@@ -251,6 +266,8 @@ int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		   struct nvme_command *cmd, u64 *result, unsigned long timeout);
 int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid);
+void nvme_scsi_setup_aen(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_async_work(struct work_struct *work);
 int nvme_scsi_create_io_queue(struct nvme_scsi_queue *q);
 int nvme_scsi_delete_io_queue(struct nvme_scsi_queue *q);
 int nvme_scsi_set_queue_count(struct nvme_scsi_ctrl *ctrl, unsigned int *count);

@@ -24,13 +24,49 @@ static unsigned int io_queues;
 module_param(io_queues, uint, 0444);
 MODULE_PARM_DESC(io_queues, "IO queue pairs to ask for (0 = one per possible CPU, max 64)");
 
-static unsigned int io_queue_depth = 256;
-module_param(io_queue_depth, uint, 0444);
-MODULE_PARM_DESC(io_queue_depth, "entries per IO queue (6-4096, capped by CAP.MQES; 4 are kept for passthrough)");
+static char *io_queue_mode = "cpu";
+module_param(io_queue_mode, charp, 0444);
+MODULE_PARM_DESC(io_queue_mode, "with io_queues=0: \"cpu\" = one IO queue per possible CPU, \"numa\" = one per NUMA node");
+
+static unsigned int io_queue_size = 256;
+module_param(io_queue_size, uint, 0444);
+MODULE_PARM_DESC(io_queue_size, "entries per IO queue (6-4096, capped by CAP.MQES; 4 are kept for passthrough)");
+/* the earlier name */
+module_param_named(io_queue_depth, io_queue_size, uint, 0444);
+MODULE_PARM_DESC(io_queue_depth, "same as io_queue_size");
+
+static unsigned int admin_queue_size = NVME_AQ_DEPTH;
+module_param(admin_queue_size, uint, 0444);
+MODULE_PARM_DESC(admin_queue_size, "entries in the admin queue (4-4096, capped by CAP.MQES; at most 64 commands out at once)");
+
+static unsigned int max_transfer_size;
+module_param(max_transfer_size, uint, 0444);
+MODULE_PARM_DESC(max_transfer_size, "largest transfer in bytes, a multiple of 4096 up to 4194304 (0 = max_transfer_kb); capped by MDTS");
 
 static unsigned int max_transfer_kb = NVME_SCSI_MAX_XFER / 1024;
 module_param(max_transfer_kb, uint, 0444);
-MODULE_PARM_DESC(max_transfer_kb, "largest transfer in KiB (capped by MDTS and 4096)");
+MODULE_PARM_DESC(max_transfer_kb, "largest transfer in KiB, 4-4096 (capped by MDTS); max_transfer_size wins if set");
+
+static unsigned int max_luns = 8;
+module_param(max_luns, uint, 0444);
+MODULE_PARM_DESC(max_luns, "LUNs per controller, 1-256: NSID n is LUN n-1, NSIDs above are not exposed");
+
+static unsigned int namespaces[NVME_SCSI_MAX_LUNS];
+static unsigned int nr_namespaces;
+module_param_array(namespaces, uint, &nr_namespaces, 0444);
+MODULE_PARM_DESC(namespaces, "comma-separated NSIDs to expose (default: all active up to max_luns)");
+
+bool nvme_scsi_nsid_wanted(u32 nsid)
+{
+	unsigned int i;
+
+	if (!nr_namespaces)
+		return true;
+	for (i = 0; i < nr_namespaces; i++)
+		if (namespaces[i] == nsid)
+			return true;
+	return false;
+}
 
 unsigned int nvme_scsi_admin_timeout = 30;
 module_param_named(admin_timeout, nvme_scsi_admin_timeout, uint, 0644);
@@ -285,7 +321,8 @@ static int nvme_scsi_identify_ctrl(struct nvme_scsi_ctrl *ctrl)
 	ctrl->vwc_present = id->vwc & NVME_CTRL_VWC_PRESENT;
 	ctrl->oncs = le16_to_cpu(id->oncs);
 
-	max_xfer = min_t(u64, NVME_SCSI_MAX_XFER, (u64)max_transfer_kb * 1024);
+	max_xfer = min_t(u64, NVME_SCSI_MAX_XFER,
+			 max_transfer_size ? max_transfer_size : (u64)max_transfer_kb * 1024);
 	if (id->mdts)
 		max_xfer = min_t(u64, max_xfer,
 				 1ULL << (id->mdts + 12 + NVME_CAP_MPSMIN(ctrl->cap)));
@@ -418,7 +455,7 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 	if (ret)
 		return ret;
 
-	ctrl->io_depth = min_t(u32, io_queue_depth, NVME_CAP_MQES(ctrl->cap) + 1);
+	ctrl->io_depth = min_t(u32, io_queue_size, NVME_CAP_MQES(ctrl->cap) + 1);
 	if (ctrl->io_depth < NVME_SCSI_MIN_IO_DEPTH) {
 		dev_err(ctrl->dev, "IO queues of %u entries are too small (CAP.MQES %llu, need %u)\n",
 			ctrl->io_depth, NVME_CAP_MQES(ctrl->cap) + 1,
@@ -494,6 +531,7 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 	ret = nvme_scsi_create_io_queues(ctrl);
 	if (ret)
 		goto dead;
+	nvme_scsi_setup_aen(ctrl);
 	nvme_scsi_change_state(ctrl, NVME_SCSI_LIVE);
 	mutex_unlock(&ctrl->reset_lock);
 	dev_info(ctrl->dev, "controller reset complete\n");
@@ -532,7 +570,11 @@ static void nvme_scsi_teardown_queues(struct nvme_scsi_ctrl *ctrl, bool shutdown
 
 static unsigned int nvme_scsi_wanted_io_queues(void)
 {
-	unsigned int n = io_queues ? io_queues : num_possible_cpus();
+	unsigned int n = io_queues;
+
+	if (!n)
+		n = strcmp(io_queue_mode, "numa") ? num_possible_cpus() :
+			num_possible_nodes();
 
 	return clamp_t(unsigned int, n, 1, NVME_SCSI_MAX_IO_QUEUES);
 }
@@ -559,8 +601,10 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	mutex_init(&ctrl->ns_lock);
 	mutex_init(&ctrl->scan_lock);
 	INIT_WORK(&ctrl->reset_work, nvme_scsi_reset_work);
+	INIT_WORK(&ctrl->async_work, nvme_scsi_async_work);
 	init_rwsem(&ctrl->pt_rwsem);
 	ctrl->instance = -1;
+	ctrl->nr_luns = max_luns;
 	pci_set_drvdata(pdev, ctrl);
 
 	ret = pci_enable_device_mem(pdev);
@@ -605,7 +649,9 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENOMEM;
 		goto err_pool;
 	}
-	ret = nvme_scsi_alloc_queue(ctrl, 0, NVME_SCSI_ADMIN_DEPTH);
+	ctrl->admin_depth = min_t(u32, admin_queue_size, NVME_CAP_MQES(ctrl->cap) + 1);
+	ctrl->nr_admin_cids = min_t(u32, ctrl->admin_depth - 1, BITS_PER_LONG);
+	ret = nvme_scsi_alloc_queue(ctrl, 0, ctrl->admin_depth);
 	if (ret)
 		goto err_queues;
 
@@ -648,6 +694,7 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = nvme_scsi_chrdev_add(ctrl);
 	if (ret)
 		dev_warn(ctrl->dev, "no passthrough char device: %d\n", ret);
+	nvme_scsi_setup_aen(ctrl);
 	return 0;
 
 err_ns:
@@ -682,6 +729,9 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	unsigned int i;
 
 	nvme_scsi_chrdev_del(ctrl);
+	/* no event work from here on (an AER completion queues none) */
+	WRITE_ONCE(ctrl->aen_stop, true);
+	cancel_work_sync(&ctrl->async_work);
 	if (!pci_device_is_present(pdev)) {
 		/* surprise removal: nothing will complete, fail it all now */
 		nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
@@ -743,10 +793,47 @@ static struct pci_driver nvme_scsi_pci_driver = {
 /* A bad module parameter fails the load, saying which and why. */
 static int __init nvme_scsi_check_params(void)
 {
-	if (io_queue_depth < NVME_SCSI_MIN_IO_DEPTH || io_queue_depth > 4096) {
-		pr_err(NVME_SCSI_NAME ": io_queue_depth=%u: must be %u-4096 (%u CIDs per queue are kept for passthrough)\n",
-		       io_queue_depth, NVME_SCSI_MIN_IO_DEPTH, NVME_SCSI_PT_CIDS);
+	unsigned int i, j;
+
+	if (io_queue_size < NVME_SCSI_MIN_IO_DEPTH || io_queue_size > 4096) {
+		pr_err(NVME_SCSI_NAME ": io_queue_size=%u: must be %u-4096 (%u CIDs per queue are kept for passthrough)\n",
+		       io_queue_size, NVME_SCSI_MIN_IO_DEPTH, NVME_SCSI_PT_CIDS);
 		return -EINVAL;
+	}
+	if (admin_queue_size < 4 || admin_queue_size > 4096) {
+		pr_err(NVME_SCSI_NAME ": admin_queue_size=%u: must be 4-4096\n",
+		       admin_queue_size);
+		return -EINVAL;
+	}
+	if (strcmp(io_queue_mode, "cpu") && strcmp(io_queue_mode, "numa")) {
+		pr_err(NVME_SCSI_NAME ": io_queue_mode=%s: must be \"cpu\" or \"numa\"\n",
+		       io_queue_mode);
+		return -EINVAL;
+	}
+	if (max_transfer_size && (max_transfer_size % NVME_SCSI_PAGE_SIZE ||
+				  max_transfer_size > NVME_SCSI_MAX_XFER)) {
+		pr_err(NVME_SCSI_NAME ": max_transfer_size=%u: must be a multiple of %u up to %u\n",
+		       max_transfer_size, NVME_SCSI_PAGE_SIZE, NVME_SCSI_MAX_XFER);
+		return -EINVAL;
+	}
+	if (!max_luns || max_luns > NVME_SCSI_MAX_LUNS) {
+		pr_err(NVME_SCSI_NAME ": max_luns=%u: must be 1-%u\n", max_luns,
+		       NVME_SCSI_MAX_LUNS);
+		return -EINVAL;
+	}
+	for (i = 0; i < nr_namespaces; i++) {
+		if (!namespaces[i] || namespaces[i] > max_luns) {
+			pr_err(NVME_SCSI_NAME ": namespaces: NSID %u is not 1-%u (max_luns)\n",
+			       namespaces[i], max_luns);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			if (namespaces[j] == namespaces[i]) {
+				pr_err(NVME_SCSI_NAME ": namespaces: NSID %u listed twice\n",
+				       namespaces[i]);
+				return -EINVAL;
+			}
+		}
 	}
 	if (io_queues > NVME_SCSI_MAX_IO_QUEUES) {
 		pr_err(NVME_SCSI_NAME ": io_queues=%u: at most %u\n", io_queues,
@@ -779,7 +866,6 @@ static int __init nvme_scsi_init(void)
 
 	BUILD_BUG_ON(sizeof(struct nvme_command) != 64);
 	BUILD_BUG_ON(sizeof(struct nvme_completion) != 16);
-	BUILD_BUG_ON(NVME_SCSI_ADMIN_DEPTH - 1 > BITS_PER_LONG);
 	BUILD_BUG_ON(NVME_SCSI_PT_CIDS > BITS_PER_LONG);
 
 	ret = nvme_scsi_check_params();

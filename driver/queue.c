@@ -293,7 +293,7 @@ static void nvme_scsi_sync_end(struct nvme_scsi_queue *q,
 }
 
 /*
- * CIDs not owned by blk-mq: admin slots 0..NVME_SCSI_ADMIN_DEPTH-2, and on an
+ * CIDs not owned by blk-mq: admin slots 0..nr_admin_cids-1, and on an
  * IO queue the NVME_SCSI_PT_CIDS CIDs from pt_cid_base up (can_queue stops
  * below them, so the SQ still cannot overflow).
  */
@@ -301,7 +301,7 @@ static bool nvme_scsi_get_cid(struct nvme_scsi_queue *q, int *cid)
 {
 	struct nvme_scsi_ctrl *ctrl = q->ctrl;
 	unsigned long *map = q->qid ? &q->pt_cids : &ctrl->admin_cids;
-	unsigned int bits = q->qid ? NVME_SCSI_PT_CIDS : NVME_SCSI_ADMIN_DEPTH - 1;
+	unsigned int bits = q->qid ? NVME_SCSI_PT_CIDS : ctrl->nr_admin_cids;
 	unsigned long flags, bit;
 	bool ok;
 
@@ -520,6 +520,119 @@ int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid)
 		return -ENODEV;
 	}
 	return 0;
+}
+
+/* ---- Asynchronous Event Requests --------------------------------------- */
+
+static void nvme_scsi_aer_end(struct nvme_scsi_queue *aq,
+			      struct nvme_scsi_req *req, u16 status,
+			      union nvme_result result)
+{
+	struct nvme_scsi_ctrl *ctrl = aq->ctrl;
+	u16 sc = NVME_SCSI_STATUS_CODE(status);
+
+	nvme_scsi_put_cid(aq, ctrl->aer_cid);
+	clear_bit(0, &ctrl->aer_busy);
+	if (sc == NVME_SCSI_SC_CANCELLED || sc == NVME_SCSI_SC_DEAD)
+		return;			/* a reset re-arms it */
+	if (sc) {
+		dev_warn(ctrl->dev, "Asynchronous Event Request failed: status %#x\n", status);
+		return;
+	}
+	WRITE_ONCE(ctrl->aen_result, le32_to_cpu(result.u32));
+	if (!READ_ONCE(ctrl->aen_stop))
+		queue_work(system_unbound_wq, &ctrl->async_work);
+}
+
+/* Keep one Asynchronous Event Request outstanding (it holds an admin CID). */
+static void nvme_scsi_submit_aer(struct nvme_scsi_ctrl *ctrl)
+{
+	struct nvme_scsi_queue *aq = &ctrl->queues[0];
+	struct nvme_command c = { };
+	int cid;
+
+	if (!READ_ONCE(ctrl->aen_enabled) || READ_ONCE(ctrl->aen_stop) ||
+	    test_and_set_bit(0, &ctrl->aer_busy))
+		return;
+	if (!nvme_scsi_get_cid(aq, &cid)) {
+		clear_bit(0, &ctrl->aer_busy);
+		dev_warn(ctrl->dev, "no admin command slot for an AER\n");
+		return;
+	}
+	ctrl->aer_cid = cid;
+	ctrl->aer_req.end = nvme_scsi_aer_end;
+	c.common.opcode = nvme_admin_async_event;
+	c.common.command_id = cid;
+	if (nvme_scsi_submit(aq, &c, &ctrl->aer_req, true)) {
+		nvme_scsi_put_cid(aq, cid);
+		clear_bit(0, &ctrl->aer_busy);
+	}
+}
+
+/*
+ * After bring-up or a reset: if the controller offers the Namespace
+ * Attribute Changed notice (OAES bit 8, NVMe 1.2; cosim-nvme's
+ * ns-notice-aen=on), enable it and keep an AER outstanding.
+ */
+void nvme_scsi_setup_aen(struct nvme_scsi_ctrl *ctrl)
+{
+	struct nvme_command c = { };
+	int ret;
+
+	if (!(le32_to_cpu(ctrl->id->oaes) & NVME_AEN_CFG_NS_ATTR))
+		return;
+	c.features.opcode = nvme_admin_set_features;
+	c.features.fid = cpu_to_le32(NVME_FEAT_ASYNC_EVENT);
+	c.features.dword11 = cpu_to_le32(NVME_AEN_CFG_NS_ATTR);
+	ret = nvme_scsi_admin_exec(ctrl, &c, NULL);
+	if (ret) {
+		dev_warn(ctrl->dev, "enabling namespace notices failed: %d\n", ret);
+		return;
+	}
+	if (!ctrl->aen_enabled)
+		dev_info(ctrl->dev, "namespace attribute notices enabled\n");
+	WRITE_ONCE(ctrl->aen_enabled, true);
+	nvme_scsi_submit_aer(ctrl);
+}
+
+/* Read (and so clear) log page @lid, @len bytes. */
+static void nvme_scsi_clear_log(struct nvme_scsi_ctrl *ctrl, u8 lid, u32 len)
+{
+	struct nvme_command c = { };
+	dma_addr_t dma;
+	void *buf;
+
+	buf = dma_alloc_coherent(ctrl->dev, len, &dma, GFP_KERNEL);
+	if (!buf)
+		return;
+	c.get_log_page.opcode = nvme_admin_get_log_page;
+	c.get_log_page.nsid = cpu_to_le32(NVME_NSID_ALL);
+	c.get_log_page.lid = lid;
+	c.get_log_page.numdl = cpu_to_le16(len / 4 - 1);
+	c.get_log_page.dptr.prp1 = cpu_to_le64(dma);
+	nvme_scsi_admin_exec(ctrl, &c, NULL);
+	dma_free_coherent(ctrl->dev, len, buf, dma);
+}
+
+void nvme_scsi_async_work(struct work_struct *work)
+{
+	struct nvme_scsi_ctrl *ctrl =
+		container_of(work, struct nvme_scsi_ctrl, async_work);
+	u32 res = READ_ONCE(ctrl->aen_result);
+	u8 type = res & 0x7, info = (res >> 8) & 0xff, lid = (res >> 16) & 0xff;
+
+	if (type == NVME_AER_NOTICE && info == NVME_AER_NOTICE_NS_CHANGED) {
+		dev_info(ctrl->dev, "namespace attribute changed: rescanning\n");
+		/* the event stays masked until the Changed Namespace List is read */
+		nvme_scsi_clear_log(ctrl, NVME_LOG_CHANGED_NS, NVME_IDENTIFY_DATA_SIZE);
+		nvme_scsi_rescan(ctrl);
+	} else {
+		dev_warn(ctrl->dev, "asynchronous event %#x (type %u, info %#x, log page %#x)\n",
+			 res, type, info, lid);
+		if (lid)
+			nvme_scsi_clear_log(ctrl, lid, 64);
+	}
+	nvme_scsi_submit_aer(ctrl);
 }
 
 int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns, void *buf)

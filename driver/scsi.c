@@ -591,15 +591,22 @@ static enum nvme_scsi_xlat nvme_scsi_report_luns_cmd(struct nvme_scsi_ctrl *ctrl
 {
 	const u8 *cdb = cmd->cmnd;
 	unsigned int alloc = get_unaligned_be32(&cdb[6]);
-	u8 buf[8 + 8 * NVME_SCSI_MAX_LUNS];
-	unsigned int len;
+	unsigned int size = 8 + 8 * ctrl->nr_luns, len;
+	enum nvme_scsi_xlat ret;
+	u8 *buf;
 
 	if (alloc < 4)		/* SPC-4 */
 		return nvme_scsi_invalid_field(cmd);
-	len = nvme_scsi_report_luns(ctrl, cdb[2], buf, sizeof(buf));
+	buf = kmalloc(size, GFP_ATOMIC);
+	if (!buf)
+		return NVME_SCSI_XLAT_BUSY;
+	len = nvme_scsi_report_luns(ctrl, cdb[2], buf, size);
 	if (!len)
-		return nvme_scsi_invalid_field(cmd);
-	return nvme_scsi_copy_out(cmd, buf, len, alloc);
+		ret = nvme_scsi_invalid_field(cmd);
+	else
+		ret = nvme_scsi_copy_out(cmd, buf, len, alloc);
+	kfree(buf);
+	return ret;
 }
 
 static enum nvme_scsi_xlat nvme_scsi_request_sense(struct scsi_cmnd *cmd)
@@ -702,7 +709,7 @@ static bool nvme_scsi_get_ns(struct nvme_scsi_ctrl *ctrl, u64 lun,
 	struct nvme_scsi_ns *ns;
 	bool found = false;
 
-	if (lun >= NVME_SCSI_MAX_LUNS)
+	if (lun >= ctrl->nr_luns)
 		return false;
 	rcu_read_lock();
 	ns = rcu_dereference(ctrl->ns[lun]);
@@ -1577,7 +1584,7 @@ void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl)
 
 	shost->max_channel = 0;
 	shost->max_id = 1;
-	shost->max_lun = NVME_SCSI_MAX_LUNS;
+	shost->max_lun = ctrl->nr_luns;
 	shost->this_id = -1;
 	shost->max_cmd_len = 16;
 	shost->unique_id = shost->host_no;

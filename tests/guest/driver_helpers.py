@@ -53,3 +53,66 @@ def fio(guest, dev, *opts, timeout=600):
     result = guest.run(cmd, timeout=timeout, check=False)
     assert result.status == 0, f"fio failed:\n{result}"
     return result
+
+
+def boot_guest(name, cfg):
+    """A guest of its own (not from the pool) with the driver loaded."""
+    from cosim.machine import Guest
+    guest = Guest(cfg, name=name).start()
+    try:
+        guest.load_driver()
+    except Exception:
+        guest.close()
+        raise
+    return guest
+
+
+def check_console(guest, since):
+    problems = guest.console_problems(since)
+    assert not problems, ("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
+                          f"\n  console: {guest.console.path}")
+
+
+def reload_driver(guest, params, disks):
+    """Reload nvme_scsi with @params and wait for @disks SCSI disks."""
+    guest.run("rmmod nvme_scsi")
+    guest.run(f"modprobe nvme_scsi {params}", timeout=120)
+    wait_disks(guest, disks)
+
+
+def wait_disks(guest, disks, timeout=60):
+    guest.wait_until(f"[ $(ls -d /sys/block/sd* 2>/dev/null | wc -l) -eq {disks} ]",
+                     timeout=timeout)
+
+
+def luns(guest):
+    """{lun: size_bytes} of the SCSI disks."""
+    return {int(addr.split(":")[3]): size for _, size, addr in guest.block_devices()}
+
+
+_hotplug_seq = [0]
+
+
+def add_ns(guest, nsid, size_mib, ctrl="nvme0"):
+    """Hot-add namespace @nsid under fresh node and device names (a static
+    -drive's BlockBackend name stays taken after its device is deleted, so
+    cosim.control.add_namespace cannot re-add a static NSID). Returns the
+    device id, for del_ns()."""
+    from pathlib import Path
+    _hotplug_seq[0] += 1
+    tag = f"hp{nsid}x{_hotplug_seq[0]}"
+    img = Path(guest.rundir) / f"{tag}.img"
+    with open(img, "wb") as f:
+        f.truncate(size_mib << 20)
+    vm = guest.vm
+    vm.command("blockdev-add", driver="raw", node_name=tag,
+               file={"driver": "file", "filename": str(img)})
+    vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=tag,
+               nsid=nsid, id=f"dev{tag}")
+    return f"dev{tag}"
+
+
+def del_ns(guest, dev_id, timeout=30):
+    vm = guest.vm
+    vm.command("device_del", id=dev_id)
+    vm.event_wait("DEVICE_DELETED", timeout=timeout, match={"data": {"device": dev_id}})

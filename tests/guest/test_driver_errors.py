@@ -70,7 +70,11 @@ def test_timeout_abort_then_reset(short_timeouts):
 
 
 @pytest.mark.parametrize("param, why", [
-    ("io_queue_depth=3", "io_queue_depth=3: must be 6-4096"),
+    ("io_queue_size=3", "io_queue_size=3: must be 6-4096"),
+    ("admin_queue_size=2", "admin_queue_size=2: must be 4-4096"),
+    ("io_queue_mode=node", "io_queue_mode=node: must be \"cpu\" or \"numa\""),
+    ("max_transfer_size=5000", "max_transfer_size=5000: must be a multiple of 4096 up to 4194304"),
+    ("max_luns=0", "max_luns=0: must be 1-256"),
     ("io_timeout=0", "io_timeout=0: must be 1-3600 seconds"),
     ("max_transfer_kb=1", "max_transfer_kb=1: must be 4-4096"),
     ("io_queues=65", "io_queues=65: at most 64"),

@@ -1,0 +1,128 @@
+"""nvme_scsi's namespace handling on a controller with three namespaces:
+NSID n = LUN n-1, the namespaces / max_luns parameters, rescan through the
+RESCAN ioctl and sysfs, and the Namespace Attribute Changed notice
+(cosim-nvme's ns-notice-aen=on) for hot-added and removed namespaces."""
+import pytest
+
+from cosim import config, control
+from driver_helpers import (MIB, add_ns, boot_guest, chardev, check_console, del_ns,
+                            luns, reload_driver, wait_disks)
+
+pytestmark = pytest.mark.guest
+
+SIZES = [64, 32, 16]
+
+
+def three_ns_config(aen):
+    cfg = config.from_env()
+    if cfg.driver.name != "nvme_scsi":
+        pytest.skip("nvme_scsi's own interface")
+    cfg.namespaces = [config.Namespace(size_mib=s) for s in SIZES]
+    cfg.controller.ns_notice_aen = aen
+    return cfg
+
+
+def expected(nsids):
+    return {n - 1: SIZES[n - 1] * MIB for n in nsids}
+
+
+@pytest.fixture(scope="module")
+def three_ns():
+    guest = boot_guest("three_ns", three_ns_config(aen=False))
+    yield guest
+    guest.close()
+
+
+@pytest.fixture
+def g3(three_ns):
+    since = three_ns.console.size()
+    yield three_ns
+    check_console(three_ns, since)
+
+
+def test_every_namespace_is_a_lun(g3):
+    assert luns(g3) == expected([1, 2, 3])
+    out = g3.run("sg_luns /dev/sda").output
+    assert "0000000000000000" in out and "0002000000000000" in out, out
+
+
+def test_namespaces_parameter(g3):
+    try:
+        reload_driver(g3, "namespaces=1,3", 2)
+        assert luns(g3) == expected([1, 3])
+        out = g3.run("sg_luns /dev/sda").output
+        assert "0001000000000000" not in out and "0002000000000000" in out, out
+    finally:
+        reload_driver(g3, "", 3)
+
+
+def test_max_luns_parameter(g3):
+    try:
+        reload_driver(g3, "max_luns=2", 2)
+        assert luns(g3) == expected([1, 2])
+        log = g3.run("dmesg | tail -20").output
+        if g3.cfg.controller.model == "cosim":     # NN = 32
+            assert "exposing NSID 1-2 (max_luns)" in log, log
+    finally:
+        reload_driver(g3, "", 3)
+
+
+def test_bad_namespaces_parameter(g3):
+    try:
+        g3.run("rmmod nvme_scsi")
+        r = g3.run("modprobe nvme_scsi namespaces=1,9", check=False)
+        assert r.status != 0, r
+        log = g3.run("dmesg | tail -3").output
+        assert "nvme_scsi: namespaces: NSID 9 is not 1-8 (max_luns)" in log, log
+    finally:
+        g3.run("modprobe nvme_scsi")
+        wait_disks(g3, 3)
+
+
+def test_rescan_ioctl_and_sysfs(g3):
+    """Hot-remove and re-add a namespace (no notice AEN): the LUNs follow
+    only when asked, with nvme ns-rescan or the sysfs rescan attribute."""
+    if g3.cfg.controller.model != "cosim":
+        pytest.skip("QEMU's nvme namespaces cannot be hot-plugged")
+    dev = chardev(g3)
+    name = dev.rsplit("/", 1)[1]
+    control.remove_namespace(g3, 2)
+    g3.run(f"nvme ns-rescan {dev}")
+    wait_disks(g3, 2)
+    assert luns(g3) == expected([1, 3])
+    add_ns(g3, 2, SIZES[1])
+    g3.run(f"echo 1 > /sys/class/nvme_scsi/{name}/rescan")
+    wait_disks(g3, 3)
+    assert luns(g3) == expected([1, 2, 3])
+    # and IO on the re-added LUN works
+    disk = [d for d, _, a in g3.block_devices() if a.endswith(":1")][0]
+    g3.run(f"dd if=/dev/urandom of=/tmp/r bs=4096 count=4 2>/dev/null && "
+           f"dd if=/tmp/r of={disk} bs=4096 oflag=direct 2>/dev/null && "
+           f"dd if={disk} of=/tmp/r2 bs=4096 count=4 iflag=direct 2>/dev/null && cmp /tmp/r /tmp/r2")
+
+
+@pytest.fixture(scope="module")
+def three_ns_aen():
+    cfg = three_ns_config(aen=True)
+    if cfg.controller.model != "cosim":
+        pytest.skip("the namespace notice AEN is cosim-nvme's")
+    guest = boot_guest("three_ns_aen", cfg)
+    yield guest
+    guest.close()
+
+
+def test_notice_aen_follows_hotplug(three_ns_aen):
+    g = three_ns_aen
+    since = g.console.size()
+    control.remove_namespace(g, 3)
+    wait_disks(g, 2, timeout=30)
+    assert luns(g) == expected([1, 2])
+    hp = add_ns(g, 3, SIZES[2])
+    wait_disks(g, 3, timeout=30)
+    assert luns(g) == expected([1, 2, 3])
+    # still armed after a controller reset
+    g.run(f"nvme reset {chardev(g)}")
+    del_ns(g, hp)
+    wait_disks(g, 2, timeout=30)
+    assert luns(g) == expected([1, 2])
+    check_console(g, since)
