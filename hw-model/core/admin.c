@@ -45,7 +45,7 @@ static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	id.sqes = NVME_SQES_LOG2 << 4 | NVME_SQES_LOG2;
 	id.cqes = NVME_CQES_LOG2 << 4 | NVME_CQES_LOG2;
 	id.nn = ctrl->p.nn;
-	id.oncs = 0;
+	id.oncs = NVME_ONCS_COMPARE | NVME_ONCS_WRITE_UNCOR | NVME_ONCS_DSM;
 	id.vwc = 1;
 	id.psd[0].mp = 2500;	/* 25 W */
 	return nvme_dma_to_guest(ctrl, req, &id, sizeof(id));
@@ -428,7 +428,9 @@ void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req)
 	e->param_error_location = 0xffff;	/* not tracked */
 	e->nsid = req->cmd.nsid;
 	if (req->sq->qid && (req->cmd.opcode == NVME_CMD_READ ||
-			     req->cmd.opcode == NVME_CMD_WRITE))
+			     req->cmd.opcode == NVME_CMD_WRITE ||
+			     req->cmd.opcode == NVME_CMD_COMPARE ||
+			     req->cmd.opcode == NVME_CMD_WRITE_UNCOR))
 		e->lba = (uint64_t)req->cmd.cdw11 << 32 | req->cmd.cdw10;
 }
 
@@ -488,6 +490,13 @@ static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	if (st == NVME_SC_SUCCESS)
 		nvme_log_read_unmask(ctrl, lid);
 	return st;
+}
+
+/* An admin command's block request (Format NVM secure erase) returned. */
+void nvme_admin_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	(void)ctrl;
+	(void)req;
 }
 
 /* ---- dispatch ---- */

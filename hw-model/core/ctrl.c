@@ -153,7 +153,10 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 		nvme_fault_free(ctrl);
 	if (ctrl->ns)
 		for (i = 1; i <= ctrl->p.nn; i++)
-			free(ctrl->ns[i]);
+			if (ctrl->ns[i]) {
+				nvme_range_clear(&ctrl->ns[i]->uncor);
+				free(ctrl->ns[i]);
+			}
 	free(ctrl->ns);
 	free(ctrl->ns_changed);
 	free(ctrl->q_submitted);
@@ -549,6 +552,7 @@ void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid)
 	if (!ns)
 		return;
 	ctrl->ns[nsid] = NULL;
+	nvme_range_clear(&ns->uncor);
 	free(ns);
 	nvme_ns_changed(ctrl, nsid);
 }

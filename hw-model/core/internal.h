@@ -63,11 +63,25 @@ enum nvme_req_state {
 	NVME_REQ_CQ_WAIT,
 };
 
+/* A set of LBA ranges [start, end), sorted and disjoint (range.c). */
+struct nvme_range {
+	uint64_t start, end;
+};
+
+struct nvme_range_set {
+	struct nvme_range *r;
+	unsigned int n, cap;
+};
+
+/* at most this many disjoint ranges are added (removal may split past it) */
+#define NVME_RANGE_SET_MAX	256
+
 struct nvme_ns {
 	uint32_t nsid;
 	uint8_t lbads;
 	uint64_t nlbas;
 	void *backend;
+	struct nvme_range_set uncor;	/* Write Uncorrectable LBAs */
 };
 
 struct nvme_req {
@@ -79,6 +93,7 @@ struct nvme_req {
 	struct list_node link;		/* free list, CQ wait list or AER list */
 	struct nvme_io io;
 	struct nvme_sg *sg;		/* ctrl->max_sg entries, allocated on first use */
+	void *buf;			/* per-command host buffer (Compare, DSM), freed at release */
 	uint8_t fault_flags;		/* NVME_REQ_F_* set by the fault engine */
 	uint64_t deadline;		/* delay: when to execute (ns) */
 };
@@ -222,6 +237,7 @@ void nvme_aer_kick(struct nvme_ctrl *ctrl);
 void nvme_features_reset(struct nvme_ctrl *ctrl);
 void nvme_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid);
 void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req);
+void nvme_admin_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req);
 
 /* fault.c */
 bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req);
@@ -235,12 +251,20 @@ void nvme_fault_init(struct nvme_ctrl *ctrl);
 void nvme_fault_free(struct nvme_ctrl *ctrl);
 uint64_t nvme_clock_ns(struct nvme_ctrl *ctrl);
 
+/* range.c */
+bool nvme_range_add(struct nvme_range_set *s, uint64_t start, uint64_t end);
+void nvme_range_remove(struct nvme_range_set *s, uint64_t start, uint64_t end);
+bool nvme_range_overlaps(const struct nvme_range_set *s, uint64_t start, uint64_t end);
+void nvme_range_clear(struct nvme_range_set *s);
+
 /* io.c */
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
 
 /* prp.c */
 uint16_t nvme_prp_map(struct nvme_ctrl *ctrl, uint64_t prp1, uint64_t prp2, uint64_t len,
 		      struct nvme_sg *sg, unsigned int max_sg, unsigned int *nsg);
+uint16_t nvme_dma_from_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			     void *buf, uint64_t len);
 uint16_t nvme_req_map(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len);
 uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			   const void *buf, uint64_t len);

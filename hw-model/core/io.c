@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cosim-nvme core: the NVM command set (Read, Write, Flush).  Data moves
- * between guest memory and storage in the host's block layer; the core
- * only validates, maps PRPs and hands over a struct nvme_io.
+ * cosim-nvme core: the NVM command set (Flush, Write, Read, Write
+ * Uncorrectable, Compare, Dataset Management).  Data moves between guest
+ * memory and storage in the host's block layer; the core only validates,
+ * maps PRPs and hands over a struct nvme_io.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
+
+#define NVME_INVALID_FIELD	(NVME_SC_INVALID_FIELD | NVME_DNR)
+/* Returned by a handler whose request went out to the host. */
+#define NVME_SUBMITTED		0xffff
 
 static void nvme_io_submit(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
@@ -16,20 +23,52 @@ static void nvme_io_submit(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	ctrl->ops->io_submit(ctrl->opaque, &req->io);
 }
 
+static uint64_t nvme_cmd_slba(const struct nvme_sqe *cmd)
+{
+	return (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+}
+
+static uint64_t nvme_cmd_nlb(const struct nvme_sqe *cmd)
+{
+	return (cmd->cdw12 & 0xffff) + 1ull;
+}
+
+static bool nvme_lba_ok(const struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
+{
+	return slba < ns->nlbas && nlb <= ns->nlbas - slba;
+}
+
+/* A read of LBAs marked by Write Uncorrectable fails as a media error. */
+static uint16_t nvme_uncor_check(struct nvme_ctrl *ctrl, struct nvme_ns *ns,
+				 uint64_t slba, uint64_t nlb)
+{
+	if (!nvme_range_overlaps(&ns->uncor, slba, slba + nlb))
+		return NVME_SC_SUCCESS;
+	ctrl->media_errors++;
+	return NVME_SC_READ_ERROR | NVME_DNR;
+}
+
+/* Read, Write and Compare share their fields and checks. */
 static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvme_ns *ns)
 {
 	const struct nvme_sqe *cmd = &req->cmd;
 	bool write = cmd->opcode == NVME_CMD_WRITE;
-	uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
-	uint64_t nlb = (cmd->cdw12 & 0xffff) + 1ull;
+	bool compare = cmd->opcode == NVME_CMD_COMPARE;
+	uint64_t slba = nvme_cmd_slba(cmd);
+	uint64_t nlb = nvme_cmd_nlb(cmd);
 	uint64_t len = nlb << ns->lbads;
 	unsigned int nsg;
 	uint16_t st;
 
-	if (slba >= ns->nlbas || nlb > ns->nlbas - slba)
+	if (!nvme_lba_ok(ns, slba, nlb))
 		return NVME_SC_LBA_RANGE | NVME_DNR;
 	if (len > ctrl->max_xfer)
-		return NVME_SC_INVALID_FIELD | NVME_DNR;
+		return NVME_INVALID_FIELD;
+	if (!write) {
+		st = nvme_uncor_check(ctrl, ns, slba, nlb);
+		if (st)
+			return st;
+	}
 	st = nvme_req_map(ctrl, req, len);
 	if (st)
 		return st;
@@ -45,18 +84,119 @@ static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvm
 		.sg = req->sg,
 		.nsg = nsg,
 	};
+	if (compare) {
+		/* storage into a buffer of ours; compared with guest memory at completion */
+		req->buf = malloc(len);
+		if (!req->buf)
+			return NVME_SC_INTERNAL;
+		req->io.op = NVME_IO_READ_BUF;
+		req->io.buf = req->buf;
+	}
 	nvme_io_submit(ctrl, req);
+	return NVME_SUBMITTED;
+}
+
+static uint16_t nvme_compare_done(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	const uint8_t *stored = req->buf;
+	uint8_t chunk[512];
+	unsigned int i;
+
+	for (i = 0; i < req->io.nsg; i++) {
+		uint64_t addr = req->sg[i].addr, left = req->sg[i].len;
+
+		while (left) {
+			size_t n = left < sizeof(chunk) ? left : sizeof(chunk);
+
+			if (ctrl->ops->dma_read(ctrl->opaque, addr, chunk, n))
+				return NVME_SC_DATA_XFER_ERROR;
+			if (memcmp(chunk, stored, n))
+				return NVME_SC_COMPARE_FAILED;
+			stored += n;
+			addr += n;
+			left -= n;
+		}
+	}
 	return NVME_SC_SUCCESS;
 }
 
-static uint16_t nvme_flush(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvme_ns *ns)
+static uint16_t nvme_write_uncor(struct nvme_ctrl *ctrl, struct nvme_req *req,
+				 struct nvme_ns *ns)
 {
+	uint64_t slba = nvme_cmd_slba(&req->cmd);
+	uint64_t nlb = nvme_cmd_nlb(&req->cmd);
+
+	(void)ctrl;
+	if (!nvme_lba_ok(ns, slba, nlb))
+		return NVME_SC_LBA_RANGE | NVME_DNR;
+	if (!nvme_range_add(&ns->uncor, slba, slba + nlb))
+		return NVME_SC_INTERNAL;	/* range set full */
+	return NVME_SC_SUCCESS;
+}
+
+/*
+ * Dataset Management: the integral read/write hints are accepted and
+ * ignored; Deallocate zeroes the ranges at the host (which may unmap them)
+ * and clears Write Uncorrectable marks there.
+ */
+static uint16_t nvme_dsm(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvme_ns *ns)
+{
+	struct nvme_dsm_range ranges[NVME_DSM_MAX_RANGES];
+	unsigned int nr = (req->cmd.cdw10 & 0xff) + 1;
+	struct nvme_sg *ext;
+	unsigned int i, n = 0;
+	uint16_t st;
+
+	st = nvme_dma_from_guest(ctrl, req, ranges, nr * sizeof(ranges[0]));
+	if (st)
+		return st;
+	for (i = 0; i < nr; i++)
+		if (ranges[i].nlb && !nvme_lba_ok(ns, ranges[i].slba, ranges[i].nlb))
+			return NVME_SC_LBA_RANGE | NVME_DNR;
+	if (!(req->cmd.cdw11 & NVME_DSM_AD))
+		return NVME_SC_SUCCESS;
+	ext = calloc(nr, sizeof(*ext));
+	if (!ext)
+		return NVME_SC_INTERNAL;
+	for (i = 0; i < nr; i++) {
+		if (!ranges[i].nlb)
+			continue;
+		ext[n].addr = ranges[i].slba << ns->lbads;
+		ext[n].len = (uint64_t)ranges[i].nlb << ns->lbads;
+		n++;
+	}
+	if (!n) {
+		free(ext);
+		return NVME_SC_SUCCESS;
+	}
+	req->buf = ext;
 	req->io = (struct nvme_io){
-		.op = NVME_IO_FLUSH,
+		.op = NVME_IO_ZERO,
 		.backend = ns->backend,
+		.sg = ext,
+		.nsg = n,
 	};
 	nvme_io_submit(ctrl, req);
-	return NVME_SC_SUCCESS;
+	return NVME_SUBMITTED;
+}
+
+/* The LBAs a successful Write or Deallocate rewrote lose their uncorrectable mark. */
+static void nvme_uncor_rewritten(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	struct nvme_ns *ns = nvme_ns_get(ctrl, req->cmd.nsid);
+	const struct nvme_io *io = &req->io;
+	unsigned int i;
+
+	if (!ns || ns->backend != io->backend || !ns->uncor.n)
+		return;
+	if (io->op == NVME_IO_WRITE) {
+		nvme_range_remove(&ns->uncor, io->offset >> ns->lbads,
+				  (io->offset + io->len) >> ns->lbads);
+	} else if (io->op == NVME_IO_ZERO) {
+		for (i = 0; i < io->nsg; i++)
+			nvme_range_remove(&ns->uncor, io->sg[i].addr >> ns->lbads,
+					  (io->sg[i].addr + io->sg[i].len) >> ns->lbads);
+	}
 }
 
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
@@ -65,23 +205,48 @@ void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	struct nvme_ns *ns;
 	uint16_t st;
 
-	if (cmd->opcode != NVME_CMD_FLUSH && cmd->opcode != NVME_CMD_WRITE &&
-	    cmd->opcode != NVME_CMD_READ) {
-		st = NVME_SC_INVALID_OPCODE | NVME_DNR;	/* ONCS = 0 */
-	} else if (cmd->flags & NVME_FUSE_MASK) {
-		st = NVME_SC_INVALID_FIELD | NVME_DNR;
+	switch (cmd->opcode) {
+	case NVME_CMD_FLUSH:
+	case NVME_CMD_WRITE:
+	case NVME_CMD_READ:
+	case NVME_CMD_WRITE_UNCOR:
+	case NVME_CMD_COMPARE:
+	case NVME_CMD_DSM:
+		break;
+	default:
+		st = NVME_SC_INVALID_OPCODE | NVME_DNR;
+		goto done;
+	}
+	if (cmd->flags & NVME_FUSE_MASK) {
+		st = NVME_INVALID_FIELD;
 	} else if (!(ns = nvme_ns_get(ctrl, cmd->nsid))) {
 		st = NVME_SC_INVALID_NS | NVME_DNR;
 	} else if (cmd->opcode == NVME_CMD_FLUSH) {
-		st = nvme_flush(ctrl, req, ns);
+		/* without a volatile write cache there is nothing to flush */
+		if (!(ctrl->feat[NVME_FEAT_VOLATILE_WC] & 1)) {
+			st = NVME_SC_SUCCESS;
+			goto done;
+		}
+		req->io = (struct nvme_io){
+			.op = NVME_IO_FLUSH,
+			.backend = ns->backend,
+		};
+		nvme_io_submit(ctrl, req);
+		st = NVME_SUBMITTED;
+	} else if (cmd->opcode == NVME_CMD_WRITE_UNCOR) {
+		st = nvme_write_uncor(ctrl, req, ns);
+		goto done;
+	} else if (cmd->opcode == NVME_CMD_DSM) {
+		st = nvme_dsm(ctrl, req, ns);
 	} else {
 		st = nvme_rw(ctrl, req, ns);
 	}
-	/* on success the request is (or was) out at the host */
-	if (st != NVME_SC_SUCCESS) {
-		req->status = st;
-		nvme_req_complete(req);
-	}
+	/* the request is (or was) out at the host */
+	if (st == NVME_SUBMITTED)
+		return;
+done:
+	req->status = st;
+	nvme_req_complete(req);
 }
 
 static uint16_t nvme_io_status(const struct nvme_io *io, int ret)
@@ -94,8 +259,10 @@ static uint16_t nvme_io_status(const struct nvme_io *io, int ret)
 		return NVME_SC_ABORT_REQ;	/* the host cancelled it (reset, unplug) */
 	switch (io->op) {
 	case NVME_IO_READ:
+	case NVME_IO_READ_BUF:
 		return NVME_SC_READ_ERROR;
 	case NVME_IO_WRITE:
+	case NVME_IO_ZERO:
 		return NVME_SC_WRITE_FAULT;
 	default:
 		return NVME_SC_INTERNAL;
@@ -108,7 +275,7 @@ static void nvme_io_account(struct nvme_ctrl *ctrl, const struct nvme_io *io, ui
 		ctrl->media_errors++;
 	if (st)
 		return;
-	if (io->op == NVME_IO_READ) {
+	if (io->op == NVME_IO_READ || io->op == NVME_IO_READ_BUF) {
 		ctrl->host_reads++;
 		ctrl->units_read += (io->len + 511) / 512;
 	} else if (io->op == NVME_IO_WRITE) {
@@ -136,6 +303,12 @@ void nvme_io_complete(struct nvme_io *io, int ret)
 	nvme_io_account(ctrl, io, req->status);
 	if ((req->fault_flags & NVME_REQ_F_CORRUPT) && !req->status && io->op == NVME_IO_READ)
 		nvme_fault_read_done(ctrl, req);
+	if (!req->status && io->op == NVME_IO_READ_BUF)
+		req->status = nvme_compare_done(ctrl, req);
+	if (!req->status && sq->qid)
+		nvme_uncor_rewritten(ctrl, req);
+	if (sq->qid == 0)
+		nvme_admin_io_done(ctrl, req);
 	nvme_req_complete(req);
 	if (sq->deleting)
 		nvme_sq_try_free(ctrl, sq);

@@ -29,6 +29,13 @@ enum nvme_io_op {
 	NVME_IO_READ,		/* storage -> guest memory */
 	NVME_IO_WRITE,		/* guest memory -> storage */
 	NVME_IO_FLUSH,		/* make previous writes durable */
+	NVME_IO_READ_BUF,	/* storage -> io->buf, a host buffer of len bytes */
+	/*
+	 * Deallocate: io->sg[0..nsg) are byte ranges of storage (addr = offset,
+	 * len = bytes), not guest memory; afterwards they read as zeroes (the
+	 * host writes zeroes and may unmap).  offset/len are unused.
+	 */
+	NVME_IO_ZERO,
 };
 
 /*
@@ -45,6 +52,7 @@ struct nvme_io {
 	bool fua;		/* write: force unit access */
 	const struct nvme_sg *sg;
 	unsigned int nsg;
+	void *buf;		/* NVME_IO_READ_BUF only */
 	void *host_priv;	/* free for the host's own bookkeeping */
 };
 

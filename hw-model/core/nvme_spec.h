@@ -151,6 +151,7 @@ enum nvme_status {
 	/* media errors (SCT 2) */
 	NVME_SC_WRITE_FAULT		= 0x280,
 	NVME_SC_READ_ERROR		= 0x281,
+	NVME_SC_COMPARE_FAILED		= 0x285,
 };
 
 /* ---- Admin command set (section 5) ---- */
@@ -232,7 +233,25 @@ enum nvme_io_opcode {
 	NVME_CMD_FLUSH		= 0x00,
 	NVME_CMD_WRITE		= 0x01,
 	NVME_CMD_READ		= 0x02,
+	NVME_CMD_WRITE_UNCOR	= 0x04,
+	NVME_CMD_COMPARE	= 0x05,
+	NVME_CMD_DSM		= 0x09,
 };
+/* Identify Controller ONCS (1.0e) */
+#define NVME_ONCS_COMPARE	(1u << 0)
+#define NVME_ONCS_WRITE_UNCOR	(1u << 1)
+#define NVME_ONCS_DSM		(1u << 2)
+/* Dataset Management: CDW10 NR (0-based) in 7:0, CDW11 attributes */
+#define NVME_DSM_IDR		(1u << 0)
+#define NVME_DSM_IDW		(1u << 1)
+#define NVME_DSM_AD		(1u << 2)
+#define NVME_DSM_MAX_RANGES	256
+struct nvme_dsm_range {
+	uint32_t	cattr;
+	uint32_t	nlb;
+	uint64_t	slba;
+};
+_Static_assert(sizeof(struct nvme_dsm_range) == 16, "DSM range is 16 bytes");
 #define NVME_RW_FUA		(1u << 30)
 #define NVME_RW_LR		(1u << 31)
 

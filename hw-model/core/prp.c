@@ -157,6 +157,27 @@ uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 	return NVME_SC_SUCCESS;
 }
 
+/* Copy the command's data (PRPs) from guest memory into a controller buffer. */
+uint16_t nvme_dma_from_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			     void *buf, uint64_t len)
+{
+	uint8_t *p = buf;
+	unsigned int nsg, i;
+	uint16_t st;
+
+	if (!nvme_req_sg(ctrl, req))
+		return NVME_SC_INTERNAL;
+	st = nvme_prp_map(ctrl, req->cmd.prp1, req->cmd.prp2, len, req->sg, ctrl->max_sg, &nsg);
+	if (st)
+		return st;
+	for (i = 0; i < nsg; i++) {
+		if (ctrl->ops->dma_read(ctrl->opaque, req->sg[i].addr, p, req->sg[i].len))
+			return NVME_SC_DATA_XFER_ERROR;
+		p += req->sg[i].len;
+	}
+	return NVME_SC_SUCCESS;
+}
+
 uint16_t nvme_req_map(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len)
 {
 	if (!nvme_req_sg(ctrl, req))

@@ -143,6 +143,7 @@ static void nvme_sq_free_mem(struct nvme_sq *sq)
 	for (i = 0; i < sq->size; i++) {
 		list_del(&sq->reqs[i].link);
 		free(sq->reqs[i].sg);
+		free(sq->reqs[i].buf);
 	}
 	free(sq->reqs);
 	free(sq);
@@ -201,6 +202,8 @@ void nvme_req_release(struct nvme_req *req)
 	struct nvme_sq *sq = req->sq;
 
 	list_del(&req->link);
+	free(req->buf);
+	req->buf = NULL;
 	req->state = NVME_REQ_FREE;
 	list_add_tail(&sq->free, &req->link);
 	/*

@@ -141,9 +141,29 @@ struct CosimNvmeIo {
     struct nvme_io *io;
     BlockAIOCB *aiocb;
     QEMUSGList qsg;
+    QEMUIOVector iov;       /* NVME_IO_READ_BUF */
+    unsigned int next;      /* NVME_IO_ZERO: next range to submit */
     BlockAcctCookie acct;
     QTAILQ_ENTRY(CosimNvmeIo) entry;
 };
+
+static void cosim_nvme_io_done(void *opaque, int ret);
+
+/* Deallocate: zero (and let the format unmap) one range after the other. */
+static void cosim_nvme_zero_next(void *opaque, int ret)
+{
+    CosimNvmeIo *r = opaque;
+    const struct nvme_sg *range;
+
+    if (ret < 0 || r->next == r->io->nsg) {
+        cosim_nvme_io_done(r, ret);
+        return;
+    }
+    range = &r->io->sg[r->next++];
+    r->aiocb = blk_aio_pwrite_zeroes(r->blk, range->addr, range->len,
+                                     BDRV_REQ_MAY_UNMAP, cosim_nvme_zero_next,
+                                     r);
+}
 
 static void cosim_nvme_io_done(void *opaque, int ret)
 {
@@ -158,6 +178,9 @@ static void cosim_nvme_io_done(void *opaque, int ret)
     }
     if (r->qsg.sg) {
         qemu_sglist_destroy(&r->qsg);
+    }
+    if (r->iov.iov) {
+        qemu_iovec_destroy(&r->iov);
     }
     trace_cosim_nvme_io_done(r->io, ret);
     QTAILQ_REMOVE(&s->ios, r, entry);
@@ -204,6 +227,26 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     if (io->op == NVME_IO_FLUSH) {
         block_acct_start(blk_get_stats(r->blk), &r->acct, 0, BLOCK_ACCT_FLUSH);
         r->aiocb = blk_aio_flush(r->blk, cosim_nvme_io_done, r);
+        return;
+    }
+    if (io->op == NVME_IO_ZERO) {
+        uint64_t bytes = 0;
+
+        for (i = 0; i < io->nsg; i++) {
+            bytes += io->sg[i].len;
+        }
+        block_acct_start(blk_get_stats(r->blk), &r->acct, bytes,
+                         BLOCK_ACCT_UNMAP);
+        cosim_nvme_zero_next(r, 0);
+        return;
+    }
+    if (io->op == NVME_IO_READ_BUF) {
+        block_acct_start(blk_get_stats(r->blk), &r->acct, io->len,
+                         BLOCK_ACCT_READ);
+        qemu_iovec_init(&r->iov, 1);
+        qemu_iovec_add(&r->iov, io->buf, io->len);
+        r->aiocb = blk_aio_preadv(r->blk, io->offset, &r->iov, 0,
+                                  cosim_nvme_io_done, r);
         return;
     }
     block_acct_start(blk_get_stats(r->blk), &r->acct, io->len,

@@ -80,7 +80,7 @@ def fuzz_step(rng, nvme, vm, queues, unplug=True):
                            prp2=buf + PAGE, cdw10=rng.randrange(8000), cdw12=rng.randrange(8),
                            cdw13=0)
         else:
-            sqe = nvme.sqe(rng.choice([0, 1, 2, rng.getrandbits(8)]), rng.getrandbits(16),
+            sqe = nvme.sqe(rng.choice([0, 1, 2, 4, 5, 9, rng.getrandbits(8)]), rng.getrandbits(16),
                            nsid=rng.choice([1, 0, 2, rng.getrandbits(32)]),
                            prp1=wild_addr(rng, nvme), prp2=wild_addr(rng, nvme),
                            cdw10=rng.choice([rng.randrange(8192), rng.getrandbits(32)]),

@@ -66,7 +66,21 @@ static void fh_do_io(struct fake_host *fh, struct nvme_io *io)
 		nvme_io_complete(io, 0);
 		return;
 	}
+	if (io->op == NVME_IO_ZERO) {
+		for (i = 0; i < io->nsg; i++) {
+			g_assert_cmpuint(io->sg[i].addr + io->sg[i].len, <=, fh->disk_size[ns]);
+			memset(fh->disk[ns] + io->sg[i].addr, 0, io->sg[i].len);
+		}
+		fh->zeroes++;
+		nvme_io_complete(io, 0);
+		return;
+	}
 	g_assert_cmpuint(io->offset + io->len, <=, fh->disk_size[ns]);
+	if (io->op == NVME_IO_READ_BUF) {
+		memcpy(io->buf, fh->disk[ns] + off, io->len);
+		nvme_io_complete(io, 0);
+		return;
+	}
 	for (i = 0; i < io->nsg; i++) {
 		const struct nvme_sg *sg = &io->sg[i];
 

@@ -47,7 +47,7 @@ struct fake_host {
 	unsigned int npending;
 	uint8_t *disk[FH_MAX_NS + 1];
 	uint64_t disk_size[FH_MAX_NS + 1];
-	unsigned int flushes, fua_writes, guest_errors;
+	unsigned int flushes, fua_writes, guest_errors, zeroes;
 	struct fh_queue admin;
 	unsigned int faults_traced;	/* trace_fault calls */
 	uint16_t last_fault_cid;

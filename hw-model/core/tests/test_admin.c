@@ -49,7 +49,7 @@ static void test_identify_ctrl(void)
 	g_assert_cmpuint(id.acl, ==, 3);
 	g_assert_cmpuint(id.aerl, ==, 3);
 	g_assert_cmpuint(id.npss, ==, 0);
-	g_assert_cmpuint(id.oncs, ==, 0);
+	g_assert_cmpuint(id.oncs, ==, 7);
 	fh_free(fh);
 }
 

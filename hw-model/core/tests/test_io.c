@@ -190,7 +190,7 @@ static void test_status_errors(void)
 	cmd = rw_cmd(0x7e, 1, 0, 1, FH_DATA, 0);
 	cqe = fh_cmd(e.fh, &e.q, &cmd);
 	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_INVALID_OPCODE | NVME_DNR);
-	cmd = rw_cmd(0x09, 1, 0, 1, FH_DATA, 0);	/* DSM: ONCS = 0 */
+	cmd = rw_cmd(0x08, 1, 0, 1, FH_DATA, 0);	/* Write Zeroes: NVMe 1.1 */
 	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_OPCODE);
 	cmd = rw_cmd(NVME_CMD_READ, 0, 0, 1, FH_DATA, 0);
 	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
@@ -247,6 +247,157 @@ static void test_flush_fua(void)
 	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 1, FH_DATA, 0);
 	fh_cmd(e.fh, &e.q, &cmd);
 	g_assert_cmpuint(e.fh->fua_writes, ==, 2);
+	fh_free(e.fh);
+}
+
+/* Compare: equal data succeeds, a one-byte difference is 2/85h. */
+static void test_compare(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd;
+	uint8_t buf[2048];
+
+	io_up(&e, NULL);
+	fill(buf, sizeof(buf), 9);
+	memcpy(e.fh->disk[1] + 10 * 512, buf, sizeof(buf));
+	memcpy(e.fh->ram + FH_DATA, buf, sizeof(buf));
+	cmd = rw_cmd(NVME_CMD_COMPARE, 1, 10, 4, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	e.fh->ram[FH_DATA + 2047] ^= 1;
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_COMPARE_FAILED);
+	/* range, MDTS and namespace checks as for Read */
+	cmd = rw_cmd(NVME_CMD_COMPARE, 1, NLBAS - 1, 2, FH_DATA, FH_DATA + PAGE);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_LBA_RANGE);
+	cmd = rw_cmd(NVME_CMD_COMPARE, 1, 0, 257, FH_DATA, FH_PRPLIST);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	cmd = rw_cmd(NVME_CMD_COMPARE, 2, 0, 1, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
+	/* a block error is a read error */
+	e.fh->io_error = -5;
+	cmd = rw_cmd(NVME_CMD_COMPARE, 1, 10, 4, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_READ_ERROR);
+	fh_free(e.fh);
+}
+
+/* Write Uncorrectable: reads of marked LBAs fail 2/81h until rewritten. */
+static void test_write_uncor(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+	unsigned int i;
+
+	io_up(&e, NULL);
+	cmd = rw_cmd(NVME_CMD_WRITE_UNCOR, 1, 100, 8, 0, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 107, 1, FH_DATA, 0);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_READ_ERROR | NVME_DNR);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 96, 4, FH_DATA, 0);	/* just before */
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 108, 4, FH_DATA, 0);	/* just after */
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	cmd = rw_cmd(NVME_CMD_COMPARE, 1, 99, 2, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_READ_ERROR);
+	/* rewrite the middle: the ends stay uncorrectable */
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 102, 4, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 102, 4, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	for (i = 100; i < 108; i++) {
+		cmd = rw_cmd(NVME_CMD_READ, 1, i, 1, FH_DATA, 0);
+		g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==,
+				i >= 102 && i < 106 ? 0 : NVME_SC_READ_ERROR);
+	}
+	/* range check; no data transfer, so no MDTS limit */
+	cmd = rw_cmd(NVME_CMD_WRITE_UNCOR, 1, NLBAS - 1, 2, 0, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_LBA_RANGE);
+	cmd = rw_cmd(NVME_CMD_WRITE_UNCOR, 1, 0, 1024, 0, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	fh_free(e.fh);
+}
+
+static void put_dsm(struct fake_host *fh, unsigned int i, uint64_t slba, uint32_t nlb)
+{
+	struct nvme_dsm_range r = { .slba = slba, .nlb = nlb };
+
+	memcpy(fh->ram + FH_PRPLIST + i * sizeof(r), &r, sizeof(r));
+}
+
+/* Dataset Management deallocate: ranges read back as zeroes. */
+static void test_dsm(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd;
+	unsigned int i;
+
+	io_up(&e, NULL);
+	memset(e.fh->disk[1], 0xa5, NLBAS * 512);
+	put_dsm(e.fh, 0, 0, 8);
+	put_dsm(e.fh, 1, 100, 0);		/* empty range: ignored */
+	put_dsm(e.fh, 2, 200, 16);
+	/* hints only (IDR/IDW): nothing changes */
+	cmd = (struct nvme_sqe){ .opcode = NVME_CMD_DSM, .nsid = 1, .prp1 = FH_PRPLIST,
+				 .cdw10 = 2, .cdw11 = NVME_DSM_IDR | NVME_DSM_IDW };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	g_assert_cmpuint(e.fh->zeroes, ==, 0);
+	g_assert_cmpuint(e.fh->disk[1][0], ==, 0xa5);
+	/* deallocate a marked range too: the mark goes */
+	cmd = rw_cmd(NVME_CMD_WRITE_UNCOR, 1, 204, 1, 0, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	cmd = (struct nvme_sqe){ .opcode = NVME_CMD_DSM, .nsid = 1, .prp1 = FH_PRPLIST,
+				 .cdw10 = 2, .cdw11 = NVME_DSM_AD };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	g_assert_cmpuint(e.fh->zeroes, ==, 1);
+	for (i = 0; i < NLBAS * 512; i++) {
+		bool zero = i < 8 * 512 || (i >= 200 * 512 && i < 216 * 512);
+
+		if (e.fh->disk[1][i] != (zero ? 0 : 0xa5))
+			g_error("byte %u: %#x", i, e.fh->disk[1][i]);
+	}
+	cmd = rw_cmd(NVME_CMD_READ, 1, 204, 1, FH_DATA, 0);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	/* one range past the end fails the whole command, nothing is zeroed */
+	put_dsm(e.fh, 0, 300, 8);
+	put_dsm(e.fh, 1, NLBAS - 4, 5);
+	cmd = (struct nvme_sqe){ .opcode = NVME_CMD_DSM, .nsid = 1, .prp1 = FH_PRPLIST,
+				 .cdw10 = 1, .cdw11 = NVME_DSM_AD };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_LBA_RANGE);
+	g_assert_cmpuint(e.fh->disk[1][300 * 512], ==, 0xa5);
+	/* 256 ranges (4 KiB of range data) */
+	for (i = 0; i < 256; i++)
+		put_dsm(e.fh, i, 1024 + i * 8, 1);
+	cmd = (struct nvme_sqe){ .opcode = NVME_CMD_DSM, .nsid = 1, .prp1 = FH_PRPLIST,
+				 .cdw10 = 255, .cdw11 = NVME_DSM_AD };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	g_assert_cmpuint(e.fh->disk[1][(1024 + 255 * 8) * 512], ==, 0);
+	g_assert_cmpuint(e.fh->disk[1][(1024 + 255 * 8 + 1) * 512], ==, 0xa5);
+	/* a block error is a write fault; a bad namespace is 0/0Bh */
+	e.fh->io_error = -5;
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_WRITE_FAULT);
+	cmd.nsid = 3;
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_NS);
+	fh_free(e.fh);
+}
+
+/* Flush with the volatile write cache off has nothing to do. */
+static void test_flush_wc_off(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd;
+
+	io_up(&e, NULL);
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_VOLATILE_WC };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.fh->admin, &cmd)), ==, 0);
+	cmd = (struct nvme_sqe){ .opcode = NVME_CMD_FLUSH, .nsid = 1 };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	g_assert_cmpuint(e.fh->flushes, ==, 0);
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_VOLATILE_WC,
+				 .cdw11 = 1 };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.fh->admin, &cmd)), ==, 0);
+	cmd = (struct nvme_sqe){ .opcode = NVME_CMD_FLUSH, .nsid = 1 };
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	g_assert_cmpuint(e.fh->flushes, ==, 1);
 	fh_free(e.fh);
 }
 
@@ -515,6 +666,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/prp-errors", test_prp_errors);
 	g_test_add_func("/io/status-errors", test_status_errors);
 	g_test_add_func("/io/flush-fua", test_flush_fua);
+	g_test_add_func("/io/flush-wc-off", test_flush_wc_off);
+	g_test_add_func("/io/compare", test_compare);
+	g_test_add_func("/io/write-uncor", test_write_uncor);
+	g_test_add_func("/io/dsm", test_dsm);
 	g_test_add_func("/io/cq-full", test_cq_full);
 	g_test_add_func("/io/sq-refill-beyond-slots", test_sq_refill_beyond_slots);
 	g_test_add_func("/io/delete-sq-inflight", test_delete_sq_inflight);
