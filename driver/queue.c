@@ -379,6 +379,8 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 	}
 
 	if (!wait_for_completion_timeout(&sreq.done, timeout)) {
+		bool done = false;	/* the completion was consumed here */
+
 		atomic_inc(&q->nr_timeouts);
 		/* A lost interrupt still leaves the entry in the CQ. */
 		nvme_scsi_poll_cq(q);
@@ -395,24 +397,28 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 					 q->qid, cid, ret ? "failed" : "not aborted",
 					 ret, res);
 			}
-			if (!wait_for_completion_timeout(&sreq.done, timeout))
+			done = wait_for_completion_timeout(&sreq.done, timeout);
+			if (!done)
 				nvme_scsi_poll_cq(q);
 		}
-		spin_lock_irqsave(&q->cq_lock, flags);
-		if (q->rqs[cid] == &sreq.req) {
-			WRITE_ONCE(q->rqs[cid], NULL);
-			abandoned = true;
+		if (!done) {
+			spin_lock_irqsave(&q->cq_lock, flags);
+			if (q->rqs[cid] == &sreq.req) {
+				WRITE_ONCE(q->rqs[cid], NULL);
+				abandoned = true;
+			}
+			spin_unlock_irqrestore(&q->cq_lock, flags);
+			if (abandoned) {
+				dev_err(ctrl->dev, "qid %u: command %#04x (cid %d) timed out after %u ms\n",
+					q->qid, cmd->common.opcode, cid,
+					jiffies_to_msecs(timeout));
+				nvme_scsi_disable_after_timeout(ctrl);
+				nvme_scsi_put_cid(q, cid);
+				return -ETIMEDOUT;
+			}
+			/* it ended while we looked: end() has run under cq_lock */
+			wait_for_completion(&sreq.done);
 		}
-		spin_unlock_irqrestore(&q->cq_lock, flags);
-		if (abandoned) {
-			dev_err(ctrl->dev, "qid %u: command %#04x (cid %d) timed out after %u ms\n",
-				q->qid, cmd->common.opcode, cid, jiffies_to_msecs(timeout));
-			nvme_scsi_disable_after_timeout(ctrl);
-			nvme_scsi_put_cid(q, cid);
-			return -ETIMEDOUT;
-		}
-		/* it ended while we looked: end() has run under cq_lock */
-		wait_for_completion(&sreq.done);
 	}
 	nvme_scsi_put_cid(q, cid);
 

@@ -90,3 +90,123 @@ def test_bad_module_parameter_fails_load(guest, param, why):
         assert guest.run("ls /sys/module/nvme_scsi 2>&1", check=False).status != 0
     finally:
         guest.load_driver()
+
+
+# ---- with cosim-nvme's fault engine -----------------------------------------
+
+@pytest.fixture
+def faulty(short_timeouts):
+    guest = short_timeouts
+    if guest.cfg.controller.model != "cosim":
+        pytest.skip("fault rules are cosim-nvme's")
+    from cosim.control import Faults
+    faults = Faults(guest)
+    yield guest, faults
+    faults.clear()
+
+
+def write_pattern(guest, disk, lba_bytes_off, size=4096):
+    guest.run(f"dd if=/dev/urandom of=/tmp/pat bs={size} count=1 2>/dev/null && "
+              f"dd if=/tmp/pat of={disk} bs={size} seek={lba_bytes_off // size} "
+              f"oflag=direct 2>/dev/null")
+
+
+def test_dropped_read_is_aborted_and_retried(faulty):
+    """The controller drops one Read: after io_timeout the driver sends an
+    NVMe Abort, the Read completes with 0/07h (ABORTED COMMAND), the midlayer
+    retries it and dd gets the right data; no controller reset."""
+    guest, faults = faulty
+    dev, disk = chardev(guest), first_disk(guest)
+    lba = guest.cfg.namespaces[0].lba_size
+    write_pattern(guest, disk, 8 << 20)
+    before = queue_stats(guest, dev)
+    rule = faults.add("drop", queue="io", opcode=0x02, lba_start=(8 << 20) // lba, count=1)
+    out = guest.run(f"dd if={disk} of=/tmp/back bs=4096 skip={(8 << 20) // 4096} count=1 "
+                    f"iflag=direct 2>/dev/null && cmp /tmp/pat /tmp/back && echo SAME",
+                    timeout=60).output
+    assert "SAME" in out, out
+    assert faults.hits(rule) == 1
+    after = queue_stats(guest, dev)
+    io = lambda s, k: sum(q[k] for qid, q in s["queues"].items() if qid)  # noqa: E731
+    assert io(after, "aborts") == io(before, "aborts") + 1, (before, after)
+    assert io(after, "aborts_failed") == io(before, "aborts_failed"), (before, after)
+    assert after["resets"] == before["resets"], (before, after)
+    log = guest.run("dmesg | tail -20").output
+    assert "timed out, aborting" in log, log
+
+
+def test_dropped_passthrough_io_is_aborted(faulty):
+    """IO passthrough with timeout_ms: the dropped command is aborted and
+    its status (0/07h Command Abort Requested) returned to nvme-cli."""
+    guest, faults = faulty
+    dev = chardev(guest)
+    before = queue_stats(guest, dev)
+    rule = faults.add("drop", queue="io", opcode=0x02, lba_start=777, count=1)
+    r = guest.run(f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=512 "
+                  f"--read --cdw10=777 --timeout=1000 > /dev/null", check=False, timeout=60)
+    assert r.status != 0, r
+    assert "Command Abort Requested" in r.output, r
+    assert faults.hits(rule) == 1
+    after = queue_stats(guest, dev)
+    assert after["resets"] == before["resets"], (before, after)
+    # the passthrough CID is free again
+    guest.run(f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=512 "
+              f"--read --cdw10=777 > /dev/null")
+
+
+def test_dropped_admin_command_resets(faulty):
+    """An admin command that never completes: the ioctl fails with ETIMEDOUT,
+    the controller is reset and comes back live."""
+    guest, faults = faulty
+    dev = chardev(guest)
+    before = queue_stats(guest, dev)
+    faults.add("drop", queue="admin", opcode=0x0a, count=1)    # Get Features
+    r = guest.run(f"nvme admin-passthru {dev} --opcode=0x0a --cdw10=7 --timeout=1000",
+                  check=False, timeout=60)
+    assert r.status != 0 and "Connection timed out" in r.output, r
+    guest.wait_until(f"grep -q '^state live resets {before['resets'] + 1}$' "
+                     f"/sys/kernel/debug/nvme_scsi/{dev[5:]}/queues", timeout=30)
+    out = guest.run(f"nvme get-feature {dev} -f 7").output
+    assert "Number of Queues" in out, out
+    disk = first_disk(guest)
+    guest.run(f"dd if={disk} of=/dev/null bs=4096 count=16 iflag=direct")
+
+
+def test_controller_fatal_status_resets(faulty):
+    """CSTS.CFS on an IO command: the timeout handler sees it and resets at
+    once (no Abort); the command is retried and completes."""
+    guest, faults = faulty
+    dev, disk = chardev(guest), first_disk(guest)
+    write_pattern(guest, disk, 12 << 20)
+    lba = guest.cfg.namespaces[0].lba_size
+    before = queue_stats(guest, dev)
+    faults.add("cfs", queue="io", opcode=0x02, lba_start=(12 << 20) // lba, count=1)
+    out = guest.run(f"dd if={disk} of=/tmp/back bs=4096 skip={(12 << 20) // 4096} count=1 "
+                    f"iflag=direct 2>/dev/null && cmp /tmp/pat /tmp/back && echo SAME",
+                    timeout=60).output
+    assert "SAME" in out, out
+    after = queue_stats(guest, dev)
+    assert after["resets"] == before["resets"] + 1, (before, after)
+    log = guest.run("dmesg | tail -20").output
+    assert "controller fatal status" in log, log
+
+
+def test_controller_never_ready_is_dead_not_hung(faulty):
+    """A reset after which the controller never sets CSTS.RDY: the driver
+    gives up after CAP.TO with one clear line, IO fails fast instead of
+    hanging, and a later reset (ioctl) brings it back."""
+    guest, faults = faulty
+    dev, disk = chardev(guest), first_disk(guest)
+    rule = faults.add("ready-delay", ms=-1)
+    r = guest.run(f"nvme reset {dev}", check=False, timeout=120)
+    assert r.status != 0, r
+    log = guest.run("dmesg | tail -20").output
+    assert "waiting for CSTS.RDY=1" in log and "controller marked dead" in log, log
+    assert guest.run(f"cat /sys/kernel/debug/nvme_scsi/{dev[5:]}/queues | head -1"
+                     ).output.startswith("state dead")
+    r = guest.run(f"dd if={disk} of=/dev/null bs=4096 count=1 iflag=direct", check=False,
+                  timeout=60)
+    assert r.status != 0, r
+    faults.remove(rule)
+    guest.run(f"nvme reset {dev}", timeout=60)
+    guest.run(f"dd if={disk} of=/dev/null bs=4096 count=1 iflag=direct", timeout=60)
