@@ -4,7 +4,7 @@
 PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 # SIM_CMD reaches the guest shell verbatim: no make expansion of $? or $(...).
 override SIM_CMD := $(value SIM_CMD)
-export MODEL DRIVER CONFIG SIM_CMD
+export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC
 
 .PHONY: all setup qemu driver image sim test test-faults interop test-unit bench qmp-shell clean distclean
 

@@ -8,7 +8,8 @@ PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       seabios qemu-system-data
       linux-image-amd64 linux-headers-amd64 kmod cpio
       busybox-static fio nvme-cli sg3-utils
-      python3 python3-pytest python3-pytest-timeout python3-pytest-xdist"
+      python3 python3-pytest python3-pytest-timeout python3-pytest-xdist
+      python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu"
 
 missing=""
 for p in $PKGS; do
@@ -19,12 +20,20 @@ done
 need_src=1
 grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ && need_src=0
 
-[ -z "$missing" ] && [ $need_src = 0 ] && exit 0
+# libvirt's QEMU driver refuses to start without its default user, even when
+# qemu.conf says to run QEMU as root (the embedded driver in harness/cosim).
+need_user=0
+getent passwd libvirt-qemu >/dev/null || need_user=1
+
+[ -z "$missing" ] && [ $need_src = 0 ] && [ $need_user = 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
 	echo "setup: this machine lacks what nvme-cosim needs; as root, run:" >&2
 	[ $need_src = 1 ] && echo "  sudo $0    # adds a deb-src entry for apt-get source qemu, then:" >&2
-	echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
+	[ -n "$missing" ] &&
+		echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
+	[ $need_user = 1 ] &&
+		echo "  sudo useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu" >&2
 	exit 1
 fi
 
@@ -44,8 +53,12 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 
-echo "setup: installing:${missing:- (none, refreshing sources)}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-[ -n "$missing" ] && apt-get install -y -q --no-install-recommends $missing
+if [ -n "$missing" ] || [ $need_src = 1 ]; then
+	echo "setup: installing:${missing:- (none, refreshing sources)}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	[ -n "$missing" ] && apt-get install -y -q --no-install-recommends $missing
+fi
+getent passwd libvirt-qemu >/dev/null ||
+	useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu
 exit 0

@@ -14,7 +14,7 @@ import time
 import tty
 
 from . import config, image, qemu_build
-from .errors import GuestError
+from .errors import BuildError, GuestError
 
 SUMMARY_SCRIPT = r"""
 for c in /sys/class/pci_bus/*/device/*; do
@@ -131,7 +131,7 @@ def main(argv=None):
             print(image.build()[1])
         else:
             sys.exit(sim(args))
-    except (config.ConfigError, GuestError) as e:
+    except (config.ConfigError, GuestError, BuildError) as e:
         sys.exit(f"cosim: {e}")
     except KeyboardInterrupt:
         sys.exit("cosim: interrupted")

@@ -1,13 +1,13 @@
 """QMP control of the controller model and the events around faults:
 fault rules, namespace hot add/remove, controller removal and re-add, reset.
-Everything goes through QEMU's QMP: a refused command raises ExecuteError
+Everything goes through QEMU's QMP: a refused command raises QMPError
 carrying QEMU's message, which names the offending field."""
 from pathlib import Path
 
 from . import paths
 
 paths.use_qemu_python()
-from qemu.qmp import ExecuteError  # noqa: E402,F401  (re-exported for callers)
+from qemu.qmp import QMPError  # noqa: E402,F401  (re-exported for callers)
 
 
 class Faults:

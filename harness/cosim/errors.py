@@ -3,3 +3,7 @@
 
 class GuestError(RuntimeError):
     """The guest or QEMU failed; the message names the console log or run directory."""
+
+
+class BuildError(RuntimeError):
+    """Building QEMU, the driver or the guest image failed; the output is above."""

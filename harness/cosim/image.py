@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import paths
+from .errors import BuildError
 
 GUEST_FILES = paths.REPO / "harness" / "guest"
 
@@ -27,8 +28,9 @@ def log(msg):
 def build_driver(release):
     """make -C driver; returns the .ko.  Make keeps this quick when nothing changed."""
     kdir = paths.kernel_headers(release)
-    subprocess.run(["make", "-s", "-C", str(paths.DRIVER), f"KDIR={kdir}"], check=True,
-                   stdout=sys.stderr)
+    cmd = ["make", "-s", "-C", str(paths.DRIVER), f"KDIR={kdir}"]
+    if subprocess.run(cmd, stdout=sys.stderr).returncode != 0:
+        raise BuildError(f"building the driver failed: {' '.join(cmd)}")
     return paths.DRIVER / "nvme_scsi.ko"
 
 
@@ -104,8 +106,8 @@ def build(release=None):
     tools = [shutil.which(t) for t in TOOLS]
     missing = [t for t, p in zip(TOOLS, tools) if p is None]
     if missing:
-        sys.exit(f"guest-image: host tools missing: {' '.join(missing)} "
-                 "(run harness/setup.sh as root)")
+        raise BuildError(f"guest tools missing on the host: {' '.join(missing)} "
+                         "(run harness/setup.sh as root)")
     for t in tools + _libraries(tools):
         _copy(t, root)
 

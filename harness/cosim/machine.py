@@ -57,13 +57,17 @@ class Guest:
     """A booted guest.  Use as a context manager: QEMU is always stopped on
     the way out, also on an exception or Ctrl-C."""
 
-    def __init__(self, cfg, rundir=None, name="guest", interactive=False):
+    def __init__(self, cfg, rundir=None, name="guest", interactive=False, libvirt=None):
+        """libvirt: None to start QEMU directly, "" for libvirt's embedded
+        driver, or a libvirt URI; LIBVIRT_URI= in the environment sets it."""
         self.cfg = cfg
+        self.libvirt = os.environ.get("LIBVIRT_URI") if libvirt is None else libvirt
         self.rundir = Path(rundir) if rundir else new_rundir(name)
         self.interactive = interactive
         self.console = ConsoleLog(self.rundir / "console.log")
         self._sockdir = tempfile.mkdtemp(prefix="cosim-")   # sun_path is short
         self.console_sock = Path(self._sockdir) / "console.sock"
+        self.agent_sock = Path(self._sockdir) / "agent.sock"
         # A QMP socket of the user's own, beside the harness's (e.g. for qmp-shell).
         self.qmp_sock = self.rundir / "qmp.sock"
         if len(str(self.qmp_sock)) > 100:           # sun_path holds 108 bytes
@@ -74,46 +78,65 @@ class Guest:
 
     # -- lifecycle ---------------------------------------------------------
 
+    def _cmdline(self):
+        cmdline = f"console=ttyS0 loglevel=5 panic=-1 {self.cfg.machine.kernel_args}"
+        return (cmdline + (" cosim.shell=1" if self.interactive else "")).strip()
+
+    def _device_args(self):
+        """What both ways of starting QEMU pass as plain arguments: firmware,
+        the user's QMP socket, the controller and its namespaces."""
+        args = ["-qmp", f"unix:{self.qmp_sock},server=on,wait=off"]
+        for d in paths.FIRMWARE_DIRS:
+            args += ["-L", d]
+        return args + controller_args(self.cfg, self.rundir)
+
     def _qemu_args(self, kernel, initrd):
         cfg = self.cfg
-        cmdline = f"console=ttyS0 loglevel=5 panic=-1 {cfg.machine.kernel_args}".strip()
         if self.interactive:
-            cmdline += " cosim.shell=1"
             console = (f"socket,id=con,path={self.console_sock},server=on,wait=off,"
                        f"logfile={self.console.path}")
         else:
             console = f"file,id=con,path={self.console.path}"
-        args = ["-nodefaults", "-machine", "q35", "-accel", cfg.machine.accel,
+        return ["-nodefaults", "-machine", "q35", "-accel", cfg.machine.accel,
                 "-cpu", "max", "-smp", str(cfg.machine.cpus),
                 "-m", str(cfg.machine.memory_mib),
-                "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
+                "-kernel", str(kernel), "-initrd", str(initrd), "-append", self._cmdline(),
                 "-chardev", console, "-serial", "chardev:con",
-                "-chardev", f"socket,id=agent,path={self._sockdir}/agent.sock,"
-                            "server=on,wait=off",
+                "-chardev", f"socket,id=agent,path={self.agent_sock},server=on,wait=off",
                 "-serial", "chardev:agent",
-                "-qmp", f"unix:{self.qmp_sock},server=on,wait=off",
                 "-device", "pvpanic",
-                "-action", "panic=exit-failure", "-action", "reboot=shutdown"]
-        for d in paths.FIRMWARE_DIRS:
-            args += ["-L", d]
-        return args + controller_args(cfg, self.rundir)
+                "-action", "panic=exit-failure", "-action", "reboot=shutdown",
+                *self._device_args()]
+
+    def _libvirt_vm(self, uri, kernel, initrd):
+        from . import libvirt_vm
+        xml = libvirt_vm.domain_xml(
+            f"cosim-{os.getpid()}-{id(self):x}", self.cfg, kernel, initrd, self._cmdline(),
+            self.console.path, self.console_sock if self.interactive else None,
+            self.agent_sock, self._device_args())
+        if uri in ("", "embed"):
+            uri = libvirt_vm.default_uri()
+        return libvirt_vm.LibvirtVM(uri, xml, self.rundir)
 
     def start(self):
         kernel, initrd = image.build()
         if not paths.QEMU_BIN.exists():
             raise GuestError(f"no QEMU at {paths.QEMU_BIN}: run `make qemu`")
-        # setpriv: QEMU dies with us even if we are SIGKILLed, never left behind.
-        self._vm = QEMUMachine(str(paths.QEMU_BIN), args=self._qemu_args(kernel, initrd),
-                               wrapper=["setpriv", "--pdeathsig", "KILL", "--"],
-                               name="cosim", log_dir=str(self.rundir),
-                               sock_dir=self._sockdir, base_temp_dir=self._sockdir)
+        if self.libvirt is not None:
+            self._vm = self._libvirt_vm(self.libvirt, kernel, initrd)
+        else:
+            # setpriv: QEMU dies with us even if we are SIGKILLed, never left behind.
+            self._vm = QEMUMachine(str(paths.QEMU_BIN), args=self._qemu_args(kernel, initrd),
+                                   wrapper=["setpriv", "--pdeathsig", "KILL", "--"],
+                                   name="cosim", log_dir=str(self.rundir),
+                                   sock_dir=self._sockdir, base_temp_dir=self._sockdir)
         try:
             self._vm.launch()
         except Exception as e:
             why = (getattr(e, "output", None) or str(e)).strip()
             raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
                              f"  logs: {self.rundir}") from e
-        self._agent = Agent(Path(self._sockdir) / "agent.sock", self.check_alive)
+        self._agent = Agent(self.agent_sock, self.check_alive)
         self._agent.wait_ready(BOOT_TIMEOUT)
         return self
 

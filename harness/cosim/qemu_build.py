@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from . import paths
+from .errors import BuildError
 
 CONFIGURE_ARGS = [
     "--target-list=x86_64-softmmu",
@@ -30,7 +31,11 @@ def log(msg):
 
 def run(cmd, **kw):
     log("$ " + " ".join(str(c) for c in cmd))
-    subprocess.run(cmd, check=True, **kw)
+    try:
+        subprocess.run(cmd, check=True, **kw)
+    except subprocess.CalledProcessError as e:
+        raise BuildError(f"{' '.join(str(c) for c in cmd)} failed "
+                         f"(exit {e.returncode}); its output is above") from None
 
 
 def fetch_source():
@@ -46,10 +51,10 @@ def fetch_source():
     try:
         run(["apt-get", "source", "-q", "--download-only",
              f"qemu={paths.QEMU_DEB_VERSION}"], cwd=dl)
-    except subprocess.CalledProcessError:
-        sys.exit(f"qemu-build: apt-get source qemu={paths.QEMU_DEB_VERSION} failed; "
-                 "is there a deb-src entry (harness/setup.sh adds one) and does the "
-                 "archive still carry that version? (apt-cache showsrc qemu)")
+    except BuildError:
+        raise BuildError(f"apt-get source qemu={paths.QEMU_DEB_VERSION} failed; is there a "
+                         "deb-src entry (harness/setup.sh adds one) and does the archive "
+                         "still carry that version? (apt-cache showsrc qemu)") from None
     dsc = next(dl.glob("qemu_*.dsc"))
     run(["dpkg-source", "--no-check", "-x", dsc.name, str(paths.QEMU_SRC)],
         cwd=dl, stdout=subprocess.DEVNULL)
