@@ -13,7 +13,7 @@
 /* ---- Identify ---- */
 
 /* Identify strings are ASCII, space padded, not NUL terminated. */
-static void nvme_id_string(char *dst, size_t size, const char *src)
+void nvme_id_string(char *dst, size_t size, const char *src)
 {
 	size_t n = strlen(src);
 
@@ -30,17 +30,17 @@ static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	id.ssvid = ctrl->p.ssvid;
 	nvme_id_string(id.sn, sizeof(id.sn), ctrl->p.serial);
 	nvme_id_string(id.mn, sizeof(id.mn), ctrl->p.model);
-	nvme_id_string(id.fr, sizeof(id.fr), ctrl->p.firmware);
+	memcpy(id.fr, ctrl->fw_rev[ctrl->fw_active], sizeof(id.fr));
 	id.rab = 6;
 	id.mdts = ctrl->p.mdts;
 	if (ctrl->p.ns_notice_aen)
 		id.oaes = NVME_OAES_NS_ATTR;
-	id.oacs = 0;		/* no security, format or firmware commands */
+	id.oacs = NVME_OACS_FORMAT | NVME_OACS_FW;	/* no security commands */
 	id.acl = ctrl->p.acl;
 	id.aerl = ctrl->p.aerl;
-	id.frmw = 1 << 1 | 1;	/* one slot, slot 1 read-only */
+	id.frmw = (uint8_t)(ctrl->p.fw_slots << 1 | 1);	/* slot 1 read-only */
 	id.lpa = 0;
-	id.elpe = 0;		/* one error log entry */
+	id.elpe = NVME_ERROR_LOG_ENTRIES - 1;
 	id.npss = 0;
 	id.sqes = NVME_SQES_LOG2 << 4 | NVME_SQES_LOG2;
 	id.cqes = NVME_CQES_LOG2 << 4 | NVME_CQES_LOG2;
@@ -66,9 +66,17 @@ static uint16_t nvme_identify_ns(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		id.nsze = ns->nlbas;
 		id.ncap = ns->nlbas;
 		id.nuse = ns->nlbas;
-		id.nlbaf = 0;
-		id.flbas = 0;
-		id.lbaf[0].lbads = ns->lbads;
+		uint8_t lbads[16];
+		unsigned int i, n = nvme_ns_lbafs(ns, lbads);
+
+		id.nlbaf = (uint8_t)(n - 1);
+		for (i = 0; i < n; i++) {
+			id.lbaf[i].lbads = lbads[i];
+			/* relative performance: 4 KiB is "best", the rest "better" */
+			id.lbaf[i].rp = lbads[i] == 12 ? 0 : 1;
+			if (lbads[i] == ns->lbads)
+				id.flbas = (uint8_t)i;
+		}
 	}
 	return nvme_dma_to_guest(ctrl, req, &id, sizeof(id));
 }
@@ -383,7 +391,7 @@ static void nvme_smart_log(struct nvme_ctrl *ctrl, struct nvme_smart_log *log)
 	nvme_put128(log->host_writes, ctrl->host_writes);
 	nvme_put128(log->power_cycles, 1);
 	nvme_put128(log->media_errors, ctrl->media_errors);
-	nvme_put128(log->num_err_log_entries, ctrl->last_error.error_count);
+	nvme_put128(log->num_err_log_entries, ctrl->error_count);
 }
 
 /*
@@ -416,11 +424,11 @@ static void nvme_changed_ns_log(struct nvme_ctrl *ctrl, uint32_t *list, uint64_t
 /* A command failed: it becomes the Error Information log entry. */
 void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req)
 {
-	struct nvme_error_log_entry *e = &ctrl->last_error;
-	uint64_t count = e->error_count + 1;
+	struct nvme_error_log_entry *e = &ctrl->errors[ctrl->err_next];
 
+	ctrl->err_next = (ctrl->err_next + 1) % NVME_ERROR_LOG_ENTRIES;
 	memset(e, 0, sizeof(*e));
-	e->error_count = count;
+	e->error_count = ++ctrl->error_count;
 	e->sqid = req->sq->qid;
 	e->cid = req->cmd.cid;
 	/* status field as in the CQE (bits 15:1), phase tag 0 */
@@ -469,19 +477,27 @@ static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	default:
 		return NVME_SC_INVALID_LOG_PAGE | NVME_DNR;
 	}
-	/* the log is built in at least 512 bytes; bytes past its end read 0 */
-	buf = calloc(1, len < 512 ? 512 : len);
+	/* the log is built in at least its full size; bytes past its end read 0 */
+	buf = calloc(1, len < sizeof(ctrl->errors) ? sizeof(ctrl->errors) : len);
 	if (!buf)
 		return NVME_SC_INTERNAL;
 	if (lid == NVME_LOG_SMART) {
 		nvme_smart_log(ctrl, (struct nvme_smart_log *)buf);
 	} else if (lid == NVME_LOG_FW_SLOT) {
 		struct nvme_fw_slot_log *fw = (struct nvme_fw_slot_log *)buf;
+		unsigned int i;
 
-		fw->afi = 1;
-		nvme_id_string(fw->frs[0], sizeof(fw->frs[0]), ctrl->p.firmware);
+		fw->afi = (uint8_t)(ctrl->fw_active | ctrl->fw_next << 4);
+		for (i = 1; i <= ctrl->p.fw_slots; i++)
+			memcpy(fw->frs[i - 1], ctrl->fw_rev[i], sizeof(fw->frs[0]));
 	} else if (lid == NVME_LOG_ERROR) {
-		memcpy(buf, &ctrl->last_error, MIN(len, sizeof(ctrl->last_error)));
+		/* newest first; entries never used stay zero */
+		struct nvme_error_log_entry *e = (struct nvme_error_log_entry *)buf;
+		unsigned int i, n = MIN(ctrl->error_count, (uint64_t)NVME_ERROR_LOG_ENTRIES);
+
+		for (i = 0; i < n; i++)
+			e[i] = ctrl->errors[(ctrl->err_next + NVME_ERROR_LOG_ENTRIES - 1 - i) %
+					    NVME_ERROR_LOG_ENTRIES];
 	} else if (lid == NVME_LOG_CHANGED_NS) {
 		nvme_changed_ns_log(ctrl, (uint32_t *)buf, len);
 	}
@@ -490,13 +506,6 @@ static uint16_t nvme_get_log_page(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	if (st == NVME_SC_SUCCESS)
 		nvme_log_read_unmask(ctrl, lid);
 	return st;
-}
-
-/* An admin command's block request (Format NVM secure erase) returned. */
-void nvme_admin_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req)
-{
-	(void)ctrl;
-	(void)req;
 }
 
 /* ---- dispatch ---- */
@@ -526,8 +535,14 @@ static uint16_t nvme_admin_dispatch(struct nvme_ctrl *ctrl, struct nvme_req *req
 		return nvme_get_features(ctrl, req);
 	case NVME_ADM_ASYNC_EVENT:
 		return nvme_async_event(ctrl, req);
+	case NVME_ADM_FW_ACTIVATE:
+		return nvme_fw_activate(ctrl, req);
+	case NVME_ADM_FW_DOWNLOAD:
+		return nvme_fw_download(ctrl, req);
+	case NVME_ADM_FORMAT_NVM:
+		return nvme_format(ctrl, req);
 	default:
-		/* OACS = 0: no firmware, format or security commands */
+		/* no security commands (OACS bit 0) */
 		return NVME_SC_INVALID_OPCODE | NVME_DNR;
 	}
 }
@@ -536,6 +551,7 @@ void nvme_admin_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
 	uint16_t st = nvme_admin_dispatch(ctrl, req);
 
+	/* NVME_NO_COMPLETE: parked, or out at the host (Format NVM erase) */
 	if (st == NVME_NO_COMPLETE)
 		return;
 	req->status = st;

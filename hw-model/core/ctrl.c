@@ -30,6 +30,7 @@ void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
 	p->aerl = 3;
 	p->acl = 3;
 	p->timeout = 20;
+	p->fw_slots = 2;
 }
 
 const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
@@ -50,6 +51,8 @@ const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
 		return "aerl must be 0..15";
 	if (!p->timeout)
 		return "timeout must be 1..255";
+	if (p->fw_slots < 1 || p->fw_slots > 7)
+		return "fw-slots must be 1..7";
 	return NULL;
 }
 
@@ -136,6 +139,7 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	list_init(&ctrl->zombies);
 	nvme_fault_init(ctrl);
 	nvme_features_reset(ctrl);
+	nvme_fw_init(ctrl);
 	return ctrl;
 }
 
@@ -151,6 +155,7 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 	}
 	if (ctrl->faults.next)
 		nvme_fault_free(ctrl);
+	nvme_fw_free(ctrl);
 	if (ctrl->ns)
 		for (i = 1; i <= ctrl->p.nn; i++)
 			if (ctrl->ns[i]) {
@@ -266,6 +271,7 @@ static void nvme_reset_finish(struct nvme_ctrl *ctrl)
 {
 	nvme_queues_teardown(ctrl);
 	nvme_features_reset(ctrl);
+	nvme_fw_reset(ctrl);
 	ctrl->nevents = 0;
 	ctrl->aer_masked = 0;
 	memset(ctrl->ns_changed, 0, ctrl->p.nn / 8 + 1u);
@@ -538,7 +544,9 @@ uint32_t nvme_ctrl_ns_attach(struct nvme_ctrl *ctrl, const struct nvme_ns_params
 	}
 	ns->nsid = nsid;
 	ns->lbads = p->lbads;
+	ns->lbads_attach = p->lbads;
 	ns->nlbas = p->nlbas;
+	ns->bytes = p->nlbas << p->lbads;
 	ns->backend = p->backend;
 	ctrl->ns[nsid] = ns;
 	nvme_ns_changed(ctrl, nsid);

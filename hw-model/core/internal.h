@@ -80,6 +80,8 @@ struct nvme_ns {
 	uint32_t nsid;
 	uint8_t lbads;
 	uint64_t nlbas;
+	uint64_t bytes;			/* capacity, fixed; nlbas = bytes >> lbads */
+	uint8_t lbads_attach;		/* the LBA size the host attached it with */
 	void *backend;
 	struct nvme_range_set uncor;	/* Write Uncorrectable LBAs */
 };
@@ -139,6 +141,8 @@ struct nvme_event {
 };
 
 #define NVME_MAX_EVENTS	16
+#define NVME_ERROR_LOG_ENTRIES	16	/* ELPE = 15 */
+#define NVME_FW_IMAGE_MAX	(4u << 20)
 
 struct nvme_ctrl {
 	const struct nvme_host_ops *ops;
@@ -188,8 +192,17 @@ struct nvme_ctrl {
 	uint64_t host_reads, host_writes;
 	uint64_t media_errors;
 
-	/* Error Information log: ELPE = 0, so the latest entry only */
-	struct nvme_error_log_entry last_error;
+	/* Error Information log: a ring of NVME_ERROR_LOG_ENTRIES, newest at err_next - 1 */
+	struct nvme_error_log_entry errors[NVME_ERROR_LOG_ENTRIES];
+	unsigned int err_next;
+	uint64_t error_count;
+
+	/* firmware slots (firmware.c): revisions [1..fw_slots], 8 spaces-padded chars */
+	char fw_rev[8][8];
+	uint8_t fw_active;		/* running slot */
+	uint8_t fw_next;		/* slot to run after the next reset, 0: none */
+	uint8_t *fw_img;		/* Firmware Image Download buffer */
+	uint64_t fw_len;
 
 	/* fault engine (fault.c) */
 	struct list_node faults;	/* struct nvme_fault_rule, oldest first */
@@ -237,7 +250,6 @@ void nvme_aer_kick(struct nvme_ctrl *ctrl);
 void nvme_features_reset(struct nvme_ctrl *ctrl);
 void nvme_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid);
 void nvme_error_log_add(struct nvme_ctrl *ctrl, const struct nvme_req *req);
-void nvme_admin_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req);
 
 /* fault.c */
 bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req);
@@ -251,6 +263,17 @@ void nvme_fault_init(struct nvme_ctrl *ctrl);
 void nvme_fault_free(struct nvme_ctrl *ctrl);
 uint64_t nvme_clock_ns(struct nvme_ctrl *ctrl);
 
+/* firmware.c: Firmware Image Download / Activate, Format NVM */
+void nvme_fw_init(struct nvme_ctrl *ctrl);
+void nvme_fw_reset(struct nvme_ctrl *ctrl);
+void nvme_fw_free(struct nvme_ctrl *ctrl);
+uint16_t nvme_fw_download(struct nvme_ctrl *ctrl, struct nvme_req *req);
+uint16_t nvme_fw_activate(struct nvme_ctrl *ctrl, struct nvme_req *req);
+uint16_t nvme_format(struct nvme_ctrl *ctrl, struct nvme_req *req);
+bool nvme_format_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req);
+unsigned int nvme_ns_lbafs(const struct nvme_ns *ns, uint8_t *lbads);
+void nvme_id_string(char *dst, size_t size, const char *src);
+
 /* range.c */
 bool nvme_range_add(struct nvme_range_set *s, uint64_t start, uint64_t end);
 void nvme_range_remove(struct nvme_range_set *s, uint64_t start, uint64_t end);
@@ -259,6 +282,7 @@ void nvme_range_clear(struct nvme_range_set *s);
 
 /* io.c */
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void nvme_io_submit(struct nvme_ctrl *ctrl, struct nvme_req *req);
 
 /* prp.c */
 uint16_t nvme_prp_map(struct nvme_ctrl *ctrl, uint64_t prp1, uint64_t prp2, uint64_t len,

@@ -15,7 +15,7 @@
 /* Returned by a handler whose request went out to the host. */
 #define NVME_SUBMITTED		0xffff
 
-static void nvme_io_submit(struct nvme_ctrl *ctrl, struct nvme_req *req)
+void nvme_io_submit(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
 	req->state = NVME_REQ_BACKEND;
 	req->sq->backend++;
@@ -307,8 +307,8 @@ void nvme_io_complete(struct nvme_io *io, int ret)
 		req->status = nvme_compare_done(ctrl, req);
 	if (!req->status && sq->qid)
 		nvme_uncor_rewritten(ctrl, req);
-	if (sq->qid == 0)
-		nvme_admin_io_done(ctrl, req);
+	if (sq->qid == 0 && nvme_format_io_done(ctrl, req))
+		return;		/* Format NVM erases the next namespace */
 	nvme_req_complete(req);
 	if (sq->deleting)
 		nvme_sq_try_free(ctrl, sq);

@@ -115,6 +115,7 @@ struct nvme_ctrl_params {
 	 * Notice event and Changed Namespace List log (OAES bit 8).
 	 */
 	bool ns_notice_aen;
+	uint8_t fw_slots;		/* firmware slots 1..7; slot 1 is read-only */
 };
 
 /* Fill @p with the defaults (see DESIGN.md) */

@@ -173,6 +173,23 @@ enum nvme_admin_opcode {
 	NVME_ADM_SECURITY_RECV	= 0x82,
 };
 
+/* Identify Controller OACS */
+#define NVME_OACS_FORMAT	(1u << 1)
+#define NVME_OACS_FW		(1u << 2)
+/* Format NVM CDW10 */
+#define NVME_FORMAT_LBAF(dw10)	((dw10) & 0xf)
+#define NVME_FORMAT_MS		(1u << 4)
+#define NVME_FORMAT_PI(dw10)	(((dw10) >> 5) & 0x7)
+#define NVME_FORMAT_PIL		(1u << 8)
+#define NVME_FORMAT_SES(dw10)	(((dw10) >> 9) & 0x7)
+#define NVME_NSID_ALL		0xffffffffu
+/* Firmware Activate CDW10 */
+#define NVME_FW_FS(dw10)	((dw10) & 0x7)
+#define NVME_FW_AA(dw10)	(((dw10) >> 3) & 0x3)
+#define NVME_FW_AA_REPLACE		0
+#define NVME_FW_AA_REPLACE_ACTIVATE	1
+#define NVME_FW_AA_ACTIVATE		2
+
 /* Create I/O queue CDW11 */
 #define NVME_QUEUE_PC		(1u << 0)
 #define NVME_CQ_IEN		(1u << 1)

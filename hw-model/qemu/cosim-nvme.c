@@ -142,7 +142,8 @@ struct CosimNvmeIo {
     BlockAIOCB *aiocb;
     QEMUSGList qsg;
     QEMUIOVector iov;       /* NVME_IO_READ_BUF */
-    unsigned int next;      /* NVME_IO_ZERO: next range to submit */
+    unsigned int next;      /* NVME_IO_ZERO: range being zeroed ... */
+    uint64_t done;          /* ... and how much of it is done */
     BlockAcctCookie acct;
     QTAILQ_ENTRY(CosimNvmeIo) entry;
 };
@@ -150,19 +151,28 @@ struct CosimNvmeIo {
 static void cosim_nvme_io_done(void *opaque, int ret);
 
 /* Deallocate: zero (and let the format unmap) one range after the other. */
+#define COSIM_NVME_ZERO_CHUNK (1ull << 30)  /* below BDRV_REQUEST_MAX_BYTES */
+
 static void cosim_nvme_zero_next(void *opaque, int ret)
 {
     CosimNvmeIo *r = opaque;
     const struct nvme_sg *range;
+    uint64_t len;
 
+    while (r->next < r->io->nsg && r->done == r->io->sg[r->next].len) {
+        r->next++;
+        r->done = 0;
+    }
     if (ret < 0 || r->next == r->io->nsg) {
         cosim_nvme_io_done(r, ret);
         return;
     }
-    range = &r->io->sg[r->next++];
-    r->aiocb = blk_aio_pwrite_zeroes(r->blk, range->addr, range->len,
+    range = &r->io->sg[r->next];
+    len = MIN(range->len - r->done, COSIM_NVME_ZERO_CHUNK);
+    r->aiocb = blk_aio_pwrite_zeroes(r->blk, range->addr + r->done, len,
                                      BDRV_REQ_MAY_UNMAP, cosim_nvme_zero_next,
                                      r);
+    r->done += len;
 }
 
 static void cosim_nvme_io_done(void *opaque, int ret)
@@ -403,6 +413,7 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     p->acl = s->acl;
     p->timeout = s->cap_to;
     p->ns_notice_aen = s->ns_notice_aen;
+    p->fw_slots = s->fw_slots;
     p->nr_vectors = s->max_ioqpairs + 1;
     err = nvme_ctrl_params_check(p);
     if (err) {
@@ -537,6 +548,7 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("acl", CosimNvmeState, acl, 3),
     DEFINE_PROP_UINT8("cap-to", CosimNvmeState, cap_to, 20),
     DEFINE_PROP_BOOL("ns-notice-aen", CosimNvmeState, ns_notice_aen, false),
+    DEFINE_PROP_UINT8("fw-slots", CosimNvmeState, fw_slots, 2),
     DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };

@@ -59,6 +59,7 @@ struct CosimNvmeState {
     uint8_t acl;
     uint8_t cap_to;
     bool ns_notice_aen;
+    uint8_t fw_slots;
     char *faults;                       /* JSON file of fault rules */
 };
 
