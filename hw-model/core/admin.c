@@ -10,6 +10,13 @@
 
 #define NVME_INVALID_FIELD	(NVME_SC_INVALID_FIELD | NVME_DNR)
 
+/* Power states in Identify (NPSS = 2): all operational, 25 / 12 / 6 W. */
+#define NVME_NPSS	2
+static const uint16_t nvme_ps_centiwatts[NVME_NPSS + 1] = { 2500, 1200, 600 };
+/* The controller's temperature, Kelvin (37 C) */
+#define NVME_TEMP_KELVIN	310
+
+
 /* ---- Identify ---- */
 
 /* Identify strings are ASCII, space padded, not NUL terminated. */
@@ -24,6 +31,7 @@ void nvme_id_string(char *dst, size_t size, const char *src)
 static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
 	struct nvme_id_ctrl id;
+	unsigned int i;
 
 	memset(&id, 0, sizeof(id));
 	id.vid = ctrl->p.vid;
@@ -41,13 +49,19 @@ static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	id.frmw = (uint8_t)(ctrl->p.fw_slots << 1 | 1);	/* slot 1 read-only */
 	id.lpa = 0;
 	id.elpe = NVME_ERROR_LOG_ENTRIES - 1;
-	id.npss = 0;
+	id.npss = NVME_NPSS;
 	id.sqes = NVME_SQES_LOG2 << 4 | NVME_SQES_LOG2;
 	id.cqes = NVME_CQES_LOG2 << 4 | NVME_CQES_LOG2;
 	id.nn = ctrl->p.nn;
 	id.oncs = NVME_ONCS_COMPARE | NVME_ONCS_WRITE_UNCOR | NVME_ONCS_DSM;
 	id.vwc = 1;
-	id.psd[0].mp = 2500;	/* 25 W */
+	for (i = 0; i <= NVME_NPSS; i++) {
+		id.psd[i].mp = nvme_ps_centiwatts[i];
+		/* entry/exit latency (us) and relative performance grow with the state */
+		id.psd[i].enlat = i * 1000;
+		id.psd[i].exlat = i * 1000;
+		id.psd[i].rrt = id.psd[i].rrl = id.psd[i].rwt = id.psd[i].rwl = (uint8_t)i;
+	}
 	return nvme_dma_to_guest(ctrl, req, &id, sizeof(id));
 }
 
@@ -287,61 +301,160 @@ static uint16_t nvme_abort(struct nvme_ctrl *ctrl, struct nvme_req *req)
 void nvme_features_reset(struct nvme_ctrl *ctrl)
 {
 	uint32_t nq = ctrl->p.max_ioqpairs - 1u;
+	uint32_t i;
 
 	memset(ctrl->feat, 0, sizeof(ctrl->feat));
 	ctrl->feat[NVME_FEAT_TEMP_THRESH] = 343;	/* Kelvin, 70 C */
 	ctrl->feat[NVME_FEAT_VOLATILE_WC] = 1;
 	ctrl->feat[NVME_FEAT_NUM_QUEUES] = nq | nq << 16;
+	ctrl->crit_warning = 0;
+	memset(ctrl->irq_cd, 0, ctrl->p.nr_vectors / 8 + 1u);
+	for (i = 1; i <= ctrl->p.nn; i++) {
+		if (ctrl->ns[i]) {
+			free(ctrl->ns[i]->lbart);
+			ctrl->ns[i]->lbart = NULL;
+			ctrl->ns[i]->nlbart = 0;
+		}
+	}
 }
 
-/* Features 1.0e defines that this model keeps as plain values. */
-static bool nvme_feature_simple(uint8_t fid)
+/*
+ * Temperature threshold: above it the SMART critical warning shows bit 1
+ * and, if the host enabled it (AEC bit 1), a SMART/health event is raised.
+ */
+static void nvme_temp_check(struct nvme_ctrl *ctrl)
 {
-	switch (fid) {
-	case NVME_FEAT_ARBITRATION:
-	case NVME_FEAT_POWER_MGMT:
-	case NVME_FEAT_TEMP_THRESH:
-	case NVME_FEAT_ERR_RECOVERY:
-	case NVME_FEAT_VOLATILE_WC:
-	case NVME_FEAT_IRQ_COALESCE:
-	case NVME_FEAT_WRITE_ATOMIC:
-	case NVME_FEAT_ASYNC_EVENT:
-	case NVME_FEAT_SW_PROGRESS:
-		return true;
-	default:
-		return false;
+	if (NVME_TEMP_KELVIN <= (ctrl->feat[NVME_FEAT_TEMP_THRESH] & 0xffff)) {
+		ctrl->crit_warning &= ~NVME_SMART_CRIT_TEMP;
+		return;
 	}
+	if (ctrl->crit_warning & NVME_SMART_CRIT_TEMP)
+		return;
+	ctrl->crit_warning |= NVME_SMART_CRIT_TEMP;
+	if (ctrl->feat[NVME_FEAT_ASYNC_EVENT] & NVME_SMART_CRIT_TEMP)
+		nvme_ctrl_raise_event(ctrl, NVME_AER_TYPE_SMART, NVME_AER_SMART_TEMP,
+				      NVME_LOG_SMART);
+}
+
+/* The LBA Range Type data of @ns: what the host set, or one range over all of it. */
+static unsigned int nvme_lbart_get(const struct nvme_ns *ns, struct nvme_lba_range_type *out)
+{
+	if (ns->lbart) {
+		memcpy(out, ns->lbart, ns->nlbart * sizeof(*out));
+		return ns->nlbart;
+	}
+	memset(out, 0, sizeof(*out));
+	out->type = NVME_LBART_TYPE_GP;
+	out->attributes = NVME_LBART_ATTR_OVERWRITE;
+	out->slba = 0;
+	out->nlb = ns->nlbas - 1;
+	return 1;
+}
+
+static uint16_t nvme_set_lba_range(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	struct nvme_ns *ns = nvme_ns_get(ctrl, req->cmd.nsid);
+	unsigned int i, n = (req->cmd.cdw11 & 0x3f) + 1;
+	struct nvme_lba_range_type *r;
+	uint16_t st;
+
+	if (!ns)
+		return NVME_SC_INVALID_NS | NVME_DNR;
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return NVME_SC_INTERNAL;
+	st = nvme_dma_from_guest(ctrl, req, r, n * sizeof(*r));
+	for (i = 0; i < n && !st; i++)
+		if (r[i].slba >= ns->nlbas || r[i].nlb >= ns->nlbas - r[i].slba)
+			st = NVME_INVALID_FIELD;
+	if (st) {
+		free(r);
+		return st;
+	}
+	free(ns->lbart);
+	ns->lbart = r;
+	ns->nlbart = n;
+	return NVME_SC_SUCCESS;
+}
+
+static uint16_t nvme_get_lba_range(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	struct nvme_lba_range_type r[NVME_LBART_MAX];
+	struct nvme_ns *ns = nvme_ns_get(ctrl, req->cmd.nsid);
+	unsigned int n;
+
+	if (!ns)
+		return NVME_SC_INVALID_NS | NVME_DNR;
+	memset(r, 0, sizeof(r));
+	n = nvme_lbart_get(ns, r);
+	req->dw0 = n - 1;
+	return nvme_dma_to_guest(ctrl, req, r, sizeof(r));
 }
 
 static uint16_t nvme_set_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
 	uint8_t fid = req->cmd.cdw10 & 0xff;
 	uint32_t dw11 = req->cmd.cdw11;
+	uint32_t v;
 
 	if (req->cmd.cdw10 & NVME_FEAT_SAVE)
 		return NVME_SC_FEATURE_NOT_SAVEABLE | NVME_DNR;
 	switch (fid) {
+	case NVME_FEAT_ARBITRATION:
+		/* AB, LPW, MPW, HPW: kept; weights only matter with WRR (CAP.AMS = 0) */
+		break;
+	case NVME_FEAT_POWER_MGMT:
+		if ((dw11 & 0x1f) > NVME_NPSS)
+			return NVME_INVALID_FIELD;
+		dw11 &= 0x1f;
+		break;
+	case NVME_FEAT_LBA_RANGE:
+		return nvme_set_lba_range(ctrl, req);
+	case NVME_FEAT_TEMP_THRESH:
+		ctrl->feat[fid] = dw11 & 0xffff;
+		nvme_temp_check(ctrl);
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_ERR_RECOVERY:
+		dw11 &= 0xffff;		/* TLER */
+		break;
+	case NVME_FEAT_VOLATILE_WC:
+		dw11 &= 1;
+		break;
 	case NVME_FEAT_NUM_QUEUES:
 		if ((dw11 & 0xffff) == 0xffff || (dw11 >> 16) == 0xffff)
 			return NVME_INVALID_FIELD;
 		/* always grant the maximum; the host uses min(asked, granted) */
 		req->dw0 = ctrl->feat[NVME_FEAT_NUM_QUEUES];
 		return NVME_SC_SUCCESS;
-	case NVME_FEAT_IRQ_CONFIG:
-		if ((dw11 & 0xffff) >= ctrl->p.nr_vectors)
-			return NVME_INVALID_FIELD;
-		return NVME_SC_SUCCESS;
-	case NVME_FEAT_POWER_MGMT:
-		if (dw11 & 0x1f)	/* NPSS = 0: only power state 0 */
-			return NVME_INVALID_FIELD;
+	case NVME_FEAT_IRQ_COALESCE:
+		dw11 &= 0xffff;		/* THR, TIME */
 		break;
-	case NVME_FEAT_VOLATILE_WC:
-		dw11 &= 1;
+	case NVME_FEAT_IRQ_CONFIG:
+		v = dw11 & 0xffff;
+		if (v >= ctrl->p.nr_vectors)
+			return NVME_INVALID_FIELD;
+		if (dw11 & NVME_FEAT_IRQ_CD)
+			ctrl->irq_cd[v / 8] |= (uint8_t)(1u << (v % 8));
+		else
+			ctrl->irq_cd[v / 8] &= (uint8_t)~(1u << (v % 8));
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_WRITE_ATOMIC:
+		dw11 &= 1;		/* DN */
+		break;
+	case NVME_FEAT_ASYNC_EVENT:
+		dw11 &= 0xff | (ctrl->p.ns_notice_aen ? NVME_AEC_NS_ATTR : 0);
+		ctrl->feat[fid] = dw11;
+		/* a temperature already above the threshold is reported now */
+		if (dw11 & NVME_SMART_CRIT_TEMP && ctrl->crit_warning & NVME_SMART_CRIT_TEMP) {
+			ctrl->crit_warning &= ~NVME_SMART_CRIT_TEMP;
+			nvme_temp_check(ctrl);
+		}
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_SW_PROGRESS:
+		dw11 &= 0xff;
 		break;
 	default:
-		if (!nvme_feature_simple(fid))
-			return NVME_INVALID_FIELD;
-		break;
+		return NVME_INVALID_FIELD;
 	}
 	ctrl->feat[fid] = dw11;
 	return NVME_SC_SUCCESS;
@@ -350,21 +463,31 @@ static uint16_t nvme_set_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
 static uint16_t nvme_get_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
 	uint8_t fid = req->cmd.cdw10 & 0xff;
+	uint32_t v;
 
 	switch (fid) {
-	case NVME_FEAT_NUM_QUEUES:
-		req->dw0 = ctrl->feat[fid];
-		return NVME_SC_SUCCESS;
+	case NVME_FEAT_LBA_RANGE:
+		return nvme_get_lba_range(ctrl, req);
 	case NVME_FEAT_IRQ_CONFIG:
-		if ((req->cmd.cdw11 & 0xffff) >= ctrl->p.nr_vectors)
+		v = req->cmd.cdw11 & 0xffff;
+		if (v >= ctrl->p.nr_vectors)
 			return NVME_INVALID_FIELD;
-		req->dw0 = req->cmd.cdw11 & 0xffff;
+		req->dw0 = v | (ctrl->irq_cd[v / 8] & (1u << (v % 8)) ? NVME_FEAT_IRQ_CD : 0);
+		return NVME_SC_SUCCESS;
+	case NVME_FEAT_ARBITRATION:
+	case NVME_FEAT_POWER_MGMT:
+	case NVME_FEAT_TEMP_THRESH:
+	case NVME_FEAT_ERR_RECOVERY:
+	case NVME_FEAT_VOLATILE_WC:
+	case NVME_FEAT_NUM_QUEUES:
+	case NVME_FEAT_IRQ_COALESCE:
+	case NVME_FEAT_WRITE_ATOMIC:
+	case NVME_FEAT_ASYNC_EVENT:
+	case NVME_FEAT_SW_PROGRESS:
+		req->dw0 = ctrl->feat[fid];
 		return NVME_SC_SUCCESS;
 	default:
-		if (!nvme_feature_simple(fid))
-			return NVME_INVALID_FIELD;
-		req->dw0 = ctrl->feat[fid];
-		return NVME_SC_SUCCESS;
+		return NVME_INVALID_FIELD;
 	}
 }
 
@@ -378,8 +501,9 @@ static void nvme_put128(uint64_t dst[2], uint64_t v)
 
 static void nvme_smart_log(struct nvme_ctrl *ctrl, struct nvme_smart_log *log)
 {
-	uint16_t kelvin = 310;
+	uint16_t kelvin = NVME_TEMP_KELVIN;
 
+	log->critical_warning = ctrl->crit_warning;
 	log->temperature[0] = kelvin & 0xff;
 	log->temperature[1] = kelvin >> 8;
 	log->avail_spare = 100;

@@ -128,7 +128,9 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	ctrl->ns_changed = calloc(p->nn / 8 + 1u, 1);
 	ctrl->q_submitted = calloc(ctrl->nqueues, sizeof(*ctrl->q_submitted));
 	ctrl->q_completed = calloc(ctrl->nqueues, sizeof(*ctrl->q_completed));
-	if (!ctrl->sq || !ctrl->cq || !ctrl->ns || !ctrl->ns_changed ||
+	ctrl->irq_cd = calloc(p->nr_vectors / 8 + 1u, 1);
+	if (!ctrl->irq_cd ||
+	    !ctrl->sq || !ctrl->cq || !ctrl->ns || !ctrl->ns_changed ||
 	    !ctrl->q_submitted || !ctrl->q_completed) {
 		nvme_ctrl_free(ctrl);
 		return NULL;
@@ -160,10 +162,12 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 		for (i = 1; i <= ctrl->p.nn; i++)
 			if (ctrl->ns[i]) {
 				nvme_range_clear(&ctrl->ns[i]->uncor);
+				free(ctrl->ns[i]->lbart);
 				free(ctrl->ns[i]);
 			}
 	free(ctrl->ns);
 	free(ctrl->ns_changed);
+	free(ctrl->irq_cd);
 	free(ctrl->q_submitted);
 	free(ctrl->q_completed);
 	free(ctrl->sq);
@@ -561,6 +565,7 @@ void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid)
 		return;
 	ctrl->ns[nsid] = NULL;
 	nvme_range_clear(&ns->uncor);
+	free(ns->lbart);
 	free(ns);
 	nvme_ns_changed(ctrl, nsid);
 }

@@ -84,6 +84,9 @@ struct nvme_ns {
 	uint8_t lbads_attach;		/* the LBA size the host attached it with */
 	void *backend;
 	struct nvme_range_set uncor;	/* Write Uncorrectable LBAs */
+	/* LBA Range Type (Set Features 03h); NULL: the default single range */
+	struct nvme_lba_range_type *lbart;
+	unsigned int nlbart;
 };
 
 struct nvme_req {
@@ -175,6 +178,8 @@ struct nvme_ctrl {
 	struct nvme_ns **ns;		/* [1..nn] */
 
 	uint32_t feat[NVME_FEAT_MAX];
+	uint8_t *irq_cd;		/* Interrupt Vector Configuration CD, per vector */
+	uint8_t crit_warning;		/* SMART critical warning */
 
 	struct list_node aer_reqs;	/* outstanding Async Event Requests */
 	unsigned int aer_count;

@@ -215,6 +215,25 @@ enum nvme_feature_id {
 	NVME_FEAT_MAX		= 0x81,
 };
 #define NVME_FEAT_SAVE		(1u << 31)
+/* Interrupt Vector Configuration: CD, Coalescing Disable */
+#define NVME_FEAT_IRQ_CD	(1u << 16)
+/* LBA Range Type entry (figure 94) */
+struct nvme_lba_range_type {
+	uint8_t		type;
+	uint8_t		attributes;
+	uint8_t		rsvd2[14];
+	uint64_t	slba;
+	uint64_t	nlb;		/* 0-based */
+	uint8_t		guid[16];
+	uint8_t		rsvd48[16];
+};
+_Static_assert(sizeof(struct nvme_lba_range_type) == 64, "LBA range type entry is 64 bytes");
+#define NVME_LBART_MAX		64
+#define NVME_LBART_TYPE_GP	0x00
+#define NVME_LBART_ATTR_OVERWRITE	0x01
+/* SMART critical warning bits and SMART/health AEN information */
+#define NVME_SMART_CRIT_TEMP	(1u << 1)
+#define NVME_AER_SMART_TEMP	0x01
 
 /* Log page identifiers */
 enum nvme_log_id {

@@ -48,7 +48,7 @@ static void test_identify_ctrl(void)
 	g_assert_cmpuint(id.vwc, ==, 1);
 	g_assert_cmpuint(id.acl, ==, 3);
 	g_assert_cmpuint(id.aerl, ==, 3);
-	g_assert_cmpuint(id.npss, ==, 0);
+	g_assert_cmpuint(id.npss, ==, 2);
 	g_assert_cmpuint(id.oncs, ==, 7);
 	fh_free(fh);
 }
@@ -205,6 +205,14 @@ static void test_queue_create_errors(void)
 	fh_free(fh);
 }
 
+static void aer_submit_raw(struct fake_host *fh, uint16_t cid)
+{
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_ASYNC_EVENT, .cid = cid };
+
+	fh_submit(fh, &fh->admin, &cmd);
+	fh_run(fh);
+}
+
 static void test_features(void)
 {
 	struct fake_host *fh = up();
@@ -227,14 +235,14 @@ static void test_features(void)
 
 	cqe = admin(fh, NVME_ADM_SET_FEATURES, 0, NVME_FEAT_ARBITRATION | NVME_FEAT_SAVE, 0, 0);
 	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_FEATURE_NOT_SAVEABLE);
-	cqe = admin(fh, NVME_ADM_GET_FEATURES, 0, NVME_FEAT_LBA_RANGE, 0, 0);
-	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_FIELD);
+	cqe = admin(fh, NVME_ADM_GET_FEATURES, 0, NVME_FEAT_LBA_RANGE, 0, ID_BUF);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_NS);
 	cqe = admin(fh, NVME_ADM_SET_FEATURES, 0, 0x42, 0, 0);
 	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_FIELD);
 	cqe = admin(fh, NVME_ADM_GET_FEATURES, 0, 0, 0, 0);
 	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_FIELD);
-	cqe = admin(fh, NVME_ADM_SET_FEATURES, 0, NVME_FEAT_POWER_MGMT, 1, 0);
-	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_FIELD);
+	cqe = admin(fh, NVME_ADM_SET_FEATURES, 0, NVME_FEAT_POWER_MGMT, 3, 0);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_FIELD);	/* NPSS = 2 */
 	cqe = admin(fh, NVME_ADM_GET_FEATURES, 0, NVME_FEAT_IRQ_CONFIG, 3, 0);
 	g_assert_cmphex(cqe.dw0, ==, 3);
 	cqe = admin(fh, NVME_ADM_GET_FEATURES, 0, NVME_FEAT_IRQ_CONFIG, 9, 0);
@@ -248,6 +256,119 @@ static void test_features(void)
 	fh_enable(fh, 8);
 	cqe = admin(fh, NVME_ADM_GET_FEATURES, 0, NVME_FEAT_VOLATILE_WC, 0, 0);
 	g_assert_cmphex(cqe.dw0, ==, 1);
+	fh_free(fh);
+}
+
+static uint32_t get_feat(struct fake_host *fh, uint8_t fid, uint32_t nsid, uint32_t cdw11)
+{
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_GET_FEATURES, .nsid = nsid, .cdw10 = fid,
+				.cdw11 = cdw11, .prp1 = ID_BUF };
+	struct nvme_cqe cqe = fh_cmd(fh, &fh->admin, &cmd);
+
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	return cqe.dw0;
+}
+
+static uint16_t set_feat(struct fake_host *fh, uint8_t fid, uint32_t nsid, uint32_t cdw11)
+{
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_SET_FEATURES, .nsid = nsid, .cdw10 = fid,
+				.cdw11 = cdw11, .prp1 = ID_BUF };
+	struct nvme_cqe cqe = fh_cmd(fh, &fh->admin, &cmd);
+
+	return FH_SC(cqe);
+}
+
+/* Every 1.0e feature: defaults, round trips, invalid values. */
+static void test_features_all(void)
+{
+	struct fake_host *fh = up();
+	struct nvme_lba_range_type r[2];
+	struct nvme_id_ctrl id;
+	struct nvme_cqe cqe;
+	uint8_t smart[512];
+
+	/* defaults */
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ARBITRATION, 0, 0), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_POWER_MGMT, 0, 0), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_TEMP_THRESH, 0, 0), ==, 343);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ERR_RECOVERY, 0, 0), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_VOLATILE_WC, 0, 0), ==, 1);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_IRQ_COALESCE, 0, 0), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_IRQ_CONFIG, 0, 5), ==, 5);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_WRITE_ATOMIC, 0, 0), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ASYNC_EVENT, 0, 0), ==, 0);
+	/* round trips; reserved bits are dropped */
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_ARBITRATION, 0, 0x03020103), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ARBITRATION, 0, 0), ==, 0x03020103);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_POWER_MGMT, 0, 0xffffff02), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_POWER_MGMT, 0, 0), ==, 2);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_ERR_RECOVERY, 0, 0x10064), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ERR_RECOVERY, 0, 0), ==, 0x64);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_IRQ_COALESCE, 0, 0x0a04), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_IRQ_COALESCE, 0, 0), ==, 0x0a04);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_IRQ_CONFIG, 0, NVME_FEAT_IRQ_CD | 4), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_IRQ_CONFIG, 0, 4), ==, NVME_FEAT_IRQ_CD | 4);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_IRQ_CONFIG, 0, 3), ==, 3);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_IRQ_CONFIG, 0, 9), ==, NVME_SC_INVALID_FIELD);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_WRITE_ATOMIC, 0, 0xff), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_WRITE_ATOMIC, 0, 0), ==, 1);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_ASYNC_EVENT, 0, 0xffff), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ASYNC_EVENT, 0, 0), ==, 0xff);	/* no notices */
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_POWER_MGMT, 0, 3), ==, NVME_SC_INVALID_FIELD);
+	g_assert_cmphex(set_feat(fh, 0x0c, 0, 0), ==, NVME_SC_INVALID_FIELD);
+	g_assert_cmphex(set_feat(fh, 0x81, 0, 0), ==, NVME_SC_INVALID_FIELD);
+	/* power states in Identify */
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 0, NVME_ID_CNS_CTRL, 0, ID_BUF);
+	memcpy(&id, fh->ram + ID_BUF, sizeof(id));
+	g_assert_cmpuint(id.npss, ==, 2);
+	g_assert_cmpuint(id.psd[1].mp, ==, 1200);
+	g_assert_cmpuint(id.psd[2].mp, ==, 600);
+	g_assert_cmpuint(id.psd[3].mp, ==, 0);
+
+	/* LBA Range Type: one general purpose range over the namespace */
+	memset(fh->ram + ID_BUF, 0xee, 4096);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_LBA_RANGE, 1, 0), ==, 0);
+	memcpy(r, fh->ram + ID_BUF, sizeof(r));
+	g_assert_cmpuint(r[0].type, ==, NVME_LBART_TYPE_GP);
+	g_assert_cmpuint(r[0].attributes, ==, 1);
+	g_assert_cmpuint(r[0].nlb, ==, 2047);
+	g_assert_cmpuint(r[1].type, ==, 0);		/* the rest is zeroes */
+	g_assert_cmpuint(r[1].nlb, ==, 0);
+	/* set two ranges; a range beyond the namespace is refused */
+	memset(r, 0, sizeof(r));
+	r[0].type = 0x01; r[0].slba = 0; r[0].nlb = 1023;
+	r[1].type = 0x04; r[1].slba = 1024; r[1].nlb = 1023;
+	memcpy(fh->ram + ID_BUF, r, sizeof(r));
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_LBA_RANGE, 1, 1), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_LBA_RANGE, 1, 0), ==, 1);
+	g_assert_cmpuint(fh->ram[ID_BUF + 64], ==, 0x04);
+	r[1].nlb = 1024;
+	memcpy(fh->ram + ID_BUF, r, sizeof(r));
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_LBA_RANGE, 1, 1), ==, NVME_SC_INVALID_FIELD);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_LBA_RANGE, 9, 0), ==, NVME_SC_INVALID_NS);
+
+	/* temperature threshold below 310 K: SMART warning and, with AEC bit 1, an event */
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_ASYNC_EVENT, 0, NVME_SMART_CRIT_TEMP), ==, 0);
+	aer_submit_raw(fh, 0x77);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_TEMP_THRESH, 0, 300), ==, 0);
+	fh_run(fh);
+	g_assert_true(fh_poll(fh, &fh->admin, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 0x77);
+	g_assert_cmphex(cqe.dw0, ==, NVME_AER_DW0(NVME_AER_TYPE_SMART, NVME_AER_SMART_TEMP,
+						 NVME_LOG_SMART));
+	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 127u << 16 | NVME_LOG_SMART, 0, ID_BUF);
+	memcpy(smart, fh->ram + ID_BUF, sizeof(smart));
+	g_assert_cmphex(smart[0], ==, NVME_SMART_CRIT_TEMP);
+	g_assert_cmphex(set_feat(fh, NVME_FEAT_TEMP_THRESH, 0, 320), ==, 0);
+	cqe = admin(fh, NVME_ADM_GET_LOG_PAGE, 0, 127u << 16 | NVME_LOG_SMART, 0, ID_BUF);
+	g_assert_cmphex(fh->ram[ID_BUF], ==, 0);
+
+	/* a controller reset restores the defaults */
+	fh_disable(fh);
+	fh_enable(fh, 8);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_IRQ_CONFIG, 0, 4), ==, 4);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_LBA_RANGE, 1, 0), ==, 0);
+	g_assert_cmphex(get_feat(fh, NVME_FEAT_ARBITRATION, 0, 0), ==, 0);
 	fh_free(fh);
 }
 
@@ -482,6 +603,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/admin/invalid-opcode", test_invalid_opcode);
 	g_test_add_func("/admin/queue-create-errors", test_queue_create_errors);
 	g_test_add_func("/admin/features", test_features);
+	g_test_add_func("/admin/features-all", test_features_all);
 	g_test_add_func("/admin/aer-abort", test_aer);
 	g_test_add_func("/admin/doorbell-error-event", test_doorbell_error_event);
 	g_test_add_func("/admin/ns-notice-aen", test_ns_notice_aen);
