@@ -109,7 +109,7 @@ def test_features_and_aer(nvme):
     assert cqe.sc == SC_SUCCESS and cqe.dw0 == 7 << 16 | 7
     cqe = nvme.admin_cmd(ADM_GET_FEATURES, cdw10=0x06)
     assert cqe.sc == SC_SUCCESS and cqe.dw0 == 1
-    assert nvme.admin_cmd(ADM_GET_FEATURES, cdw10=0x03).sc == SC_INVALID_FIELD
+    assert nvme.admin_cmd(ADM_GET_FEATURES, cdw10=0x0c).sc == SC_INVALID_FIELD
     # AERs are held; the 5th exceeds AERL+1
     for cid in range(0x40, 0x44):
         nvme.submit(nvme.admin, nvme.sqe(ADM_ASYNC_EVENT, cid))
