@@ -41,6 +41,8 @@ static uint16_t nvme_identify_ctrl(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	memcpy(id.fr, ctrl->fw_rev[ctrl->fw_active], sizeof(id.fr));
 	id.rab = 6;
 	id.mdts = ctrl->p.mdts;
+	if (ctrl->p.vs >= NVME_VS_1_2)
+		id.ver = ctrl->p.vs;
 	if (ctrl->p.ns_notice_aen)
 		id.oaes = NVME_OAES_NS_ATTR;
 	id.oacs = NVME_OACS_FORMAT | NVME_OACS_FW;	/* no security commands */
@@ -95,6 +97,20 @@ static uint16_t nvme_identify_ns(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	return nvme_dma_to_guest(ctrl, req, &id, sizeof(id));
 }
 
+/* NVMe 1.1 CNS 2: up to 1024 active nsids above NSID, ascending. */
+static uint16_t nvme_identify_ns_list(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	uint32_t list[1024] = { 0 };
+	uint32_t nsid, n = 0;
+
+	if (req->cmd.nsid >= 0xfffffffeu)
+		return NVME_INVALID_FIELD;
+	for (nsid = req->cmd.nsid + 1; nsid <= ctrl->p.nn && n < 1024; nsid++)
+		if (ctrl->ns[nsid])
+			list[n++] = nsid;
+	return nvme_dma_to_guest(ctrl, req, list, sizeof(list));
+}
+
 static uint16_t nvme_identify(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
 	switch (req->cmd.cdw10 & 0xff) {
@@ -102,6 +118,10 @@ static uint16_t nvme_identify(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		return nvme_identify_ns(ctrl, req);
 	case NVME_ID_CNS_CTRL:
 		return nvme_identify_ctrl(ctrl, req);
+	case NVME_ID_CNS_NS_LIST:
+		if (ctrl->p.vs >= NVME_VS_1_1)
+			return nvme_identify_ns_list(ctrl, req);
+		return NVME_INVALID_FIELD;
 	default:
 		return NVME_INVALID_FIELD;
 	}

@@ -31,6 +31,8 @@ void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
 	p->acl = 3;
 	p->timeout = 20;
 	p->fw_slots = 2;
+	p->vs = NVME_VS_1_0;
+	p->ready_delay_ms = 0;
 }
 
 const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
@@ -53,6 +55,10 @@ const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
 		return "timeout must be 1..255";
 	if (p->fw_slots < 1 || p->fw_slots > 7)
 		return "fw-slots must be 1..7";
+	if (p->vs != NVME_VS_1_0 && p->vs != NVME_VS_1_1 && p->vs != NVME_VS_1_2)
+		return "vs must be 0x10000, 0x10100 or 0x10200 (NVMe 1.0, 1.1, 1.2)";
+	if (p->ready_delay_ms > p->timeout * 500u)
+		return "ready-delay-ms must be within CAP.TO (cap-to * 500 ms)";
 	return NULL;
 }
 
@@ -245,6 +251,14 @@ static void nvme_enable_or_wait(struct nvme_ctrl *ctrl)
 		nvme_fault_timer_update(ctrl);
 		return;
 	}
+	/* a controller that takes its time to get ready (property ready-delay-ms) */
+	if (ctrl->p.ready_delay_ms && ctrl->ops->clock_ns) {
+		ctrl->ready_wait = true;
+		ctrl->ready_deadline = nvme_clock_ns(ctrl) +
+				       (uint64_t)ctrl->p.ready_delay_ms * 1000000;
+		nvme_fault_timer_update(ctrl);
+		return;
+	}
 	nvme_enable(ctrl);
 }
 
@@ -433,7 +447,7 @@ static uint32_t nvme_reg_read32(struct nvme_ctrl *ctrl, uint64_t addr)
 	case NVME_REG_CAP + 4:
 		return (uint32_t)(ctrl->cap >> 32);
 	case NVME_REG_VS:
-		return NVME_VS_1_0;
+		return ctrl->p.vs;
 	case NVME_REG_INTMS:
 	case NVME_REG_INTMC:
 		return ctrl->intms;

@@ -116,6 +116,13 @@ struct nvme_ctrl_params {
 	 */
 	bool ns_notice_aen;
 	uint8_t fw_slots;		/* firmware slots 1..7; slot 1 is read-only */
+	/*
+	 * VS register: NVME_VS_1_0 (default), _1_1 (adds Identify CNS 2) or
+	 * _1_2 (adds Identify VER); the command set stays 1.0e's.
+	 */
+	uint32_t vs;
+	/* CSTS.RDY follows CC.EN 0->1 after this many ms, <= CAP.TO * 500 */
+	uint32_t ready_delay_ms;
 };
 
 /* Fill @p with the defaults (see DESIGN.md) */

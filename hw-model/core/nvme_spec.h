@@ -31,6 +31,8 @@ enum {
 };
 
 #define NVME_VS_1_0		0x00010000u
+#define NVME_VS_1_1		0x00010100u
+#define NVME_VS_1_2		0x00010200u
 
 /* CAP */
 #define NVME_CAP_MQES_SHIFT	0
@@ -197,6 +199,7 @@ enum nvme_admin_opcode {
 /* Identify CNS values (1.0e defines only bit 0) */
 #define NVME_ID_CNS_NS		0x00
 #define NVME_ID_CNS_CTRL	0x01
+#define NVME_ID_CNS_NS_LIST	0x02	/* NVMe 1.1: active namespace ids */
 
 /* Feature identifiers */
 enum nvme_feature_id {
@@ -315,7 +318,9 @@ struct nvme_id_ctrl {
 	uint8_t		ieee[3];
 	uint8_t		cmic;
 	uint8_t		mdts;
-	uint8_t		rsvd78[14];
+	uint16_t	cntlid;		/* NVMe 1.1 */
+	uint32_t	ver;		/* NVMe 1.2 */
+	uint8_t		rsvd84[8];
 	uint32_t	oaes;		/* NVMe 1.2; reserved in 1.0e */
 	uint8_t		rsvd96[160];
 	uint16_t	oacs;

@@ -414,6 +414,8 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     p->timeout = s->cap_to;
     p->ns_notice_aen = s->ns_notice_aen;
     p->fw_slots = s->fw_slots;
+    p->vs = s->vs;
+    p->ready_delay_ms = s->ready_delay_ms;
     p->nr_vectors = s->max_ioqpairs + 1;
     err = nvme_ctrl_params_check(p);
     if (err) {
@@ -549,6 +551,8 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("cap-to", CosimNvmeState, cap_to, 20),
     DEFINE_PROP_BOOL("ns-notice-aen", CosimNvmeState, ns_notice_aen, false),
     DEFINE_PROP_UINT8("fw-slots", CosimNvmeState, fw_slots, 2),
+    DEFINE_PROP_UINT32("vs", CosimNvmeState, vs, 0x10000),
+    DEFINE_PROP_UINT32("ready-delay-ms", CosimNvmeState, ready_delay_ms, 0),
     DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };

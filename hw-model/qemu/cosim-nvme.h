@@ -60,6 +60,8 @@ struct CosimNvmeState {
     uint8_t cap_to;
     bool ns_notice_aen;
     uint8_t fw_slots;
+    uint32_t vs;
+    uint32_t ready_delay_ms;
     char *faults;                       /* JSON file of fault rules */
 };
 

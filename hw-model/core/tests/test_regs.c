@@ -212,6 +212,94 @@ static void test_msix_interrupt(void)
 	fh_free(fh);
 }
 
+/* Property vs: the VS register, Identify VER (1.2) and CNS 2 (1.1+). */
+static void test_vs_versions(void)
+{
+	static const uint32_t versions[] = { NVME_VS_1_0, NVME_VS_1_1, NVME_VS_1_2 };
+	struct nvme_ctrl_params p;
+	unsigned int i;
+
+	for (i = 0; i < G_N_ELEMENTS(versions); i++) {
+		struct fake_host *fh;
+		struct nvme_sqe cmd = { .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL,
+					.prp1 = FH_DATA };
+		struct nvme_id_ctrl id;
+		struct nvme_cqe cqe;
+		uint32_t list[4];
+
+		nvme_ctrl_params_default(&p);
+		p.vs = versions[i];
+		fh = fh_new(&p);
+		fh_attach_ns(fh, 2, 9, 64);
+		fh_attach_ns(fh, 4, 9, 64);
+		g_assert_cmphex(fh_rd32(fh, NVME_REG_VS), ==, versions[i]);
+		fh_enable(fh, 8);
+		fh_cmd(fh, &fh->admin, &cmd);
+		memcpy(&id, fh->ram + FH_DATA, sizeof(id));
+		g_assert_cmphex(id.ver, ==, versions[i] == NVME_VS_1_2 ? NVME_VS_1_2 : 0);
+		cmd = (struct nvme_sqe){ .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_NS_LIST,
+					 .nsid = 2, .prp1 = FH_DATA };
+		cqe = fh_cmd(fh, &fh->admin, &cmd);
+		if (versions[i] == NVME_VS_1_0) {
+			g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_FIELD);
+		} else {
+			g_assert_cmphex(FH_SC(cqe), ==, 0);
+			memcpy(list, fh->ram + FH_DATA, sizeof(list));
+			g_assert_cmpuint(list[0], ==, 4);
+			g_assert_cmpuint(list[1], ==, 0);
+			cmd.nsid = 0;
+			fh_cmd(fh, &fh->admin, &cmd);
+			memcpy(list, fh->ram + FH_DATA, sizeof(list));
+			g_assert_cmpuint(list[0], ==, 2);
+			g_assert_cmpuint(list[1], ==, 4);
+			cmd.nsid = 0xffffffff;
+			g_assert_cmphex(FH_SC(fh_cmd(fh, &fh->admin, &cmd)), ==,
+					NVME_SC_INVALID_FIELD);
+		}
+		fh_free(fh);
+	}
+	nvme_ctrl_params_default(&p);
+	p.vs = 0x10300;
+	g_assert_nonnull(nvme_ctrl_params_check(&p));
+}
+
+/* Property ready-delay-ms: CSTS.RDY comes that long after CC.EN, within CAP.TO. */
+static void test_ready_delay(void)
+{
+	struct nvme_ctrl_params p;
+	struct fake_host *fh;
+
+	nvme_ctrl_params_default(&p);
+	p.timeout = 4;			/* 2 s */
+	p.ready_delay_ms = 2001;
+	g_assert_nonnull(nvme_ctrl_params_check(&p));
+	p.ready_delay_ms = 1500;
+	g_assert_null(nvme_ctrl_params_check(&p));
+	fh = fh_new(&p);
+	fh_wr32(fh, NVME_REG_AQA, 7 << 16 | 7);
+	fh_wr64(fh, NVME_REG_ASQ, FH_ASQ);
+	fh_wr64(fh, NVME_REG_ACQ, FH_ACQ);
+	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | NVME_CC_EN);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_advance(fh, 1499 * 1000000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_advance(fh, 1000000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	/* every enable waits; a disable during the wait ends it */
+	fh_wr32(fh, NVME_REG_CC, 0);
+	fh_run(fh);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | NVME_CC_EN);
+	fh_advance(fh, 1000 * 1000000ull);
+	fh_wr32(fh, NVME_REG_CC, 0);
+	fh_advance(fh, 1000 * 1000000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | NVME_CC_EN);
+	fh_advance(fh, 1500 * 1000000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	fh_free(fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -225,5 +313,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/regs/dstrd", test_dstrd);
 	g_test_add_func("/regs/pin-interrupt", test_pin_interrupt);
 	g_test_add_func("/regs/msix-interrupt", test_msix_interrupt);
+	g_test_add_func("/regs/vs-versions", test_vs_versions);
+	g_test_add_func("/regs/ready-delay", test_ready_delay);
 	return g_test_run();
 }
