@@ -70,7 +70,7 @@ static void fuzz_doorbell(struct fake_host *fh, GRand *r)
 static void fuzz_admin(struct fake_host *fh, GRand *r, struct fh_queue *q)
 {
 	static const uint8_t ops[] = { 0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09,
-				       0x0a, 0x0c, 0x10, 0x80 };
+				       0x0a, 0x0c, 0x10, 0x11, 0x80 };
 	struct nvme_sqe cmd = {
 		.opcode = pick(r, 8) ? ops[pick(r, G_N_ELEMENTS(ops))] : (uint8_t)g_rand_int(r),
 		.flags = pick(r, 16) ? 0 : (uint8_t)g_rand_int(r),
@@ -111,8 +111,9 @@ static void fuzz_io(struct fake_host *fh, GRand *r)
 		.sq_tail = pick(r, 64),
 	};
 	uint64_t list = FH_PRPLIST + (uint64_t)pick(r, 8) * 4096 + 8 * pick(r, 512);
+	static const uint8_t io_ops[] = { 0x00, 0x01, 0x02, 0x01, 0x02, 0x04, 0x05, 0x09 };
 	struct nvme_sqe cmd = {
-		.opcode = pick(r, 8) ? (uint8_t)pick(r, 3) : (uint8_t)g_rand_int(r),
+		.opcode = pick(r, 8) ? io_ops[pick(r, G_N_ELEMENTS(io_ops))] : (uint8_t)g_rand_int(r),
 		.cid = (uint16_t)g_rand_int(r),
 		.nsid = pick(r, 8) ? 1 + pick(r, 2) : small_or_wild(r, 40),
 		.prp1 = guest_addr(r),
