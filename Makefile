@@ -1,6 +1,6 @@
 # nvme-cosim: `make sim` for a guest, `make test` for the suites.
 # Variables: MODEL=cosim|qemu  DRIVER=nvme_scsi|nvme|none  CONFIG=configs/X.toml
-#            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'
+#            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'  JOBS=N  LIBVIRT_URI=embed|URI
 PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 # SIM_CMD reaches the guest shell verbatim: no make expansion of $? or $(...).
 override SIM_CMD := $(value SIM_CMD)
@@ -33,7 +33,11 @@ qmp-shell:
 
 # The last line is pytest's summary.  Exit status 5 (no tests collected) is a
 # failure here: a suite that silently ran nothing must not look green.
-PYTEST = $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; \
+# JOBS=N runs independent guests side by side (pytest-xdist); the tests of a
+# module share a guest and stay on one worker.
+JOBS ?= 1
+XDIST = $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadscope)
+PYTEST = $(PY) -m pytest $(XDIST) $(1) $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests" >&2; exit 1; fi; \
 	 exit $$rc
 

@@ -7,9 +7,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
 import pytest  # noqa: E402
 
-from cosim import paths  # noqa: E402
+from cosim import paths, report  # noqa: E402
 
 paths.use_qemu_python()
+
+
+def pytest_sessionstart(session):
+    if not report.is_worker():
+        report.reset_all()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -58,10 +58,10 @@ class Guest:
     the way out, also on an exception or Ctrl-C."""
 
     def __init__(self, cfg, rundir=None, name="guest", interactive=False, libvirt=None):
-        """libvirt: None to start QEMU directly, "" for libvirt's embedded
-        driver, or a libvirt URI; LIBVIRT_URI= in the environment sets it."""
+        """libvirt: None to start QEMU directly, "embed" for libvirt's embedded
+        driver, or a libvirt URI.  Left out, LIBVIRT_URI from the environment."""
         self.cfg = cfg
-        self.libvirt = os.environ.get("LIBVIRT_URI") if libvirt is None else libvirt
+        self.libvirt = (os.environ.get("LIBVIRT_URI") or None) if libvirt is None else libvirt
         self.rundir = Path(rundir) if rundir else new_rundir(name)
         self.interactive = interactive
         self.console = ConsoleLog(self.rundir / "console.log")
@@ -208,9 +208,9 @@ class Guest:
     def wait_until(self, condition, timeout=30):
         """Poll a guest shell condition every 100 ms until it holds; GuestError
         (naming the condition) if it still does not after `timeout` seconds."""
-        tries = int(timeout * 10)
-        result = self.run(f"n=0; until {condition}; do n=$((n+1)); "
-                          f"[ $n -ge {tries} ] && exit 1; sleep 0.1; done",
+        # Deadline by the guest's clock: a loaded TCG guest sleeps longer than asked.
+        result = self.run(f"end=$(($(date +%s) + {int(timeout)})); until {condition}; do "
+                          f"[ $(date +%s) -ge $end ] && exit 1; sleep 0.1; done",
                           timeout=timeout + 30, check=False)
         if result.status != 0:
             raise GuestError(f"guest: still not true after {timeout}s: {condition}\n"
@@ -224,6 +224,12 @@ class Guest:
             return
         pattern = "/sys/block/sd*" if name == "nvme_scsi" else "/sys/block/nvme*n*"
         self.run(f"modprobe {name} {params}", timeout=DRIVER_TIMEOUT)
+        # modprobe returns after probe() has run: a controller the driver did not
+        # bind will not grow disks, so say why now instead of at the deadline.
+        if self.run(f"ls -d /sys/bus/pci/drivers/{name}/0000:*", check=False).status:
+            log = self.run(f"dmesg | grep -E '{name}|nvme' | tail -5").output
+            raise GuestError(f"{name} did not bind the controller:\n{log}"
+                             f"  console: {self.console.path}")
         self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
                         f"{len(self.cfg.namespaces)} ]", timeout=DRIVER_TIMEOUT)
 

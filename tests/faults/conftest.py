@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from cosim import config, control, paths
+from cosim import config, control, paths, report
 from cosim.machine import Guest, GuestError
 
 IO_TIMEOUT = 5          # s, per command, for both drivers
@@ -80,31 +80,28 @@ def fg(request, fault_guests):
                     f"\n  console: {fgst.guest.console.path}")
 
 
-RESULTS = []
-
-
 @pytest.fixture
 def record(request):
     """record(recovery=seconds, ios=verified IOs) for the suite's table."""
     entry = {"case": request.node.name, "recovery": None, "ios": None}
-    RESULTS.append(entry)
 
     def _record(recovery=None, ios=None):
         entry.update(recovery=None if recovery is None else round(recovery, 1), ios=ios)
     yield _record
     rep = getattr(request.node, "rep_call", None)
     entry["outcome"] = rep.outcome if rep else "error"
+    report.append("faults", entry)
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS:
+    results = report.read("faults")
+    if not results:
         return
-    paths.RESULTS.mkdir(parents=True, exist_ok=True)
-    (paths.RESULTS / "faults.json").write_text(json.dumps(RESULTS, indent=1))
+    (paths.RESULTS / "faults.json").write_text(json.dumps(results, indent=1))
     tr = terminalreporter
     tr.section("fault injection")
     tr.write_line(f"{'case':<58} {'outcome':<8} {'recovery':>9} {'IOs verified':>13}")
-    for r in RESULTS:
+    for r in results:
         rec = "-" if r["recovery"] is None else f"{r['recovery']:.1f}s"
         ios = "-" if r["ios"] is None else str(r["ios"])
         tr.write_line(f"{r['case']:<58} {r.get('outcome', '?'):<8} {rec:>9} {ios:>13}")

@@ -116,3 +116,23 @@ def del_ns(guest, dev_id, timeout=30):
     vm = guest.vm
     vm.command("device_del", id=dev_id)
     vm.event_wait("DEVICE_DELETED", timeout=timeout, match={"data": {"device": dev_id}})
+
+
+def id_ctrl(guest, field):
+    """An integer field of Identify Controller (nvme-cli through the char device)."""
+    out = guest.run(f"nvme id-ctrl {chardev(guest)}").output
+    m = re.search(rf"^{field}\s+: (\S+)$", out, re.M)
+    assert m, out
+    return int(m.group(1), 0)
+
+
+def qmp_raw(guest, cmd, **args):
+    """QMP with argument names exactly as given (QEMUMachine.qmp and the libvirt
+    wrapper turn '_' into '-', but block_set_io_throttle wants 'bps_rd')."""
+    vm = guest.vm
+    if hasattr(vm, "_dom"):          # cosim.libvirt_vm: no conv_keys switch
+        import json
+        import libvirt_qemu
+        msg = json.dumps({"execute": cmd, "arguments": args})
+        return json.loads(libvirt_qemu.qemuMonitorCommand(vm._dom, msg, 0))
+    return vm.qmp(cmd, conv_keys=False, **args)

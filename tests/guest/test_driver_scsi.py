@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from driver_helpers import MIB, chardev, first_disk, require_nvme_scsi
+from driver_helpers import MIB, chardev, first_disk, id_ctrl, require_nvme_scsi
 
 pytestmark = pytest.mark.guest
 
@@ -22,8 +22,15 @@ def sysfs_disk(guest, disk):
 
 
 def has_dsm(guest):
-    # cosim-nvme has no Dataset Management (ONCS = 0); QEMU's nvme has it
-    return guest.cfg.controller.model == "qemu"
+    return bool(id_ctrl(guest, "oncs") & 0x4)      # ONCS: Dataset Management
+
+
+def has_fw(guest):
+    return bool(id_ctrl(guest, "oacs") & 0x4)      # OACS: firmware download/commit
+
+
+def has_format(guest):
+    return bool(id_ctrl(guest, "oacs") & 0x2)      # OACS: Format NVM
 
 
 def test_vpd_pages(scsi):
@@ -148,7 +155,7 @@ def test_unmap(scsi):
         guest.run(f"sg_unmap --force --lba={lba} --num=8 {disk}")
         guest.run(f"blkdiscard -o {2 * MIB} -l {MIB} {disk}")
     else:
-        # UNMAP -> Dataset Management, which cosim-nvme answers with Invalid Opcode
+        # UNMAP -> Dataset Management, which the controller answers with Invalid Opcode
         r = guest.run(f"printf '\\000\\026\\000\\020' > /tmp/um && "
                       f"printf '\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000"
                       f"\\000\\010\\000\\000\\000\\000\\000\\000' >> /tmp/um && "
@@ -164,26 +171,49 @@ def test_unmap(scsi):
 
 
 def test_write_buffer(scsi):
-    """WRITE BUFFER 05h -> Firmware Image Download + Activate; neither model
-    implements the firmware commands, so the answer is Invalid Opcode."""
+    """WRITE BUFFER 05h -> Firmware Image Download + Firmware Activate
+    (replace, activate at reset); 0Fh -> Firmware Activate of slot = buffer
+    ID. Without firmware commands (OACS) the answer is Invalid Opcode."""
     guest, disk = scsi
-    guest.run("dd if=/dev/zero of=/tmp/fw bs=4096 count=1 2>/dev/null")
-    r = guest.run(f"sg_write_buffer --mode=5 --in=/tmp/fw {disk}", check=False)
-    assert r.status != 0 and "Illegal request, Invalid opcode" in r.output, r
+    dev = chardev(guest)
+    guest.run("dd if=/dev/urandom of=/tmp/fw bs=4096 count=2 2>/dev/null")
+    if has_fw(guest):
+        frmw = id_ctrl(guest, "frmw")
+        guest.run(f"sg_write_buffer --mode=5 --in=/tmp/fw {disk}")
+        fw = guest.run(f"nvme fw-log {dev}").output
+        afi = int(re.search(r"^afi\s+: (\S+)$", fw, re.M).group(1), 0)
+        # the next activation comes from the slot just written
+        assert afi >> 4 & 0x7 not in (0, afi & 0x7) or (frmw >> 1 & 0x7) == 1, fw
+        # activate the running slot again (0Fh, buffer ID = slot): the
+        # downloaded image is not activated by a later reset
+        cur = afi & 0x7
+        guest.run(f"sg_write_buffer --mode=0xf --id={cur} {disk}")
+        fw = guest.run(f"nvme fw-log {dev}").output
+        afi = int(re.search(r"^afi\s+: (\S+)$", fw, re.M).group(1), 0)
+        assert afi >> 4 & 0x7 in (0, cur), fw
+    else:
+        r = guest.run(f"sg_write_buffer --mode=5 --in=/tmp/fw {disk}", check=False)
+        assert r.status != 0 and "Illegal request, Invalid opcode" in r.output, r
     # modes other than 05h/0Eh/0Fh: invalid field
     r = guest.run(f"sg_write_buffer --mode=2 --in=/tmp/fw {disk}", check=False)
     assert r.status != 0, r
     assert "Illegal request" in r.output and "Invalid opcode" not in r.output, r
+    # a length that is not whole dwords
+    r = guest.run(f"sg_write_buffer --mode=0xe --length=6 --in=/tmp/fw {disk}", check=False)
+    assert r.status != 0 and "Illegal request" in r.output, r
 
 
 def test_format_unit(scsi):
     guest, disk = scsi
-    if guest.cfg.controller.model != "qemu":
+    if not has_format(guest):
         r = guest.run(f"sg_raw {disk} 04 00 00 00 00 00", check=False)
         assert r.status != 0 and "Invalid command operation code" in r.output, r
         return
     guest.run(f"dd if=/dev/urandom of={disk} bs=65536 count=4 oflag=direct 2>/dev/null")
-    guest.run(f"sg_raw {disk} 04 00 00 00 00 00", timeout=300)
+    out = guest.run(f"sg_raw {disk} 04 00 00 00 00 00", timeout=300).output
+    assert "SCSI Status: Good" in out, out
+    if guest.cfg.controller.model != "qemu":
+        return      # Format NVM without SES need not erase (cosim-nvme keeps the data)
     out = guest.run(f"dd if={disk} bs=65536 count=4 iflag=direct 2>/dev/null | "
                     f"od -A d -t x1 | head -3").output
     assert out.splitlines() == ["0000000 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",

@@ -58,6 +58,6 @@ def test_remove_and_readd_cycles(notice_guest):
 
 
 def test_bad_namespace_add_is_refused(notice_guest):
-    with pytest.raises(control.ExecuteError):
+    with pytest.raises(control.QMPError):
         notice_guest.vm.command("device_add", driver="cosim-nvme-ns", bus="nvme0",
                                 drive="no-such-drive", nsid=5)

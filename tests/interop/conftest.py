@@ -4,13 +4,13 @@ from contextlib import contextmanager
 
 import pytest
 
-from cosim import paths
+from cosim import paths, report
 
 
 class Cell:
-    def __init__(self):
-        self.steps = {}
-        self.reason = None
+    def __init__(self, steps=None, reason=None):
+        self.steps = steps or {}
+        self.reason = reason
 
     def na(self, reason):
         self.reason = reason
@@ -55,18 +55,25 @@ class Matrix:
         return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-MATRIX = Matrix()
-
-
 @pytest.fixture
 def matrix():
-    return MATRIX
+    """The cells this process fills in, saved when the test ends so the
+    controller can print the whole matrix (also under JOBS=N)."""
+    mine = Matrix()
+    yield mine
+    for (config, driver, model), cell in mine.cells.items():
+        report.append("interop", {"config": config, "driver": driver, "model": model,
+                                  "steps": cell.steps, "reason": cell.reason})
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not MATRIX.cells:
+    entries = report.read("interop")
+    if not entries:
         return
-    text = MATRIX.markdown()
+    matrix = Matrix()
+    for e in entries:
+        matrix.cells[(e["config"], e["driver"], e["model"])] = Cell(e["steps"], e["reason"])
+    text = matrix.markdown()
     paths.RESULTS.mkdir(parents=True, exist_ok=True)
     out = paths.RESULTS / "interop.md"
     out.write_text("# Interop matrix\n\n" + text)
