@@ -1,10 +1,11 @@
 # nvme-cosim: `make sim` for a guest, `make test` for the suites.
 # Variables: MODEL=cosim|qemu  DRIVER=nvme_scsi|nvme|none  CONFIG=configs/X.toml
 #            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'  JOBS=N  LIBVIRT_URI=embed|URI
+#            TRACE='cosim_nvme_*' (QEMU trace events into the run's trace.log)
 PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 # SIM_CMD reaches the guest shell verbatim: no make expansion of $? or $(...).
 override SIM_CMD := $(value SIM_CMD)
-export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC
+export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE
 
 .PHONY: all setup qemu driver image sim test test-faults interop test-unit bench qmp-shell clean distclean
 

@@ -86,6 +86,11 @@ class Guest:
         """What both ways of starting QEMU pass as plain arguments: firmware,
         the user's QMP socket, the controller and its namespaces."""
         args = ["-qmp", f"unix:{self.qmp_sock},server=on,wait=off"]
+        trace = os.environ.get("TRACE")     # e.g. TRACE='cosim_nvme_cmd,cosim_nvme_cqe'
+        if trace:
+            args += ["-D", str(self.rundir / "trace.log")]
+            for pattern in trace.split(","):
+                args += ["-trace", pattern]
         for d in paths.FIRMWARE_DIRS:
             args += ["-L", d]
         return args + controller_args(self.cfg, self.rundir)
