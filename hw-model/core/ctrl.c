@@ -280,6 +280,8 @@ void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
 			nvme_enable(ctrl);
 	}
 	nvme_fault_run_delayed(ctrl);
+	nvme_coalesce_timer(ctrl);
+	nvme_fault_timer_update(ctrl);
 	if (ctrl->enabled)
 		ctrl->ops->schedule(ctrl->opaque);
 }

@@ -453,7 +453,12 @@ void nvme_fault_timer_update(struct nvme_ctrl *ctrl)
 {
 	uint64_t next = ctrl->ready_wait ? ctrl->ready_deadline : UINT64_MAX;
 	struct list_node *n;
+	uint32_t i;
 
+	/* interrupt coalescing deadlines share the timer */
+	for (i = 1; i < ctrl->nqueues; i++)
+		if (ctrl->cq[i] && ctrl->cq[i]->irq_deadline < next)
+			next = ctrl->cq[i]->irq_deadline;
 	for (n = ctrl->delayed.next; n != &ctrl->delayed; n = n->next) {
 		struct nvme_req *req = container_of(n, struct nvme_req, link);
 

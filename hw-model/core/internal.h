@@ -119,6 +119,8 @@ struct nvme_cq {
 	uint16_t iv;
 	uint64_t base;
 	unsigned int nsq;		/* SQs bound to this CQ */
+	unsigned int coalesced;		/* interrupts held back by coalescing (08h) */
+	uint64_t irq_deadline;		/* ... until then (ns), UINT64_MAX: none */
 	struct list_node wait;		/* reqs whose completion did not fit */
 };
 
@@ -246,6 +248,7 @@ void nvme_req_complete(struct nvme_req *req);
 void nvme_req_release(struct nvme_req *req);
 void nvme_req_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
 void nvme_irq_update(struct nvme_ctrl *ctrl);
+void nvme_coalesce_timer(struct nvme_ctrl *ctrl);
 struct nvme_req *nvme_req_find(struct nvme_sq *sq, uint16_t cid);
 
 /* admin.c */

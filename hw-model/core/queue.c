@@ -37,6 +37,51 @@ void nvme_irq_update(struct nvme_ctrl *ctrl)
 	}
 }
 
+/*
+ * Interrupt coalescing (Set Features 08h) for I/O CQs with MSI-X whose
+ * vector does not have CD set (09h): hold the interrupt until THR+1
+ * completions are in or TIME x 100 us have passed since the first one.
+ * TIME 0 means no delay.  True if the interrupt is held back.
+ */
+static bool nvme_coalesce(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
+{
+	uint32_t f = ctrl->feat[NVME_FEAT_IRQ_COALESCE];
+	uint64_t time_ns = ((f >> 8) & 0xff) * 100000ull;
+
+	if (!cq->qid || !time_ns || !ctrl->ops->clock_ns ||
+	    (ctrl->irq_cd[cq->iv / 8] & (1u << (cq->iv % 8))))
+		return false;
+	if (++cq->coalesced >= (f & 0xff) + 1u) {
+		cq->coalesced = 0;
+		cq->irq_deadline = UINT64_MAX;
+		return false;
+	}
+	if (cq->irq_deadline == UINT64_MAX) {
+		cq->irq_deadline = nvme_clock_ns(ctrl) + time_ns;
+		nvme_fault_timer_update(ctrl);
+	}
+	return true;
+}
+
+/* The host timer fired: send the interrupts whose aggregation time is up. */
+void nvme_coalesce_timer(struct nvme_ctrl *ctrl)
+{
+	uint64_t now = nvme_clock_ns(ctrl);
+	uint32_t i;
+
+	for (i = 1; i < ctrl->nqueues; i++) {
+		struct nvme_cq *cq = ctrl->cq[i];
+
+		if (!cq || cq->irq_deadline > now)
+			continue;
+		cq->irq_deadline = UINT64_MAX;
+		cq->coalesced = 0;
+		if (cq->ien && nvme_msix(ctrl) && !ctrl->disabling &&
+		    !(ctrl->csts & NVME_CSTS_CFS))
+			ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
+	}
+}
+
 static void nvme_cq_notify(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
 {
 	if (!cq->ien)
@@ -46,7 +91,8 @@ static void nvme_cq_notify(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
 		return;
 	}
 	if (nvme_msix(ctrl)) {
-		ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
+		if (!nvme_coalesce(ctrl, cq))
+			ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
 		return;
 	}
 	ctrl->irq_status |= nvme_vector_bit(cq->iv);
@@ -85,6 +131,7 @@ struct nvme_cq *nvme_cq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t ba
 	cq->phase = true;
 	cq->ien = ien;
 	cq->iv = iv;
+	cq->irq_deadline = UINT64_MAX;
 	list_init(&cq->wait);
 	ctrl->cq[qid] = cq;
 	return cq;

@@ -105,3 +105,36 @@ def test_smart_and_error_log(nvme):
     assert all(e[3] >> 1 & 0x7ff == SC_INVALID_NS for e in got[:3])
     cqe, data = nvme.identify(1)
     assert data[262] == 15                                  # ELPE: 16 entries
+
+
+def test_interrupt_coalescing(nvme):
+    """08h holds an I/O CQ's MSI-X message until THR+1 completions or TIME
+    x 100 us of virtual time; CD (09h) on the vector turns that off."""
+    msgs = nvme.alloc(PAGE)
+    nvme.enable_msix(msgs)
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16, vector=3, ien=True)
+    buf = nvme.alloc(PAGE)
+
+    def fired():
+        value = struct.unpack_from("<I", nvme.qt.memread(msgs + 12, 4))[0]
+        nvme.qt.memset(msgs + 12, 4)
+        return value == 0x103
+
+    assert nvme.rw(q, CMD_READ, 1, 0, 1, buf, 512).sc == SC_SUCCESS
+    assert fired()                                          # no coalescing by default
+    assert set_(nvme, 0x08, 10 << 8 | 2) == SC_SUCCESS      # 1 ms, 3 completions
+    assert nvme.rw(q, CMD_READ, 1, 0, 1, buf, 512).sc == SC_SUCCESS    # polled
+    assert not fired()
+    nvme.qt.cmd(f"clock_step {999 * 1000}")
+    assert not fired()
+    nvme.qt.cmd(f"clock_step {2 * 1000}")
+    assert fired()
+    for _ in range(2):
+        assert nvme.rw(q, CMD_READ, 1, 0, 1, buf, 512).sc == SC_SUCCESS
+        assert not fired()
+    assert nvme.rw(q, CMD_READ, 1, 0, 1, buf, 512).sc == SC_SUCCESS
+    assert fired()                                          # the third one
+    assert set_(nvme, 0x09, 1 << 16 | 3) == SC_SUCCESS      # CD for vector 3
+    assert nvme.rw(q, CMD_READ, 1, 0, 1, buf, 512).sc == SC_SUCCESS
+    assert fired()

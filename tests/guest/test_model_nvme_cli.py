@@ -168,6 +168,10 @@ def test_set_feature_values_and_errors(cli_guest):
                              (8, 0x0a04, 0x0a04), (0xa, 1, 1)):
         g.run(f"nvme set-feature {CTRL} -f {fid} -v {value}")
         assert feature(g, fid) == back, hex(fid)
+    # interrupt coalescing (5 completions or 1 ms) is in force: IO still flows
+    g.run(f"dd if={NS} of=/dev/null bs=4k count=512 iflag=direct")
+    g.run(f"fio --name=coalesce --filename={NS} --direct=1 --ioengine=libaio --rw=randread "
+          "--bs=4k --size=8M --iodepth=16 --runtime=3 --time_based", timeout=120)
     assert nvme_status(g.run(f"nvme set-feature {CTRL} -f 2 -v 3", check=False)) == 0x4002
     assert nvme_status(g.run(f"nvme set-feature {CTRL} -f 9 -v 9", check=False)) == 0x4002
     assert nvme_status(g.run(f"nvme get-feature {CTRL} -f 0xc", check=False)) == 0x4002

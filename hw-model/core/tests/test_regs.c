@@ -300,6 +300,50 @@ static void test_ready_delay(void)
 	fh_free(fh);
 }
 
+/* Interrupt coalescing: THR+1 completions or TIME x 100 us, unless CD for the vector. */
+static void test_irq_coalescing(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct nvme_sqe set = { .opcode = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_IRQ_COALESCE,
+				.cdw11 = 10 << 8 | 2 };	/* 1 ms, 3 completions */
+	struct nvme_sqe rd = { .opcode = NVME_CMD_READ, .nsid = 1, .prp1 = FH_DATA };
+	struct fh_queue q;
+	struct nvme_cqe cqe;
+	unsigned int i;
+
+	fh->msix = true;
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 16);	/* vector 1 */
+	g_assert_cmphex(FH_SC(fh_cmd(fh, &fh->admin, &set)), ==, 0);
+	g_assert_cmpuint(fh->msix_count[1], ==, 0);
+	/* one completion: the interrupt waits for the aggregation time */
+	fh_cmd(fh, &q, &rd);
+	g_assert_cmpuint(fh->msix_count[1], ==, 0);
+	fh_advance(fh, 999999);
+	g_assert_cmpuint(fh->msix_count[1], ==, 0);
+	fh_advance(fh, 1);
+	g_assert_cmpuint(fh->msix_count[1], ==, 1);
+	/* three at once: the threshold sends it at once */
+	for (i = 0; i < 3; i++)
+		fh_submit(fh, &q, &rd);
+	fh_run(fh);
+	g_assert_cmpuint(fh->msix_count[1], ==, 2);
+	for (i = 0; i < 3; i++)
+		g_assert_true(fh_poll(fh, &q, &cqe));
+	fh_advance(fh, 2000000);
+	g_assert_cmpuint(fh->msix_count[1], ==, 2);
+	/* the admin queue is never coalesced */
+	g_assert_cmpuint(fh->msix_count[0], ==, 3);	/* Create CQ, Create SQ, Set Features */
+	/* CD on vector 1: every completion interrupts */
+	set = (struct nvme_sqe){ .opcode = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_IRQ_CONFIG,
+				 .cdw11 = NVME_FEAT_IRQ_CD | 1 };
+	g_assert_cmphex(FH_SC(fh_cmd(fh, &fh->admin, &set)), ==, 0);
+	fh_cmd(fh, &q, &rd);
+	g_assert_cmpuint(fh->msix_count[1], ==, 3);
+	fh_free(fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -315,5 +359,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/regs/msix-interrupt", test_msix_interrupt);
 	g_test_add_func("/regs/vs-versions", test_vs_versions);
 	g_test_add_func("/regs/ready-delay", test_ready_delay);
+	g_test_add_func("/regs/irq-coalescing", test_irq_coalescing);
 	return g_test_run();
 }
