@@ -146,6 +146,7 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	list_init(&ctrl->aer_reqs);
 	list_init(&ctrl->zombies);
 	nvme_fault_init(ctrl);
+	ctrl->rdy_off_deadline = UINT64_MAX;
 	nvme_features_reset(ctrl);
 	nvme_fw_init(ctrl);
 	return ctrl;
@@ -244,6 +245,12 @@ static void nvme_enable_or_wait(struct nvme_ctrl *ctrl)
 {
 	int64_t ms;
 
+	/* enabled again before a delayed CSTS.RDY 1 -> 0 was shown */
+	if (ctrl->rdy_off_deadline != UINT64_MAX) {
+		ctrl->rdy_off_deadline = UINT64_MAX;
+		ctrl->csts &= ~NVME_CSTS_RDY;
+	}
+
 	if (nvme_fault_event(ctrl, NVME_FAULT_READY_DELAY, 0, &ms)) {
 		ctrl->ready_wait = true;
 		ctrl->ready_deadline = ms < 0 ? UINT64_MAX
@@ -278,6 +285,10 @@ void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
 		ctrl->ready_deadline = UINT64_MAX;
 		if ((ctrl->cc & NVME_CC_EN) && !ctrl->enabled && !ctrl->disabling)
 			nvme_enable(ctrl);
+	}
+	if (nvme_clock_ns(ctrl) >= ctrl->rdy_off_deadline) {
+		ctrl->rdy_off_deadline = UINT64_MAX;
+		ctrl->csts &= ~NVME_CSTS_RDY;
 	}
 	nvme_fault_run_delayed(ctrl);
 	nvme_coalesce_timer(ctrl);
@@ -334,8 +345,15 @@ void nvme_check_idle(struct nvme_ctrl *ctrl)
 	if (ctrl->disabling) {
 		nvme_reset_finish(ctrl);
 		/* EN may have been set again while we were draining */
-		if (ctrl->cc & NVME_CC_EN)
+		if (ctrl->cc & NVME_CC_EN) {
 			nvme_enable_or_wait(ctrl);
+		} else if (ctrl->p.ready_delay_ms && ctrl->ops->clock_ns) {
+			/* ready-delay-ms: CSTS.RDY follows CC.EN = 0 late too */
+			ctrl->csts |= NVME_CSTS_RDY;
+			ctrl->rdy_off_deadline = nvme_clock_ns(ctrl) +
+						 (uint64_t)ctrl->p.ready_delay_ms * 1000000;
+			nvme_fault_timer_update(ctrl);
+		}
 	}
 	if (ctrl->shutting_down) {
 		ctrl->shutting_down = false;
@@ -365,6 +383,7 @@ void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 	/* requests still out at the host are orphaned (see nvme_sq_orphan) */
 	nvme_reset_finish(ctrl);
 	ctrl->shutting_down = false;
+	ctrl->rdy_off_deadline = UINT64_MAX;
 	ctrl->cc = 0;
 	ctrl->csts = 0;
 	ctrl->aqa = 0;

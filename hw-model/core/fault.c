@@ -455,6 +455,8 @@ void nvme_fault_timer_update(struct nvme_ctrl *ctrl)
 	struct list_node *n;
 	uint32_t i;
 
+	if (ctrl->rdy_off_deadline < next)
+		next = ctrl->rdy_off_deadline;
 	/* interrupt coalescing deadlines share the timer */
 	for (i = 1; i < ctrl->nqueues; i++)
 		if (ctrl->cq[i] && ctrl->cq[i]->irq_deadline < next)

@@ -219,6 +219,7 @@ struct nvme_ctrl {
 	struct list_node delayed;	/* reqs waiting for their deadline */
 	bool ready_wait;		/* CC.EN=1 seen, CSTS.RDY held back */
 	uint64_t ready_deadline;	/* UINT64_MAX: for ever */
+	uint64_t rdy_off_deadline;	/* ready-delay-ms: CSTS.RDY drops then, UINT64_MAX: none */
 	uint64_t timer_deadline;	/* armed host timer, UINT64_MAX: none */
 	struct nvme_ctrl_stats stats;
 	uint64_t *q_submitted, *q_completed;	/* per SQ id, [nqueues] */

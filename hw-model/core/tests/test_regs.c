@@ -285,10 +285,15 @@ static void test_ready_delay(void)
 	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
 	fh_advance(fh, 1000000ull);
 	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
-	/* every enable waits; a disable during the wait ends it */
+	/* a disable shows RDY = 0 as late */
 	fh_wr32(fh, NVME_REG_CC, 0);
 	fh_run(fh);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	fh_advance(fh, 1499 * 1000000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	fh_advance(fh, 1000000ull);
 	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	/* every enable waits; a disable during the wait ends it */
 	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | NVME_CC_EN);
 	fh_advance(fh, 1000 * 1000000ull);
 	fh_wr32(fh, NVME_REG_CC, 0);
@@ -297,6 +302,18 @@ static void test_ready_delay(void)
 	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | NVME_CC_EN);
 	fh_advance(fh, 1500 * 1000000ull);
 	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	/* enabled again while RDY still shows 1 after a disable: a fresh wait */
+	fh_wr32(fh, NVME_REG_CC, 0);
+	fh_run(fh);
+	fh_wr32(fh, NVME_REG_CC, 6 << 16 | 4 << 20 | NVME_CC_EN);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_advance(fh, 1500 * 1000000ull);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	/* a PCI reset is immediate */
+	fh_wr32(fh, NVME_REG_CC, 0);
+	fh_run(fh);
+	nvme_ctrl_reset(fh->ctrl);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
 	fh_free(fh);
 }
 
