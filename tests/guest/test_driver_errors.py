@@ -210,3 +210,32 @@ def test_controller_never_ready_is_dead_not_hung(faulty):
     faults.remove(rule)
     guest.run(f"nvme reset {dev}", timeout=60)
     guest.run(f"dd if={disk} of=/dev/null bs=4096 count=1 iflag=direct", timeout=60)
+
+
+def test_queue_parameters(guest):
+    """io_queue_mode=numa: one IO queue per NUMA node (the guest has one);
+    io_queue_size and admin_queue_size shape the queues; max_transfer_size
+    caps the transfer size (and VPD B0)."""
+    require_nvme_scsi(guest)
+    host = None
+    try:
+        guest.unload_driver()
+        guest.load_driver(params="io_queue_mode=numa io_queue_size=64 admin_queue_size=16 "
+                                 "max_transfer_size=65536")
+        dev = chardev(guest)
+        host = guest.run(f"cat /sys/class/nvme_scsi/{dev[5:]}/host").output.strip()
+        sysfs = f"/sys/class/scsi_host/{host}"
+        assert guest.run(f"cat {sysfs}/nvme_io_queues").output.strip() == "1"
+        assert guest.run(f"cat {sysfs}/nvme_queue_depth").output.strip() == "64"
+        assert guest.run(f"cat {sysfs}/can_queue").output.strip() == str(64 - 1 - 4)
+        assert guest.run(f"cat {sysfs}/nvme_max_transfer_kb").output.strip() == "64"
+        stats = queue_stats(guest, dev)
+        assert stats["queues"][0]["depth"] == 16 and stats["queues"][1]["depth"] == 64, stats
+        disk = first_disk(guest)
+        bl = guest.run(f"sg_vpd -p 0xb0 {disk}").output
+        lba = guest.cfg.namespaces[0].lba_size
+        assert f"Maximum transfer length: {65536 // lba} blocks" in bl, bl
+        guest.run(f"dd if={disk} of=/dev/null bs=1M count=4 iflag=direct")
+    finally:
+        guest.unload_driver()
+        guest.load_driver()
