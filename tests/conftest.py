@@ -5,6 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
+import json  # noqa: E402
+
 import pytest  # noqa: E402
 
 from cosim import paths, report  # noqa: E402
@@ -14,7 +16,7 @@ paths.use_qemu_python()
 
 def pytest_sessionstart(session):
     if not report.is_worker():
-        report.reset_all()
+        report.start_run()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -24,3 +26,23 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault table and the interop matrix, from every worker's results
+    (here, in the controller, because under xdist only it sees them all)."""
+    tr = terminalreporter
+    faults = report.read("faults")
+    if faults:
+        (paths.RESULTS / "faults.json").write_text(json.dumps(faults, indent=1))
+        tr.section("fault injection")
+        for line in report.fault_table(faults):
+            tr.write_line(line)
+    interop = report.read("interop")
+    if interop:
+        lines = report.interop_markdown(interop)
+        out = paths.RESULTS / "interop.md"
+        out.write_text("# Interop matrix\n\n" + "\n".join(lines) + "\n")
+        tr.section("interop matrix")
+        for line in lines + [f"(also in {out})"]:
+            tr.write_line(line)

@@ -1,29 +1,30 @@
 """Per-run result logs that the tables at the end of a pytest run are built
 from.  Entries are appended as JSON lines, so pytest-xdist workers (JOBS=N)
-can all write while the controller prints the table."""
+can all write while the controller prints the table.  Each run has its own
+files (COSIM_RUN_ID, set by the controller and inherited by its workers), so
+two runs in one tree do not mix their tables."""
 import json
 import os
+from contextlib import contextmanager
 
 from . import paths
 
 
 def _path(name):
-    return paths.RESULTS / f"{name}.jsonl"
+    return paths.RESULTS / "runs" / f"{name}-{os.environ.get('COSIM_RUN_ID', 'solo')}.jsonl"
 
 
 def is_worker():
     return "PYTEST_XDIST_WORKER" in os.environ
 
 
-def reset_all():
-    """Start a run afresh (the pytest controller calls this once)."""
-    if paths.RESULTS.exists():
-        for f in paths.RESULTS.glob("*.jsonl"):
-            f.unlink()
+def start_run():
+    """Called once by the pytest controller before its workers start."""
+    os.environ["COSIM_RUN_ID"] = str(os.getpid())
 
 
 def append(name, entry):
-    paths.RESULTS.mkdir(parents=True, exist_ok=True)
+    _path(name).parent.mkdir(parents=True, exist_ok=True)
     with open(_path(name), "a") as f:       # one short O_APPEND write per entry
         f.write(json.dumps(entry) + "\n")
 
@@ -33,3 +34,65 @@ def read(name):
         return [json.loads(line) for line in _path(name).read_text().splitlines()]
     except FileNotFoundError:
         return []
+
+
+# -- the fault-injection table ----------------------------------------------
+
+def fault_table(entries):
+    lines = [f"{'case':<58} {'outcome':<8} {'recovery':>9} {'IOs verified':>13}"]
+    for r in entries:
+        rec = "-" if r["recovery"] is None else f"{r['recovery']:.1f}s"
+        ios = "-" if r["ios"] is None else str(r["ios"])
+        lines.append(f"{r['case']:<58} {r.get('outcome', '?'):<8} {rec:>9} {ios:>13}")
+    return lines
+
+
+# -- the interop matrix -------------------------------------------------------
+
+class Cell:
+    """One (config, driver, model) cell: its steps' outcomes, or why n/a."""
+
+    def __init__(self, steps=None, reason=None):
+        self.steps = steps or {}
+        self.reason = reason
+
+    def na(self, reason):
+        self.reason = reason
+
+    def note(self, step, text):
+        self.steps[step] = text
+
+    @contextmanager
+    def step(self, name):
+        self.steps[name] = "FAIL"       # stays so if the step raises
+        yield
+        self.steps[name] = "ok"
+
+    def summary(self):
+        if self.reason:
+            return "n/a"
+        failed = [s for s, v in self.steps.items() if v == "FAIL"]
+        if failed:
+            return "FAIL: " + ",".join(failed)
+        return "ok" if self.steps else "-"
+
+    def remark(self):
+        """Why n/a, or the notes of steps that did not simply pass or fail."""
+        return self.reason or "; ".join(f"{s}: {v}" for s, v in self.steps.items()
+                                        if v not in ("ok", "FAIL"))
+
+
+def interop_markdown(entries):
+    cells = {(e["config"], e["driver"], e["model"]): Cell(e["steps"], e["reason"])
+             for e in entries}
+    columns = sorted({(d, m) for _, d, m in cells})
+    rows = sorted({c for c, _, _ in cells})
+    lines = ["| config | " + " | ".join(f"{d} + {m}" for d, m in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for row in rows:
+        lines.append(f"| {row} | " + " | ".join(
+            cells[(row, d, m)].summary() if (row, d, m) in cells else "-"
+            for d, m in columns) + " |")
+    notes = [f"- {c} / {d} / {m}: {cell.remark()}"
+             for (c, d, m), cell in sorted(cells.items()) if cell.remark()]
+    return lines + ([""] + notes if notes else [])

@@ -1,11 +1,9 @@
 """Fault-injection fixtures: a guest per driver with short command timeouts,
 the controller's fault rules cleared after every test, and the console
 checked for oopses, WARNINGs and hung tasks."""
-import json
-
 import pytest
 
-from cosim import config, control, paths, report
+from cosim import config, control, report
 from cosim.machine import Guest, GuestError
 
 IO_TIMEOUT = 5          # s, per command, for both drivers
@@ -91,17 +89,3 @@ def record(request):
     rep = getattr(request.node, "rep_call", None)
     entry["outcome"] = rep.outcome if rep else "error"
     report.append("faults", entry)
-
-
-def pytest_terminal_summary(terminalreporter):
-    results = report.read("faults")
-    if not results:
-        return
-    (paths.RESULTS / "faults.json").write_text(json.dumps(results, indent=1))
-    tr = terminalreporter
-    tr.section("fault injection")
-    tr.write_line(f"{'case':<58} {'outcome':<8} {'recovery':>9} {'IOs verified':>13}")
-    for r in results:
-        rec = "-" if r["recovery"] is None else f"{r['recovery']:.1f}s"
-        ios = "-" if r["ios"] is None else str(r["ios"])
-        tr.write_line(f"{r['case']:<58} {r.get('outcome', '?'):<8} {rec:>9} {ios:>13}")

@@ -73,7 +73,7 @@ STEPS = [("identify", None), ("io", None), ("reset", check_reset),
 
 @pytest.mark.parametrize("name, driver, model", cells())
 def test_cell(name, driver, model, matrix):
-    cell = matrix.cell(name, driver, model)
+    cell = matrix(name, driver, model)
     try:
         cfg = config.load(config.DEFAULT.parent / f"{name}.toml", model=model, driver=driver)
     except config.ConfigError as e:
