@@ -41,25 +41,30 @@ class Faults:
 
 
 def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
-    """Hot-add namespace `nsid` backed by a new raw image in the run directory."""
-    img = Path(guest.rundir) / f"ns{nsid}.img"
+    """Hot-add namespace `nsid` backed by a new raw image in the run directory.
+    The block node gets a name of its own each time: a namespace given on the
+    command line keeps its drive name (drvN) after it was removed."""
+    guest.hotplugs += 1
+    node = f"hp{guest.hotplugs}-ns{nsid}"
+    img = Path(guest.rundir) / f"{node}.img"
     with open(img, "wb") as f:
         f.truncate(size_mib << 20)
     vm = guest.vm
-    vm.command("blockdev-add", driver="raw", node_name=f"drv{nsid}",
+    vm.command("blockdev-add", driver="raw", node_name=node,
                file={"driver": "file", "filename": str(img)})
-    vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=f"drv{nsid}",
+    vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=node,
                nsid=nsid, id=f"ns{nsid}")
+    guest.ns_nodes[nsid] = node
 
 
 def remove_namespace(guest, nsid, timeout=30):
-    """Hot-remove namespace `nsid` (static or hot-added) and its backend."""
+    """Hot-remove namespace `nsid` (given at start-up or hot-added) and its backend."""
     vm = guest.vm
     vm.command("device_del", id=f"ns{nsid}")
     vm.event_wait("DEVICE_DELETED", timeout=timeout, match={"data": {"device": f"ns{nsid}"}})
-    if any(n.get("node-name") == f"drv{nsid}"
-           for n in vm.command("query-named-block-nodes")):
-        vm.command("blockdev-del", node_name=f"drv{nsid}")
+    node = guest.ns_nodes.pop(nsid, None)
+    if node:                # a start-up -drive goes away with its device
+        vm.command("blockdev-del", node_name=node)
 
 
 def system_reset(guest):

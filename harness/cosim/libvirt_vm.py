@@ -152,15 +152,17 @@ class LibvirtVM:
             self._conn.close()
             self._conn = None
 
-    def qmp(self, cmd, **args):
+    def qmp(self, cmd, conv_keys=True, **args):
+        """Like QEMUMachine.qmp: the reply; keyword _ becomes - unless conv_keys=False."""
         msg = {"execute": cmd}
         if args:
-            msg["arguments"] = {k.replace("_", "-"): v for k, v in args.items()}
+            msg["arguments"] = {(k.replace("_", "-") if conv_keys else k): v
+                                for k, v in args.items()}
         return json.loads(libvirt_qemu.qemuMonitorCommand(self._dom, json.dumps(msg), 0))
 
-    def command(self, cmd, **args):
+    def command(self, cmd, conv_keys=True, **args):
         """Like QEMUMachine.command: the return value; QMPError with QEMU's message."""
-        reply = self.qmp(cmd, **args)
+        reply = self.qmp(cmd, conv_keys=conv_keys, **args)
         if "error" in reply:
             raise QMPError(reply["error"]["desc"])
         return reply["return"]

@@ -75,6 +75,8 @@ class Guest:
         self._vm = None
         self._agent = None
         self.healthy = True     # False once a command timed out or the guest failed
+        self.hotplugs = 0       # namespaces hot-added so far (control.add_namespace)
+        self.ns_nodes = {}      # nsid -> block node of a hot-added namespace
 
     # -- lifecycle ---------------------------------------------------------
 

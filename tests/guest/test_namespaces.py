@@ -61,3 +61,13 @@ def test_bad_namespace_add_is_refused(notice_guest):
     with pytest.raises(control.QMPError):
         notice_guest.vm.command("device_add", driver="cosim-nvme-ns", bus="nvme0",
                                 drive="no-such-drive", nsid=5)
+
+
+def test_start_up_namespace_removed_and_added_back(notice_guest):
+    """NSID 1 from the command line goes away and comes back, on a new image."""
+    g = notice_guest
+    control.remove_namespace(g, nsid=1)
+    g.wait_until(f"! {has_nsid(1)}")
+    control.add_namespace(g, nsid=1, size_mib=32)
+    g.wait_until(has_nsid(1))
+    assert g.run(f"cat /sys/block/{disk_of(g, 1)[5:]}/size").output.strip() == str(32 << 11)
