@@ -36,6 +36,9 @@ class Controller:
     cap_to: int = 0             # CAP.TO in 500 ms units
     firmware: str = ""          # Identify FR
     ns_notice_aen: bool = False  # namespace attribute notice AEN on hot add/remove
+    vs: str = ""                # reported NVMe version: "1.0", "1.1" or "1.2"
+    ready_delay_ms: int = 0     # CSTS.RDY follows CC.EN this much later (within CAP.TO)
+    fw_slots: int = 0           # firmware slots (1..7)
 
 
 @dataclass
@@ -64,7 +67,8 @@ class SimConfig:
 
 # Allowed values for keys that take one of a few.
 CHOICES = {"controller.model": MODELS, "driver.name": DRIVERS,
-           "machine.accel": ("tcg", "kvm"), "lba_size": (512, 4096)}
+           "machine.accel": ("tcg", "kvm"), "lba_size": (512, 4096),
+           "controller.vs": ("1.0", "1.1", "1.2")}
 
 # Smallest value of an int key; keys not listed here must be at least 1.
 MINIMUM = {"mdts": 0, "dstrd": 0}
@@ -73,7 +77,8 @@ MINIMUM = {"mdts": 0, "dstrd": 0}
 CONTROLLER_PROPS = {
     "cosim": {"io_queues": "max-ioqpairs", "mqes": "mqes", "mdts": "mdts",
               "dstrd": "dstrd", "cap_to": "cap-to", "firmware": "firmware",
-              "ns_notice_aen": "ns-notice-aen"},
+              "ns_notice_aen": "ns-notice-aen", "vs": "vs",
+              "ready_delay_ms": "ready-delay-ms", "fw_slots": "fw-slots"},
     "qemu": {"io_queues": "max_ioqpairs", "mdts": "mdts"},
 }
 
@@ -155,6 +160,9 @@ def controller_properties(cfg):
         if key not in table:
             raise ConfigError(f"{cfg.source}: 'controller.{key}' is not supported by "
                               f"MODEL={ctrl.model}")
+        if key == "vs":         # "1.2" -> 0x10200, as the VS register holds it
+            major, minor = value.split(".")
+            value = hex(int(major) << 16 | int(minor) << 8)
         props[table[key]] = ("on" if value else "off") if isinstance(value, bool) else value
     return props
 

@@ -10,8 +10,8 @@ LIBVIRT_URI picks the hypervisor connection: by default the daemonless
 embedded driver (qemu:///embed, rooted under build/libvirt), or
 qemu:///system, or a remote URI (qemu+ssh://host/system) for suites that run
 on another libvirt host (paths in the XML must then exist on that host)."""
+import fcntl
 import json
-import os
 import queue
 import threading
 import time
@@ -53,14 +53,29 @@ def _run_event_loop():
         libvirt.virEventRunDefaultImpl()
 
 
+_embed_lock = None
+
+
 def default_uri():
-    """qemu:///embed under build/libvirt.  An embed root serves one process at
-    a time, so each pytest-xdist worker gets its own; reusing a root keeps
-    libvirt's probe of the QEMU binary cached between runs."""
-    root = paths.BUILD / "libvirt" / os.environ.get("PYTEST_XDIST_WORKER", "main")
-    (root / "etc").mkdir(parents=True, exist_ok=True)
-    (root / "etc" / "qemu.conf").write_text(EMBED_QEMU_CONF)
-    return f"qemu:///embed?root={root}"
+    """qemu:///embed under build/libvirt/N.  An embed root serves one process
+    at a time, so each process (a pytest-xdist worker, a second make) takes the
+    first root whose lock it can get and holds it while it lives; reusing roots
+    keeps libvirt's probe of the QEMU binary cached between runs."""
+    global _embed_lock
+    for slot in range(64):
+        root = paths.BUILD / "libvirt" / str(slot)
+        (root / "etc").mkdir(parents=True, exist_ok=True)
+        if _embed_lock is None or _embed_lock[0] != root:
+            lock = open(root / ".cosim-lock", "w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            _embed_lock = (root, lock)
+        (root / "etc" / "qemu.conf").write_text(EMBED_QEMU_CONF)
+        return f"qemu:///embed?root={root}"
+    raise RuntimeError("no free libvirt embed root under build/libvirt")
 
 
 def domain_xml(name, cfg, kernel, initrd, cmdline, console_log, console_sock, agent_sock,

@@ -76,3 +76,11 @@ def test_fault_rules_at_start_up(tmp_path):
     assert config.load(path).faults == [{"action": "drop", "queue": "io", "lba-start": 8}]
     with pytest.raises(config.ConfigError, match="'fault' rules need MODEL=cosim"):
         config.load(path, model="qemu")
+
+
+def test_reported_version_becomes_vs_register(tmp_path):
+    path = write(tmp_path, "[controller]\nvs = '1.2'\nready_delay_ms = 3000\nfw_slots = 3\n")
+    assert config.controller_properties(config.load(path)) == {
+        "vs": "0x10200", "ready-delay-ms": 3000, "fw-slots": 3}
+    with pytest.raises(config.ConfigError, match="'controller.vs' must be one of"):
+        config.load(write(tmp_path, "[controller]\nvs = '2.0'\n"))
