@@ -37,8 +37,8 @@ void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
 
 const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
 {
-	if (p->mdts < 1 || p->mdts > 10)
-		return "mdts must be 1..10";
+	if (p->mdts > 10)
+		return "mdts must be 0 (no limit) or 1..10";
 	if (p->max_ioqpairs < 1 || p->max_ioqpairs > 1024)
 		return "max-ioqpairs must be 1..1024";
 	if (p->mqes < 1)
@@ -141,8 +141,13 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 		nvme_ctrl_free(ctrl);
 		return NULL;
 	}
-	/* MDTS is in units of CAP.MPSMIN (4 KiB), whatever CC.MPS says */
-	ctrl->max_xfer = 4096ull << p->mdts;
+	/*
+	 * MDTS is in units of CAP.MPSMIN (4 KiB), whatever CC.MPS says.  MDTS 0
+	 * promises the host no limit; the model still sizes its SG tables, so it
+	 * takes 8 MiB, twice what Linux's nvme ever sends (NVME_MAX_KB_SZ), and
+	 * answers Invalid Field beyond that.
+	 */
+	ctrl->max_xfer = 4096ull << (p->mdts ? p->mdts : NVME_MDTS_NO_LIMIT_SHIFT);
 	list_init(&ctrl->aer_reqs);
 	list_init(&ctrl->zombies);
 	nvme_fault_init(ctrl);

@@ -15,6 +15,9 @@
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b)	((a) < (b) ? (a) : (b))
 
+/* The transfer bound the model keeps for MDTS 0 ("no limit"): 4 KiB << 11 = 8 MiB */
+#define NVME_MDTS_NO_LIMIT_SHIFT	11
+
 /* Minimal intrusive doubly linked list (Linux list_head style). */
 struct list_node {
 	struct list_node *prev, *next;

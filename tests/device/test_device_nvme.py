@@ -260,7 +260,7 @@ def test_properties(launch, image):
 
 
 @pytest.mark.parametrize("props,message", [
-    ("serial=x,mdts=0", "mdts"),
+    ("serial=x,mdts=11", "mdts"),
     ("serial=x,max-ioqpairs=0", "max-ioqpairs"),
     ("serial=012345678901234567890", "serial"),
 ])

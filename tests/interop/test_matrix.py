@@ -79,7 +79,10 @@ def test_cell(name, driver, model, matrix):
     except config.ConfigError as e:
         cell.na(str(e).split(": ", 1)[1])
         pytest.skip(f"n/a: {e}")
-    with Guest(cfg, name=f"interop-{name}-{driver}-{model}") as guest:
+    guest = Guest(cfg, name=f"interop-{name}-{driver}-{model}")
+    try:
+        with cell.step("boot"):
+            guest.start()
         with cell.step("identify"):
             guest.load_driver()
             devs = check_identify(guest, cfg)
@@ -92,3 +95,5 @@ def test_cell(name, driver, model, matrix):
                     cell.note(step, note)
         problems = guest.console_problems()
         assert not problems, f"console: {problems[:5]}\n  {guest.console.path}"
+    finally:
+        guest.close()

@@ -151,7 +151,9 @@ static void test_bar_size_and_params(void)
 	p.dstrd = 2;
 	/* 0x1000 + 1025 * 2 * 16 -> 0x9020 -> 64 KiB */
 	g_assert_cmpuint(nvme_ctrl_bar_size(&p), ==, 65536);
-	p.mdts = 0;
+	p.mdts = 0;				/* no limit: allowed */
+	g_assert_null(nvme_ctrl_params_check(&p));
+	p.mdts = 11;
 	g_assert_nonnull(nvme_ctrl_params_check(&p));
 	g_assert_null(nvme_ctrl_new(&p, NULL, NULL));
 	nvme_ctrl_params_default(&p);
