@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from nvme_qtest import (
-    CC, CC_EN, CC_IOSQES_IOCQES, CSTS, CSTS_RDY, DBS, PAGE, PCI_COMMAND, Nvme, SC_SUCCESS,
+    CC, CC_EN, CC_IOSQES_IOCQES, CSTS, CSTS_RDY, DBS, PAGE, PCI_COMMAND, SC_SUCCESS,
 )
 
 pytestmark = pytest.mark.device

@@ -45,16 +45,6 @@ def queue_stats(guest, dev):
     return stats
 
 
-def fio(guest, dev, *opts, timeout=600):
-    """fio with a checksum in every block; fails the test if fio reports an error."""
-    cmd = (f"fio --name=verify --filename={dev} --direct=1 --ioengine=libaio "
-           f"--verify=crc32c --verify_fatal=1 --randrepeat=1 --output-format=terse "
-           f"--terse-version=3 {' '.join(opts)}")
-    result = guest.run(cmd, timeout=timeout, check=False)
-    assert result.status == 0, f"fio failed:\n{result}"
-    return result
-
-
 def boot_guest(name, cfg):
     """A guest of its own (not from the pool) with the driver loaded."""
     from cosim.machine import Guest
@@ -90,49 +80,9 @@ def luns(guest):
     return {int(addr.split(":")[3]): size for _, size, addr in guest.block_devices()}
 
 
-_hotplug_seq = [0]
-
-
-def add_ns(guest, nsid, size_mib, ctrl="nvme0"):
-    """Hot-add namespace @nsid under fresh node and device names (a static
-    -drive's BlockBackend name stays taken after its device is deleted, so
-    cosim.control.add_namespace cannot re-add a static NSID). Returns the
-    device id, for del_ns()."""
-    from pathlib import Path
-    _hotplug_seq[0] += 1
-    tag = f"hp{nsid}x{_hotplug_seq[0]}"
-    img = Path(guest.rundir) / f"{tag}.img"
-    with open(img, "wb") as f:
-        f.truncate(size_mib << 20)
-    vm = guest.vm
-    vm.command("blockdev-add", driver="raw", node_name=tag,
-               file={"driver": "file", "filename": str(img)})
-    vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=tag,
-               nsid=nsid, id=f"dev{tag}")
-    return f"dev{tag}"
-
-
-def del_ns(guest, dev_id, timeout=30):
-    vm = guest.vm
-    vm.command("device_del", id=dev_id)
-    vm.event_wait("DEVICE_DELETED", timeout=timeout, match={"data": {"device": dev_id}})
-
-
 def id_ctrl(guest, field):
     """An integer field of Identify Controller (nvme-cli through the char device)."""
     out = guest.run(f"nvme id-ctrl {chardev(guest)}").output
     m = re.search(rf"^{field}\s+: (\S+)$", out, re.M)
     assert m, out
     return int(m.group(1), 0)
-
-
-def qmp_raw(guest, cmd, **args):
-    """QMP with argument names exactly as given (QEMUMachine.qmp and the libvirt
-    wrapper turn '_' into '-', but block_set_io_throttle wants 'bps_rd')."""
-    vm = guest.vm
-    if hasattr(vm, "_dom"):          # cosim.libvirt_vm: no conv_keys switch
-        import json
-        import libvirt_qemu
-        msg = json.dumps({"execute": cmd, "arguments": args})
-        return json.loads(libvirt_qemu.qemuMonitorCommand(vm._dom, msg, 0))
-    return vm.qmp(cmd, conv_keys=False, **args)

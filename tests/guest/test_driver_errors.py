@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from driver_helpers import chardev, first_disk, qmp_raw, queue_stats, require_nvme_scsi
+from driver_helpers import chardev, first_disk, queue_stats, require_nvme_scsi
 
 pytestmark = pytest.mark.guest
 
@@ -13,7 +13,8 @@ THROTTLE_OFF = dict(bps=0, bps_rd=0, bps_wr=0, iops=0, iops_rd=0, iops_wr=0)
 
 def throttle(guest, iops):
     args = dict(THROTTLE_OFF, iops=iops)
-    r = qmp_raw(guest, "block_set_io_throttle", device="drv1", **args)
+    # conv_keys=False: this command's arguments are spelt with '_' (bps_rd)
+    r = guest.vm.qmp("block_set_io_throttle", conv_keys=False, device="drv1", **args)
     assert "error" not in r, r
 
 

@@ -5,7 +5,7 @@ RESCAN ioctl and sysfs, and the Namespace Attribute Changed notice
 import pytest
 
 from cosim import config, control
-from driver_helpers import (MIB, add_ns, boot_guest, chardev, check_console, del_ns,
+from driver_helpers import (MIB, boot_guest, chardev, check_console,
                             luns, reload_driver, wait_disks)
 
 pytestmark = pytest.mark.guest
@@ -90,7 +90,7 @@ def test_rescan_ioctl_and_sysfs(g3):
     g3.run(f"nvme ns-rescan {dev}")
     wait_disks(g3, 2)
     assert luns(g3) == expected([1, 3])
-    add_ns(g3, 2, SIZES[1])
+    control.add_namespace(g3, 2, SIZES[1])
     g3.run(f"echo 1 > /sys/class/nvme_scsi/{name}/rescan")
     wait_disks(g3, 3)
     assert luns(g3) == expected([1, 2, 3])
@@ -117,12 +117,12 @@ def test_notice_aen_follows_hotplug(three_ns_aen):
     control.remove_namespace(g, 3)
     wait_disks(g, 2, timeout=30)
     assert luns(g) == expected([1, 2])
-    hp = add_ns(g, 3, SIZES[2])
+    control.add_namespace(g, 3, SIZES[2])
     wait_disks(g, 3, timeout=30)
     assert luns(g) == expected([1, 2, 3])
     # still armed after a controller reset
     g.run(f"nvme reset {chardev(g)}")
-    del_ns(g, hp)
+    control.remove_namespace(g, 3)
     wait_disks(g, 2, timeout=30)
     assert luns(g) == expected([1, 2])
     check_console(g, since)

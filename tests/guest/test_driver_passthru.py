@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from driver_helpers import (MIB, chardev, first_disk, fio, queue_stats,
+from cosim.workload import fio_verify
+from driver_helpers import (MIB, chardev, first_disk, queue_stats,
                             require_nvme_scsi, scsi_host)
 
 pytestmark = pytest.mark.guest
@@ -150,7 +151,7 @@ def test_io_passthru_alongside_fio(nvme):
               f"--namespace-id=1 --data-len=4096 --read --cdw10=$((i * 8)) --cdw12=0 "
               f"-b > /dev/null 2>&1 || echo PTFAIL $i; i=$((i+1)); done > /tmp/pt_loop; "
               f"echo done >> /tmp/pt_loop) &")
-    fio(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M --iodepth=128 "
+    fio_verify(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M --iodepth=128 "
         "--numjobs=1 --verify_backlog=128")
     out = guest.run("n=0; while ! grep -q done /tmp/pt_loop; do n=$((n+1)); "
                     "[ $n -gt 600 ] && break; sleep 0.2; done; cat /tmp/pt_loop",
@@ -210,7 +211,7 @@ def test_reset_under_io(nvme):
     before = queue_stats(guest, dev)
     guest.run(f"rm -f /tmp/rst; (sleep 1; nvme reset {dev} > /tmp/rst.tmp 2>&1; "
               f"echo rc=$? >> /tmp/rst.tmp; mv /tmp/rst.tmp /tmp/rst) &")
-    fio(guest, disk, "--rw=randwrite --bs=64k --size=96M --offset=96M --iodepth=32")
+    fio_verify(guest, disk, "--rw=randwrite --bs=64k --size=96M --offset=96M --iodepth=32")
     out = guest.run("n=0; while [ ! -e /tmp/rst ] && [ $n -lt 300 ]; do n=$((n+1)); "
                     "sleep 0.1; done; cat /tmp/rst", timeout=60).output
     assert "rc=0" in out, out
