@@ -25,8 +25,8 @@ done
 for n in /sys/class/nvme/nvme*; do
   [ -e $n ] && echo "identity $(cat $n/model | xargs) serial $(cat $n/serial | xargs) fw $(cat $n/firmware_rev | xargs)"
 done
-for d in /sys/class/scsi_device/*/device; do
-  [ -e $d ] && echo "identity $(cat $d/vendor | xargs) $(cat $d/model | xargs) rev $(cat $d/rev | xargs)" && break
+for h in /sys/class/scsi_host/host*; do
+  [ -e $h/nvme_model ] && echo "identity $(cat $h/nvme_model | xargs) serial $(cat $h/nvme_serial | xargs) fw $(cat $h/nvme_firmware_rev | xargs)"
 done
 for b in /sys/block/sd* /sys/block/nvme*n*; do
   [ -e $b ] || continue
