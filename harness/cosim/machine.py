@@ -275,3 +275,21 @@ class Guest:
             dev, sectors, addr = line.split()
             devs.append((dev, int(sectors) * 512, addr))
         return devs
+
+
+def module_guest(cfg, name, **kw):
+    """Generator for a module-scoped pytest fixture whose tests need a guest of
+    their own (their own config, or they change the controller): boots it,
+    loads the driver, yields it, and afterwards fails on console trouble.
+
+        @pytest.fixture(scope="module")
+        def my_guest():
+            yield from module_guest(cfg, "my-tests")
+    """
+    with Guest(cfg, name=name, **kw) as guest:
+        guest.load_driver()
+        yield guest
+        problems = guest.console_problems()
+    if problems:
+        raise GuestError("guest console shows trouble:\n  " + "\n  ".join(problems[:5]) +
+                         f"\n  console: {guest.console.path}")

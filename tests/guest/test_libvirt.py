@@ -6,7 +6,7 @@ import re
 import pytest
 
 from cosim import config, control
-from cosim.machine import Guest
+from cosim.machine import module_guest
 from cosim.workload import fio_verify
 
 pytestmark = pytest.mark.guest
@@ -14,11 +14,7 @@ pytestmark = pytest.mark.guest
 
 @pytest.fixture(scope="module")
 def lv_guest():
-    cfg = config.from_env(model="cosim")
-    with Guest(cfg, name="libvirt", libvirt="embed") as guest:
-        guest.load_driver()
-        yield guest
-    assert not guest.console_problems(), guest.console.path
+    yield from module_guest(config.from_env(model="cosim"), "libvirt", libvirt="embed")
 
 
 def test_domain_from_config(lv_guest):

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from cosim import config
-from cosim.machine import Guest
+from cosim.machine import module_guest
 
 pytestmark = pytest.mark.guest
 
@@ -22,12 +22,7 @@ NLBAS_512 = 256 << 11          # the default config: one 256 MiB namespace, 512 
 
 @pytest.fixture(scope="module")
 def cli_guest():
-    cfg = config.load(None, model="cosim", driver="nvme")
-    with Guest(cfg, name="model-nvme-cli") as guest:
-        guest.load_driver()
-        yield guest
-        problems = guest.console_problems()
-    assert not problems, problems
+    yield from module_guest(config.load(None, model="cosim", driver="nvme"), "model-nvme-cli")
 
 
 @pytest.fixture

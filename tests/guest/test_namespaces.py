@@ -4,7 +4,7 @@ Notice that cosim-nvme offers with controller.ns_notice_aen."""
 import pytest
 
 from cosim import config, control
-from cosim.machine import Guest
+from cosim.machine import module_guest
 
 pytestmark = pytest.mark.guest
 
@@ -24,12 +24,7 @@ def disk_of(guest, nsid):
 def notice_guest(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "notice.toml"
     path.write_text("[controller]\nns_notice_aen = true\n")
-    cfg = config.load(path, model="cosim", driver="nvme")
-    with Guest(cfg, name="namespaces") as guest:
-        guest.load_driver()
-        yield guest
-    problems = guest.console_problems()
-    assert not problems, problems
+    yield from module_guest(config.load(path, model="cosim", driver="nvme"), "namespaces")
 
 
 def test_hot_add_then_remove_namespace(notice_guest):
