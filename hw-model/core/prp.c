@@ -136,13 +136,16 @@ static bool nvme_req_sg(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	return req->sg != NULL;
 }
 
-/* Copy a controller-built buffer (Identify, log page) to the command's PRPs. */
-uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
-			   const void *buf, uint64_t len)
+/*
+ * Copy between a controller buffer and the command's PRPs: to the guest for
+ * Identify and log pages, from it for DSM ranges and firmware images.
+ */
+static uint16_t nvme_dma_copy(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			      uint8_t *buf, uint64_t len, bool to_guest)
 {
-	const uint8_t *p = buf;
 	unsigned int nsg, i;
 	uint16_t st;
+	int err;
 
 	if (!nvme_req_sg(ctrl, req))
 		return NVME_SC_INTERNAL;
@@ -150,32 +153,30 @@ uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 	if (st)
 		return st;
 	for (i = 0; i < nsg; i++) {
-		if (ctrl->ops->dma_write(ctrl->opaque, req->sg[i].addr, p, req->sg[i].len))
+		if (to_guest)
+			err = ctrl->ops->dma_write(ctrl->opaque, req->sg[i].addr, buf,
+						   req->sg[i].len);
+		else
+			err = ctrl->ops->dma_read(ctrl->opaque, req->sg[i].addr, buf,
+						  req->sg[i].len);
+		if (err)
 			return NVME_SC_DATA_XFER_ERROR;
-		p += req->sg[i].len;
+		buf += req->sg[i].len;
 	}
 	return NVME_SC_SUCCESS;
 }
 
-/* Copy the command's data (PRPs) from guest memory into a controller buffer. */
+uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			   const void *buf, uint64_t len)
+{
+	/* dma_write only reads the buffer; the cast serves the shared walker */
+	return nvme_dma_copy(ctrl, req, (uint8_t *)buf, len, true);
+}
+
 uint16_t nvme_dma_from_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			     void *buf, uint64_t len)
 {
-	uint8_t *p = buf;
-	unsigned int nsg, i;
-	uint16_t st;
-
-	if (!nvme_req_sg(ctrl, req))
-		return NVME_SC_INTERNAL;
-	st = nvme_prp_map(ctrl, req->cmd.prp1, req->cmd.prp2, len, req->sg, ctrl->max_sg, &nsg);
-	if (st)
-		return st;
-	for (i = 0; i < nsg; i++) {
-		if (ctrl->ops->dma_read(ctrl->opaque, req->sg[i].addr, p, req->sg[i].len))
-			return NVME_SC_DATA_XFER_ERROR;
-		p += req->sg[i].len;
-	}
-	return NVME_SC_SUCCESS;
+	return nvme_dma_copy(ctrl, req, buf, len, false);
 }
 
 uint16_t nvme_req_map(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len)

@@ -219,6 +219,13 @@ class Nvme:
         self.pci.write32(cap, (ctrl & 0x3fffffff) | 1 << 31)   # enable, no function mask
         return nvec
 
+    def msix_fired(self, msg_base, nvec=9):
+        """The vectors whose message landed since the last call (enable_msix's
+        layout), clearing them for the next one."""
+        raw = self.qt.memread(msg_base, nvec * 4)
+        self.qt.memset(msg_base, nvec * 4)
+        return {v for v in range(nvec) if struct.unpack_from("<I", raw, 4 * v)[0] == 0x100 + v}
+
     # ---- registers ----
     def readl(self, off):
         return self.qt.readl(self.bar + off)

@@ -311,10 +311,7 @@ def test_msix_vector_per_cq(nvme):
     nvme.enable()
 
     def fired():
-        raw = nvme.qt.memread(msgs, 9 * 4)
-        got = {v for v in range(9) if struct.unpack_from("<I", raw, 4 * v)[0] == 0x100 + v}
-        nvme.qt.memset(msgs, 9 * 4)
-        return got
+        return nvme.msix_fired(msgs)
 
     nvme.identify(1)
     assert fired() == {0}
