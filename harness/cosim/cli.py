@@ -61,22 +61,20 @@ def interactive_console(guest):
     try:
         if old:
             tty.setraw(stdin)
-        while True:
+        while guest.running():          # poweroff ends QEMU, and so the bridge
             ready, _, _ = select.select([sock, stdin], [], [], 0.5)
             if sock in ready:
                 data = sock.recv(65536)
                 if not data:
-                    return
+                    break
                 os.write(sys.stdout.fileno(), data)
             if stdin in ready:
                 data = os.read(stdin, 1024)
                 if not data or b"\x1d" in data:
-                    return
+                    break
                 sock.sendall(data)
-            guest.check_alive()
-    except GuestError as e:
-        if "QEMU exited (status 0)" not in str(e):   # a poweroff is a clean exit
-            raise
+            guest.check_console()
+        guest.check_console()           # a panic that ended QEMU is an error
     finally:
         if old:
             termios.tcsetattr(stdin, termios.TCSADRAIN, old)

@@ -20,19 +20,20 @@ class ConsoleLog:
         self._offset = 0
         self._partial = ""
 
-    def text(self):
-        try:
-            return self.path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def new_lines(self):
+    def _read(self, offset=0):
+        """The log's bytes from `offset` on (nothing yet if QEMU hasn't made it)."""
         try:
             with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
+                f.seek(offset)
+                return f.read()
         except FileNotFoundError:
-            return []
+            return b""
+
+    def text(self):
+        return self._read().decode(errors="replace")
+
+    def new_lines(self):
+        data = self._read(self._offset)
         self._offset += len(data)
         chunk = self._partial + data.decode(errors="replace")
         lines = chunk.split("\n")
@@ -44,9 +45,14 @@ class ConsoleLog:
         return next((l.strip() for l in self.new_lines() if FATAL.search(l)), None)
 
     def problems(self, since=0):
-        """Lines from character offset `since` on that mean the guest is unwell."""
-        return [l.strip() for l in self.text()[since:].splitlines()
+        """Lines from byte offset `since` (a size() taken earlier) on that mean
+        the guest is unwell."""
+        return [l.strip() for l in self._read(since).decode(errors="replace").splitlines()
                 if FATAL.search(l) or SUSPECT.search(l)]
 
     def size(self):
-        return len(self.text())
+        """Where the log ends now, for a later problems(since=...)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0

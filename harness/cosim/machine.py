@@ -173,12 +173,19 @@ class Guest:
 
     # -- health ------------------------------------------------------------
 
-    def check_alive(self):
-        """Raise GuestError at once if QEMU exited or the guest panicked/oopsed."""
+    def check_console(self):
+        """Raise GuestError at once if the console shows a panic, oops or BUG."""
         fatal = self.console.new_fatal()
         if fatal:
             self.healthy = False
             raise GuestError(f"guest failed: {fatal}\n  console: {self.console.path}")
+
+    def running(self):
+        return self._vm is not None and self._vm.is_running()
+
+    def check_alive(self):
+        """check_console(), and raise GuestError if QEMU exited."""
+        self.check_console()
         if self._vm and not self._vm.is_running():
             self.healthy = False
             raise GuestError(f"QEMU exited (status {self._vm.exitcode()})\n"

@@ -35,16 +35,12 @@ class Fio:
         self.guest = guest
         self.cmd = f"{FIO_BASE} --name={name} --filename={dev} {opts}"
         self.out = f"/tmp/fio-{name}.json"
-        self.t_start = self.t_end = None
+        self.t_end = None
 
     def start(self):
-        self.t_start = time.monotonic()
         self.guest.run(f"rm -f {self.out}.rc; ({self.cmd} > {self.out} 2>&1; "
                        f"echo $? > {self.out}.rc) &")
         return self
-
-    def running(self):
-        return self.guest.run(f"[ -e {self.out}.rc ]", check=False).status != 0
 
     def wait(self, timeout):
         """Wait for fio to end; FioResult with its exit status and IO count."""
