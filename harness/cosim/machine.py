@@ -1,6 +1,7 @@
 """Boot a guest: QEMU (through QEMU's own python/qemu QEMUMachine, which owns
 the process and the QMP socket), the controller under test, the busybox
 initramfs, a console log, pvpanic, and the command agent."""
+import itertools
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ def controller_args(cfg, rundir):
         img = Path(rundir) / f"ns{nsid}.img"
         with open(img, "wb") as f:
             f.truncate(ns.size_mib << 20)
-        # Drive drvN and device nsN: control.remove_namespace() relies on the names.
+        # Device nsN: control.remove_namespace() finds a namespace by that id.
         args += ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback",
                  "-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid},"
                             f"logical_block_size={ns.lba_size},"
@@ -46,10 +47,15 @@ def controller_args(cfg, rundir):
     return args
 
 
+_rundirs = itertools.count()
+
+
 def new_rundir(name):
+    """build/results/NAME-TIME-PID[-N]: two guests never share one (nor their images)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    rundir = paths.RESULTS / f"{name}-{stamp}-{os.getpid()}"
-    rundir.mkdir(parents=True, exist_ok=True)
+    n = next(_rundirs)
+    rundir = paths.RESULTS / f"{name}-{stamp}-{os.getpid()}{f'-{n}' if n else ''}"
+    rundir.mkdir(parents=True)
     return rundir
 
 

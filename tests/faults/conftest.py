@@ -10,11 +10,12 @@ IO_TIMEOUT = 5          # s, per command, for both drivers
 ADMIN_TIMEOUT = 5       # s
 
 # Linux's nvme takes its timeouts as nvme_core parameters on the kernel command
-# line; nvme_scsi as module parameters and the SCSI device's timeout.
+# line; nvme_scsi as its own module parameters.
 DRIVER_SETUP = {
     "nvme": {"kernel_args": f"nvme_core.io_timeout={IO_TIMEOUT} "
                             f"nvme_core.admin_timeout={ADMIN_TIMEOUT}", "params": ""},
-    "nvme_scsi": {"kernel_args": "", "params": f"admin_timeout={ADMIN_TIMEOUT}"},
+    "nvme_scsi": {"kernel_args": "",
+                  "params": f"io_timeout={IO_TIMEOUT} admin_timeout={ADMIN_TIMEOUT}"},
 }
 
 
@@ -32,16 +33,10 @@ class FaultGuest:
         self.guest = Guest(cfg, name=f"faults-{driver}").start()
         self.guest.load_driver()
         self.faults = control.Faults(self.guest)
-        self.set_timeouts()
 
     @property
     def disk(self):
         return self.guest.block_devices()[0][0]
-
-    def set_timeouts(self):
-        dev = self.disk[5:]
-        if self.driver == "nvme_scsi":
-            self.guest.run(f"echo {IO_TIMEOUT} > /sys/block/{dev}/device/timeout")
 
 
 @pytest.fixture(scope="session")
