@@ -21,13 +21,29 @@ class Machine:
     cpus: int = 2
     memory_mib: int = 1024
     accel: str = "tcg"
+    numa_nodes: int = 1         # CPUs and memory split evenly over this many nodes
     kernel_args: str = ""       # appended to the guest kernel command line
+
+    def numa_cells(self):
+        """[(node, first cpu, last cpu, memory MiB)]; the last node takes what
+        does not divide evenly."""
+        n = self.numa_nodes
+        cpus, mem = self.cpus // n, self.memory_mib // n
+        return [(node, node * cpus,
+                 self.cpus - 1 if node == n - 1 else (node + 1) * cpus - 1,
+                 self.memory_mib - mem * (n - 1) if node == n - 1 else mem)
+                for node in range(n)]
 
 
 @dataclass
 class Controller:
     model: str = "cosim"
     serial: str = "COSIM0001"
+    # Where the controller sits: on the root complex (default), behind a PCIe
+    # root port (hotplug: device_del/device_add of the controller work), or
+    # behind a PCIe expander bridge on a NUMA node (numa_node, implies a port).
+    hotplug: bool = False
+    numa_node: int = -1
     # The rest default to the model's own defaults (-1 / 0 / "" / False: not set).
     io_queues: int = 0          # IO queue pairs offered
     mqes: int = 0               # CAP.MQES (0-based queue size limit)
@@ -39,12 +55,23 @@ class Controller:
     vs: str = ""                # reported NVMe version: "1.0", "1.1" or "1.2"
     ready_delay_ms: int = 0     # CSTS.RDY follows CC.EN this much later (within CAP.TO)
     fw_slots: int = 0           # firmware slots (1..7)
+    nn: int = 0                 # Identify NN: namespace ids 1..nn
+    ams: str = ""               # arbitration offered: "rr" or "wrr" (+ urgent class)
+    vendor_id: int = 0          # PCI IDs (Identify VID/SSVID follow them)
+    device_id: int = 0
+    subsys_vendor_id: int = 0
+    subsys_id: int = 0
 
 
 @dataclass
 class Namespace:
     size_mib: int = 256
     lba_size: int = 512
+    # "file": a fresh sparse image in the run directory; "null": reads zeroes,
+    # writes go nowhere (no data check possible); or the path of a raw image
+    # of your own, used as it is (its size is the namespace's).
+    backing: str = "file"
+    count: int = 1              # this many namespaces alike, at consecutive ids
 
 
 @dataclass
@@ -68,17 +95,25 @@ class SimConfig:
 # Allowed values for keys that take one of a few.
 CHOICES = {"controller.model": MODELS, "driver.name": DRIVERS,
            "machine.accel": ("tcg", "kvm"), "lba_size": (512, 4096),
-           "controller.vs": ("1.0", "1.1", "1.2")}
+           "controller.vs": ("1.0", "1.1", "1.2"), "controller.ams": ("rr", "wrr")}
+
+# Controller keys that place the device instead of setting its properties.
+PLACEMENT = ("model", "serial", "hotplug", "numa_node")
 
 # Smallest value of an int key; keys not listed here must be at least 1.
-MINIMUM = {"mdts": 0, "dstrd": 0}
+MINIMUM = {"mdts": 0, "dstrd": 0, "numa_node": 0}
+# Largest value of an int key.
+MAXIMUM = {"vendor_id": 0xffff, "device_id": 0xffff, "subsys_vendor_id": 0xffff,
+           "subsys_id": 0xffff, "mqes": 0xffff, "numa_node": 7, "numa_nodes": 8}
 
 # Config key -> device property, for each model; a key a model lacks is an error.
 CONTROLLER_PROPS = {
     "cosim": {"io_queues": "max-ioqpairs", "mqes": "mqes", "mdts": "mdts",
               "dstrd": "dstrd", "cap_to": "cap-to", "firmware": "firmware",
               "ns_notice_aen": "ns-notice-aen", "vs": "vs",
-              "ready_delay_ms": "ready-delay-ms", "fw_slots": "fw-slots"},
+              "ready_delay_ms": "ready-delay-ms", "fw_slots": "fw-slots", "nn": "nn",
+              "ams": "ams", "vendor_id": "vendor-id", "device_id": "device-id",
+              "subsys_vendor_id": "subsys-vendor-id", "subsys_id": "subsys-id"},
     "qemu": {"io_queues": "max_ioqpairs", "mdts": "mdts"},
 }
 
@@ -95,6 +130,9 @@ def _fill(obj, table, where, source):
         if want is int and value < MINIMUM.get(key, 1):
             raise ConfigError(f"{source}: '{name}' must be at least "
                               f"{MINIMUM.get(key, 1)}, not {value}")
+        if want is int and value > MAXIMUM.get(key, value):
+            raise ConfigError(f"{source}: '{name}' must be at most {MAXIMUM[key]}, "
+                              f"not {value}")
         choices = CHOICES.get(name) or CHOICES.get(key)
         if choices and value not in choices:
             raise ConfigError(f"{source}: '{name}' must be one of "
@@ -123,11 +161,7 @@ def load(path=None, model=None, driver=None):
                 raise ConfigError(f"{source}: '{key}' must be a table")
             _fill(sections[key], value, key, source)
         elif key == "namespace":
-            if not isinstance(value, list) or not value:
-                raise ConfigError(f"{source}: 'namespace' must be one or more "
-                                  "[[namespace]] tables")
-            cfg.namespaces = [_fill(Namespace(), ns, f"namespace[{i}]", source)
-                              for i, ns in enumerate(value)]
+            cfg.namespaces = _namespaces(value, source)
         elif key == "fault":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 raise ConfigError(f"{source}: 'fault' must be [[fault]] tables")
@@ -141,11 +175,49 @@ def load(path=None, model=None, driver=None):
         if value:
             section, key = name.split(".")
             _fill(sections[section], {key: value}, section, f"{source} (override)")
+    _check_placement(cfg)
     controller_properties(cfg)      # a key the model lacks is an error now, not at boot
     if cfg.faults and cfg.controller.model != "cosim":
         raise ConfigError(f"{source}: 'fault' rules need MODEL=cosim (QEMU's nvme has no "
                           "fault injection)")
     return cfg
+
+
+def _namespaces(tables, source):
+    """[[namespace]] tables -> one Namespace per namespace id (count expanded)."""
+    if not isinstance(tables, list) or not tables or \
+            not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{source}: 'namespace' must be one or more [[namespace]] tables")
+    namespaces = []
+    for i, table in enumerate(tables):
+        where = f"namespace[{i}]"
+        ns = _fill(Namespace(), table, where, source)
+        if ns.backing not in ("file", "null"):
+            image = Path(ns.backing)
+            if not image.is_absolute() or not image.is_file():
+                raise ConfigError(f"{source}: '{where}.backing' must be \"file\", \"null\" "
+                                  f"or the absolute path of an image, not {ns.backing!r}")
+            if "size_mib" in table:
+                raise ConfigError(f"{source}: '{where}.size_mib' conflicts with "
+                                  f"'{where}.backing': an image's size is its own")
+            if ns.count > 1:
+                raise ConfigError(f"{source}: '{where}.count' must be 1 with an image "
+                                  "as backing (namespaces would share it)")
+            ns.size_mib = -(-image.stat().st_size >> 20)
+        namespaces += [Namespace(ns.size_mib, ns.lba_size, ns.backing)
+                       for _ in range(ns.count)]
+    return namespaces
+
+
+def _check_placement(cfg):
+    """Settings that only make sense together, named with the file."""
+    m, ctrl = cfg.machine, cfg.controller
+    if m.cpus < m.numa_nodes:
+        raise ConfigError(f"{cfg.source}: 'machine.numa_nodes' ({m.numa_nodes}) needs at "
+                          f"least as many CPUs, 'machine.cpus' is {m.cpus}")
+    if ctrl.numa_node >= m.numa_nodes:
+        raise ConfigError(f"{cfg.source}: 'controller.numa_node' {ctrl.numa_node} does not "
+                          f"exist: 'machine.numa_nodes' is {m.numa_nodes}")
 
 
 def controller_properties(cfg):
@@ -155,7 +227,7 @@ def controller_properties(cfg):
     props = {}
     for key, default in vars(Controller()).items():
         value = getattr(ctrl, key)
-        if key in ("model", "serial") or value == default:
+        if key in PLACEMENT or value == default:
             continue
         if key not in table:
             raise ConfigError(f"{cfg.source}: 'controller.{key}' is not supported by "
@@ -163,6 +235,8 @@ def controller_properties(cfg):
         if key == "vs":         # "1.2" -> 0x10200, as the VS register holds it
             major, minor = value.split(".")
             value = hex(int(major) << 16 | int(minor) << 8)
+        elif key == "ams":      # CAP.AMS: bit 0 offers weighted round robin
+            value = int(value == "wrr")
         props[table[key]] = ("on" if value else "off") if isinstance(value, bool) else value
     return props
 

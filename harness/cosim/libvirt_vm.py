@@ -83,6 +83,10 @@ def domain_xml(name, cfg, kernel, initrd, cmdline, console_log, console_sock, ag
     """console_sock: None for a console that only goes to console_log, else the
     console is also a unix socket there (for make sim's interactive shell)."""
     args = "\n".join(f"    <qemu:arg value={quoteattr(a)}/>" for a in extra_args)
+    cells = "".join(f"<cell id='{node}' cpus='{first}-{last}' memory='{mem}' unit='MiB'/>"
+                    for node, first, last, mem in cfg.machine.numa_cells())
+    cpu = (f"<cpu mode='maximum'><numa>{cells}</numa></cpu>" if cfg.machine.numa_nodes > 1
+           else "<cpu mode='maximum'/>")
     log = quoteattr(str(console_log))
     if console_sock:
         console = (f"<serial type='unix'><source mode='bind' path={quoteattr(str(console_sock))}/>"
@@ -100,7 +104,7 @@ def domain_xml(name, cfg, kernel, initrd, cmdline, console_log, console_sock, ag
     <initrd>{escape(str(initrd))}</initrd>
     <cmdline>{escape(cmdline)}</cmdline>
   </os>
-  <cpu mode='maximum'/>
+  {cpu}
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>

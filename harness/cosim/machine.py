@@ -4,6 +4,7 @@ initramfs, a console log, pvpanic, and the command agent."""
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -26,24 +27,69 @@ DRIVER_TIMEOUT = 120        # s; module load, controller bring-up and SCSI scan
 DEVICES = {"cosim": ("cosim-nvme", "cosim-nvme-ns"), "qemu": ("nvme", "nvme-ns")}
 
 
+# PCI slots on the root complex (pcie.0) and the expander's bus number.
+CTRL_SLOT, PXB_SLOT, PXB_BUS_NR = 0x4, 0x5, 0x40
+
+
+def controller_placement(cfg):
+    """-device arguments for what the controller sits behind, and the
+    bus/addr properties of the controller itself.  Device ids are fixed so a
+    test can device_del nvme0 and device_add a controller on `rp0` again."""
+    ctrl = cfg.controller
+    if ctrl.numa_node >= 0:
+        # Linux learns the node from the expander's _PXM in the ACPI tables.
+        return (["-device", f"pxb-pcie,id=pxb0,bus=pcie.0,addr={PXB_SLOT:#x},"
+                            f"bus_nr={PXB_BUS_NR},numa_node={ctrl.numa_node}",
+                 "-device", "pcie-root-port,id=rp0,bus=pxb0,addr=0x0,chassis=1,slot=1"],
+                "bus=rp0,addr=0x0")
+    if ctrl.hotplug:
+        return (["-device", f"pcie-root-port,id=rp0,bus=pcie.0,addr={CTRL_SLOT:#x},"
+                            "chassis=1,slot=1"],
+                "bus=rp0,addr=0x0")
+    return [], f"addr={CTRL_SLOT:#x}"
+
+
+def namespace_drive(nsid, ns, rundir):
+    """The -drive (or -blockdev) behind namespace `nsid`."""
+    if ns.backing == "null":
+        return ["-blockdev", f"null-co,node-name=drv{nsid},size={ns.size_mib << 20},"
+                             "read-zeroes=on"]
+    if ns.backing == "file":
+        img = Path(rundir) / f"ns{nsid}.img"
+        with open(img, "wb") as f:
+            f.truncate(ns.size_mib << 20)
+    else:
+        img = ns.backing
+    return ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback"]
+
+
 def controller_args(cfg, rundir):
-    """-drive/-device arguments for the controller and its namespaces."""
+    """-drive/-device arguments for the controller, where it sits, and its namespaces."""
     ctrl, ns_dev = DEVICES[cfg.controller.model]
     props = "".join(f",{k}={v}" for k, v in config.controller_properties(cfg).items())
     if cfg.faults:
         rules = Path(rundir) / "faults.json"
         rules.write_text(json.dumps(cfg.faults, indent=1))
         props += f",faults={rules}"
-    args = ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},addr=0x4{props}"]
+    args, where = controller_placement(cfg)
+    args += ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},{where}{props}"]
     for nsid, ns in enumerate(cfg.namespaces, 1):
-        img = Path(rundir) / f"ns{nsid}.img"
-        with open(img, "wb") as f:
-            f.truncate(ns.size_mib << 20)
         # Device nsN: control.remove_namespace() finds a namespace by that id.
-        args += ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback",
-                 "-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid},"
+        args += namespace_drive(nsid, ns, rundir)
+        args += ["-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid},"
                             f"logical_block_size={ns.lba_size},"
                             f"physical_block_size={ns.lba_size}"]
+    return args
+
+
+def numa_args(machine):
+    """-numa nodes with the CPUs and memory split evenly."""
+    if machine.numa_nodes == 1:
+        return []
+    args = []
+    for node, first, last, mem in machine.numa_cells():
+        args += ["-object", f"memory-backend-ram,id=mem{node},size={mem}M",
+                 "-numa", f"node,nodeid={node},memdev=mem{node},cpus={first}-{last}"]
     return args
 
 
@@ -112,7 +158,7 @@ class Guest:
             console = f"file,id=con,path={self.console.path}"
         return ["-nodefaults", "-machine", "q35", "-accel", cfg.machine.accel,
                 "-cpu", "max", "-smp", str(cfg.machine.cpus),
-                "-m", str(cfg.machine.memory_mib),
+                "-m", str(cfg.machine.memory_mib), *numa_args(cfg.machine),
                 "-kernel", str(kernel), "-initrd", str(initrd), "-append", self._cmdline(),
                 "-chardev", console, "-serial", "chardev:con",
                 "-chardev", f"socket,id=agent,path={self.agent_sock},server=on,wait=off",
@@ -251,7 +297,22 @@ class Guest:
             raise GuestError(f"{name} did not bind the controller:\n{log}"
                              f"  console: {self.console.path}")
         self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
-                        f"{len(self.cfg.namespaces)} ]", timeout=DRIVER_TIMEOUT)
+                        f"{self.expected_disks(name, params)} ]", timeout=DRIVER_TIMEOUT)
+
+    def expected_disks(self, name=None, params=None):
+        """How many disks the driver shows for the config's namespaces:
+        nvme_scsi exposes NSIDs 1..max_luns (8), or those its `namespaces`
+        parameter lists."""
+        name = name or self.cfg.driver.name
+        params = self.cfg.driver.params if params is None else params
+        count = len(self.cfg.namespaces)
+        if name != "nvme_scsi":
+            return count
+        listed = re.search(r"\bnamespaces=(\S+)", params)
+        if listed:
+            return len([n for n in listed.group(1).split(",") if int(n) <= count])
+        max_luns = re.search(r"\bmax_luns=(\d+)", params)
+        return min(count, int(max_luns.group(1)) if max_luns else 8)
 
     # Controller reset and namespace rescan, as each driver offers them in sysfs.
     RESET = {

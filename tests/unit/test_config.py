@@ -84,3 +84,45 @@ def test_reported_version_becomes_vs_register(tmp_path):
         "vs": "0x10200", "ready-delay-ms": 3000, "fw-slots": 3}
     with pytest.raises(config.ConfigError, match="'controller.vs' must be one of"):
         config.load(write(tmp_path, "[controller]\nvs = '2.0'\n"))
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[controller]\nvendor_id = 0x10000\n", "controller.vendor_id"),
+    ("[controller]\nams = 'urgent'\n", "controller.ams"),
+    ("[machine]\nnuma_nodes = 0\n", "machine.numa_nodes"),
+    ("[machine]\ncpus = 1\nnuma_nodes = 2\n", "machine.numa_nodes"),
+    ("[machine]\nnuma_nodes = 2\n[controller]\nnuma_node = 2\n", "controller.numa_node"),
+    ("[[namespace]]\ncount = 0\n", "namespace[0].count"),
+    ("[[namespace]]\nbacking = 'disk.img'\n", "namespace[0].backing"),
+])
+def test_bad_placement_values(tmp_path, text, key):
+    with pytest.raises(config.ConfigError, match=re.escape(f"'{key}'")):
+        config.load(write(tmp_path, text))
+
+
+def test_namespace_count_expands(tmp_path):
+    cfg = config.load(write(tmp_path, "[[namespace]]\nsize_mib = 4\n"
+                                      "[[namespace]]\nsize_mib = 1\ncount = 3\n"))
+    assert [ns.size_mib for ns in cfg.namespaces] == [4, 1, 1, 1]
+
+
+def test_image_backing_takes_its_size(tmp_path):
+    image = tmp_path / "ns.raw"
+    image.write_bytes(b"\0" * (3 << 20))
+    cfg = config.load(write(tmp_path, f"[[namespace]]\nbacking = '{image}'\n"))
+    assert cfg.namespaces[0].size_mib == 3
+    with pytest.raises(config.ConfigError, match="'namespace\\[0\\].size_mib' conflicts"):
+        config.load(write(tmp_path, f"[[namespace]]\nbacking = '{image}'\nsize_mib = 3\n"))
+
+
+def test_numa_split_covers_every_cpu_and_mib(tmp_path):
+    cfg = config.load(write(tmp_path, "[machine]\ncpus = 3\nmemory_mib = 1025\n"
+                                      "numa_nodes = 2\n"))
+    assert cfg.machine.numa_cells() == [(0, 0, 0, 512), (1, 1, 2, 513)]
+
+
+def test_pci_ids_and_arbitration_become_properties(tmp_path):
+    path = write(tmp_path, "[controller]\nvendor_id = 0x11f8\nsubsys_id = 1\nams = 'wrr'\n"
+                           "hotplug = true\n")
+    assert config.controller_properties(config.load(path)) == {
+        "vendor-id": 0x11f8, "subsys-id": 1, "ams": 1}
