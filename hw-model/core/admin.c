@@ -163,6 +163,7 @@ static uint16_t nvme_create_sq(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	uint32_t qid = cmd->cdw10 & 0xffff;
 	uint32_t size = (cmd->cdw10 >> 16) + 1;
 	uint32_t cqid = cmd->cdw11 >> 16;
+	struct nvme_sq *sq;
 
 	if (!qid || qid >= ctrl->nqueues || ctrl->sq[qid])
 		return NVME_SC_QID_INVALID | NVME_DNR;
@@ -174,8 +175,11 @@ static uint16_t nvme_create_sq(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		return NVME_INVALID_FIELD;
 	if (NVME_CC_IOSQES(ctrl->cc) != NVME_SQES_LOG2)
 		return NVME_INVALID_FIELD;
-	if (!nvme_sq_create(ctrl, qid, cmd->prp1, size, ctrl->cq[cqid]))
+	sq = nvme_sq_create(ctrl, qid, cmd->prp1, size, ctrl->cq[cqid]);
+	if (!sq)
 		return NVME_SC_INTERNAL;
+	/* kept whatever CC.AMS says; round robin simply does not look at it */
+	sq->prio = NVME_SQ_QPRIO(cmd->cdw11);
 	return NVME_SC_SUCCESS;
 }
 
@@ -421,7 +425,8 @@ static uint16_t nvme_set_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		return NVME_SC_FEATURE_NOT_SAVEABLE | NVME_DNR;
 	switch (fid) {
 	case NVME_FEAT_ARBITRATION:
-		/* AB, LPW, MPW, HPW: kept; weights only matter with WRR (CAP.AMS = 0) */
+		/* AB limits every queue's turn; the weights only matter under WRR */
+		dw11 &= 0xffffff07;
 		break;
 	case NVME_FEAT_POWER_MGMT:
 		if ((dw11 & 0x1f) > NVME_NPSS)

@@ -59,6 +59,8 @@ const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
 		return "vs must be 0x10000, 0x10100 or 0x10200 (NVMe 1.0, 1.1, 1.2)";
 	if (p->ready_delay_ms > p->timeout * 500u)
 		return "ready-delay-ms must be within CAP.TO (cap-to * 500 ms)";
+	if (p->ams > 1)
+		return "ams must be 0 (round robin) or 1 (weighted round robin with urgent class)";
 	return NULL;
 }
 
@@ -103,6 +105,7 @@ static uint64_t nvme_cap_value(const struct nvme_ctrl_params *p)
 {
 	return (uint64_t)p->mqes << NVME_CAP_MQES_SHIFT |
 	       NVME_CAP_CQR |
+	       (p->ams ? NVME_CAP_AMS_WRR : 0) |
 	       (uint64_t)p->timeout << NVME_CAP_TO_SHIFT |
 	       (uint64_t)p->dstrd << NVME_CAP_DSTRD_SHIFT |
 	       NVME_CAP_CSS_NVM |
@@ -134,10 +137,11 @@ struct nvme_ctrl *nvme_ctrl_new(const struct nvme_ctrl_params *p,
 	ctrl->ns_changed = calloc(p->nn / 8 + 1u, 1);
 	ctrl->q_submitted = calloc(ctrl->nqueues, sizeof(*ctrl->q_submitted));
 	ctrl->q_completed = calloc(ctrl->nqueues, sizeof(*ctrl->q_completed));
+	ctrl->arb_qids = calloc((size_t)NVME_ARB_CLASSES * ctrl->nqueues, sizeof(*ctrl->arb_qids));
 	ctrl->irq_cd = calloc(p->nr_vectors / 8 + 1u, 1);
 	if (!ctrl->irq_cd ||
 	    !ctrl->sq || !ctrl->cq || !ctrl->ns || !ctrl->ns_changed ||
-	    !ctrl->q_submitted || !ctrl->q_completed) {
+	    !ctrl->q_submitted || !ctrl->q_completed || !ctrl->arb_qids) {
 		nvme_ctrl_free(ctrl);
 		return NULL;
 	}
@@ -182,6 +186,7 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 	free(ctrl->irq_cd);
 	free(ctrl->q_submitted);
 	free(ctrl->q_completed);
+	free(ctrl->arb_qids);
 	free(ctrl->sq);
 	free(ctrl->cq);
 	free(ctrl);
@@ -205,8 +210,10 @@ static bool nvme_enable(struct nvme_ctrl *ctrl)
 		nvme_fatal(ctrl, "CC.CSS is not the NVM command set");
 		return false;
 	}
-	if (NVME_CC_AMS(cc) != 0) {
-		nvme_fatal(ctrl, "CC.AMS selects an unsupported arbitration");
+	/* round robin always; WRR only if CAP.AMS offers it; vendor specific never */
+	if (NVME_CC_AMS(cc) != NVME_CC_AMS_RR &&
+	    !(NVME_CC_AMS(cc) == NVME_CC_AMS_WRR && ctrl->p.ams)) {
+		nvme_fatal(ctrl, "CC.AMS selects an arbitration CAP.AMS does not offer");
 		return false;
 	}
 	if (NVME_CC_MPS(cc) > NVME_MPSMAX) {

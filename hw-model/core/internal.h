@@ -137,12 +137,15 @@ struct nvme_sq {
 	struct nvme_req *reqs;		/* one per slot */
 	struct list_node free;
 	unsigned int backend;		/* reqs in NVME_REQ_BACKEND */
+	uint8_t prio;			/* QPRIO (enum nvme_sq_prio), used under WRR */
 	bool deleting;
 	struct nvme_req *delete_req;	/* Delete I/O SQ waiting for backend */
 	/* orphaned by a hard reset while requests were out at the host */
 	bool zombie;
 	struct list_node zombie_link;
 };
+
+#define NVME_ARB_CLASSES	4
 
 struct nvme_event {
 	uint8_t type, info, lid;
@@ -175,7 +178,16 @@ struct nvme_ctrl {
 	uint32_t nqueues;		/* max_ioqpairs + 1 */
 	struct nvme_sq **sq;
 	struct nvme_cq **cq;
-	uint32_t next_sq;		/* round-robin start for fetching */
+	/*
+	 * Arbitration (queue.c).  Round robin: every I/O SQ is in class 0.
+	 * WRR: class = QPRIO, 0 urgent first, then 1..3 high/medium/low by
+	 * weight.  arb_next[c]: the SQ id a class's round resumes at;
+	 * arb_qids: scratch for a pass, NVME_ARB_CLASSES lists of nqueues.
+	 */
+	uint32_t arb_next[NVME_ARB_CLASSES];
+	uint16_t *arb_qids;
+	uint8_t wrr_class;		/* weighted class being served, 1..3 */
+	uint32_t wrr_credit;		/* commands it may still fetch this cycle */
 
 	uint32_t irq_status;		/* pin-based: vectors with pending CQEs */
 	bool intx_level;

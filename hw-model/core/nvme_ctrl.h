@@ -123,6 +123,11 @@ struct nvme_ctrl_params {
 	uint32_t vs;
 	/* CSTS.RDY follows CC.EN 0->1 after this many ms, <= CAP.TO * 500 */
 	uint32_t ready_delay_ms;
+	/*
+	 * CAP.AMS: 0 = round robin only, 1 = weighted round robin with
+	 * urgent priority class offered (the host selects it with CC.AMS).
+	 */
+	uint8_t ams;
 };
 
 /* Fill @p with the defaults (see DESIGN.md) */

@@ -38,6 +38,7 @@ enum {
 #define NVME_CAP_MQES_SHIFT	0
 #define NVME_CAP_CQR		(1ull << 16)
 #define NVME_CAP_AMS_SHIFT	17
+#define NVME_CAP_AMS_WRR	(1ull << 17)	/* weighted round robin with urgent */
 #define NVME_CAP_TO_SHIFT	24
 #define NVME_CAP_DSTRD_SHIFT	32
 #define NVME_CAP_CSS_NVM	(1ull << 37)
@@ -49,6 +50,8 @@ enum {
 #define NVME_CC_CSS(cc)		(((cc) >> 4) & 0x7)
 #define NVME_CC_MPS(cc)		(((cc) >> 7) & 0xf)
 #define NVME_CC_AMS(cc)		(((cc) >> 11) & 0x7)
+#define NVME_CC_AMS_RR		0
+#define NVME_CC_AMS_WRR		1
 #define NVME_CC_SHN(cc)		(((cc) >> 14) & 0x3)
 #define NVME_CC_IOSQES(cc)	(((cc) >> 16) & 0xf)
 #define NVME_CC_IOCQES(cc)	(((cc) >> 20) & 0xf)
@@ -195,6 +198,22 @@ enum nvme_admin_opcode {
 /* Create I/O queue CDW11 */
 #define NVME_QUEUE_PC		(1u << 0)
 #define NVME_CQ_IEN		(1u << 1)
+#define NVME_SQ_QPRIO(dw11)	(((dw11) >> 1) & 0x3)
+
+/* Create I/O SQ QPRIO, the class under weighted round robin */
+enum nvme_sq_prio {
+	NVME_SQ_PRIO_URGENT	= 0,
+	NVME_SQ_PRIO_HIGH	= 1,
+	NVME_SQ_PRIO_MEDIUM	= 2,
+	NVME_SQ_PRIO_LOW	= 3,
+};
+
+/* Set Features 01h Arbitration: AB 2:0, LPW 15:8, MPW 23:16, HPW 31:24 */
+#define NVME_ARB_AB(v)		((v) & 0x7)
+#define NVME_ARB_AB_NO_LIMIT	7
+#define NVME_ARB_LPW(v)		(((v) >> 8) & 0xff)
+#define NVME_ARB_MPW(v)		(((v) >> 16) & 0xff)
+#define NVME_ARB_HPW(v)		(((v) >> 24) & 0xff)
 
 /* Identify CNS values (1.0e defines only bit 0) */
 #define NVME_ID_CNS_NS		0x00

@@ -307,6 +307,14 @@ void nvme_sq_delete(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 	nvme_sq_try_free(ctrl, sq);
 }
 
+/* Back to the start of the arbitration cycle (controller reset). */
+static void nvme_arb_reset(struct nvme_ctrl *ctrl)
+{
+	memset(ctrl->arb_next, 0, sizeof(ctrl->arb_next));
+	ctrl->wrr_class = NVME_SQ_PRIO_LOW;	/* the first turn starts with high */
+	ctrl->wrr_credit = 0;
+}
+
 /* Remove every queue now, whatever is outstanding (controller reset). */
 void nvme_queues_teardown(struct nvme_ctrl *ctrl)
 {
@@ -328,7 +336,7 @@ void nvme_queues_teardown(struct nvme_ctrl *ctrl)
 			nvme_cq_free(ctrl, ctrl->cq[i]);
 	list_init(&ctrl->aer_reqs);
 	ctrl->aer_count = 0;
-	ctrl->next_sq = 0;
+	nvme_arb_reset(ctrl);
 }
 
 /* ---- completion ---- */
@@ -517,22 +525,27 @@ static bool nvme_ctrl_running(const struct nvme_ctrl *ctrl)
 	return ctrl->enabled && !ctrl->disabling && !(ctrl->csts & NVME_CSTS_CFS);
 }
 
-/* Fetch and start up to a burst of commands; true if the SQ has more. */
-static bool nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+static bool nvme_sq_ready(const struct nvme_sq *sq)
 {
-	unsigned int n;
+	return sq && !sq->deleting && sq->head != sq->tail && !list_empty(&sq->free);
+}
 
-	for (n = 0; n < NVME_FETCH_BURST; n++) {
+/* Fetch and start up to @max commands of @sq; returns how many were fetched. */
+static uint32_t nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32_t max)
+{
+	uint32_t n;
+
+	for (n = 0; n < max; n++) {
 		struct nvme_req *req;
 
 		if (sq->head == sq->tail || list_empty(&sq->free))
-			return false;
+			break;
 		req = list_first(&sq->free, struct nvme_req, link);
 		if (ctrl->ops->dma_read(ctrl->opaque,
 					sq->base + (uint64_t)sq->head * sizeof(req->cmd),
 					&req->cmd, sizeof(req->cmd))) {
 			nvme_fatal(ctrl, "cannot read a submission queue entry");
-			return false;
+			break;
 		}
 		if (ctrl->ops->trace_cmd)
 			ctrl->ops->trace_cmd(ctrl->opaque, sq->qid, req->cmd.cid,
@@ -551,15 +564,159 @@ static bool nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 		if (!nvme_fault_cmd(ctrl, req))
 			nvme_req_exec(ctrl, req);
 		if (!nvme_ctrl_running(ctrl) || sq->deleting)
-			return false;
+			return n + 1;
 	}
-	return sq->head != sq->tail && !list_empty(&sq->free);
+	return n;
+}
+
+/* ---- arbitration (spec 4.7) ---- */
+
+/*
+ * The I/O SQs of one class with commands to fetch, in SQ id order; the
+ * class's round robin goes on at @pos.  Rebuilt for every pass.
+ */
+struct nvme_arb_list {
+	uint16_t *qid;
+	uint32_t n, pos;
+};
+
+/* Arbitration burst (Feature 01h AB): commands one SQ may fetch per turn. */
+static uint32_t nvme_arb_burst(const struct nvme_ctrl *ctrl)
+{
+	uint32_t ab = NVME_ARB_AB(ctrl->feat[NVME_FEAT_ARBITRATION]);
+
+	return ab == NVME_ARB_AB_NO_LIMIT ? UINT32_MAX : 1u << ab;
+}
+
+static bool nvme_wrr(const struct nvme_ctrl *ctrl)
+{
+	return NVME_CC_AMS(ctrl->cc) == NVME_CC_AMS_WRR;
+}
+
+/* Sort the ready I/O SQs into their classes; returns how many there are. */
+static uint32_t nvme_arb_collect(struct nvme_ctrl *ctrl, struct nvme_arb_list *l)
+{
+	bool wrr = nvme_wrr(ctrl);
+	uint32_t total = 0;
+	uint32_t c, qid;
+
+	for (c = 0; c < NVME_ARB_CLASSES; c++)
+		l[c] = (struct nvme_arb_list){ .qid = ctrl->arb_qids + c * ctrl->nqueues };
+	for (qid = 1; qid < ctrl->nqueues; qid++) {
+		struct nvme_sq *sq = ctrl->sq[qid];
+
+		if (!nvme_sq_ready(sq))
+			continue;
+		c = wrr ? sq->prio : 0;
+		/* the round resumes at the first SQ at or after arb_next */
+		if (qid < ctrl->arb_next[c])
+			l[c].pos++;
+		l[c].qid[l[c].n++] = (uint16_t)qid;
+		total++;
+	}
+	for (c = 0; c < NVME_ARB_CLASSES; c++)
+		if (l[c].pos >= l[c].n)
+			l[c].pos = 0;
+	return total;
+}
+
+/*
+ * One turn: the class's next SQ fetches up to @max commands.  It stays in
+ * the round while it has more; the next pass resumes after it.
+ */
+static uint32_t nvme_arb_turn(struct nvme_ctrl *ctrl, struct nvme_arb_list *l, uint32_t c,
+			      uint32_t max)
+{
+	uint16_t qid = l->qid[l->pos];
+	uint32_t got = 0;
+
+	if (nvme_sq_ready(ctrl->sq[qid]))
+		got = nvme_sq_fetch(ctrl, ctrl->sq[qid], max);
+	ctrl->arb_next[c] = qid + 1u;
+	if (got && nvme_sq_ready(ctrl->sq[qid])) {
+		l->pos++;
+	} else {
+		l->n--;
+		memmove(&l->qid[l->pos], &l->qid[l->pos + 1], (l->n - l->pos) * sizeof(*l->qid));
+	}
+	if (l->pos >= l->n)
+		l->pos = 0;
+	return got;
+}
+
+static uint32_t nvme_wrr_weight(const struct nvme_ctrl *ctrl, uint32_t c)
+{
+	uint32_t f = ctrl->feat[NVME_FEAT_ARBITRATION];
+
+	switch (c) {
+	case NVME_SQ_PRIO_HIGH:
+		return NVME_ARB_HPW(f) + 1;
+	case NVME_SQ_PRIO_MEDIUM:
+		return NVME_ARB_MPW(f) + 1;
+	default:
+		return NVME_ARB_LPW(f) + 1;
+	}
+}
+
+/* The weighted cycle moves on: high -> medium -> low -> high, fresh credit. */
+static void nvme_wrr_next_class(struct nvme_ctrl *ctrl)
+{
+	ctrl->wrr_class = ctrl->wrr_class % 3 + 1;
+	ctrl->wrr_credit = nvme_wrr_weight(ctrl, ctrl->wrr_class);
+}
+
+static uint32_t min3(uint32_t a, uint32_t b, uint32_t c)
+{
+	return MIN(MIN(a, b), c);
+}
+
+/* Round robin over every ready I/O SQ, each turn up to a burst. */
+static void nvme_arb_rr(struct nvme_ctrl *ctrl, struct nvme_arb_list *l, uint32_t budget)
+{
+	uint32_t burst = nvme_arb_burst(ctrl);
+
+	while (budget && l->n && nvme_ctrl_running(ctrl))
+		budget -= nvme_arb_turn(ctrl, l, 0, MIN(burst, budget));
+}
+
+/*
+ * Weighted round robin with urgent priority class: urgent SQs strictly
+ * first (round robin among them), then high, medium and low in a cycle
+ * in which each class may fetch its weight (HPW/MPW/LPW + 1) in commands;
+ * a class with nothing to fetch gives up its share of the cycle.
+ */
+static void nvme_arb_wrr(struct nvme_ctrl *ctrl, struct nvme_arb_list *l, uint32_t budget)
+{
+	uint32_t burst = nvme_arb_burst(ctrl);
+	uint32_t got;
+
+	while (budget && nvme_ctrl_running(ctrl)) {
+		struct nvme_arb_list *cl;
+
+		if (l[NVME_SQ_PRIO_URGENT].n) {
+			budget -= nvme_arb_turn(ctrl, &l[NVME_SQ_PRIO_URGENT],
+						NVME_SQ_PRIO_URGENT, MIN(burst, budget));
+			continue;
+		}
+		if (!l[NVME_SQ_PRIO_HIGH].n && !l[NVME_SQ_PRIO_MEDIUM].n && !l[NVME_SQ_PRIO_LOW].n)
+			return;
+		cl = &l[ctrl->wrr_class];
+		if (!ctrl->wrr_credit || !cl->n) {
+			nvme_wrr_next_class(ctrl);
+			continue;
+		}
+		got = nvme_arb_turn(ctrl, cl, ctrl->wrr_class,
+				    min3(burst, ctrl->wrr_credit, budget));
+		ctrl->wrr_credit -= got;
+		budget -= got;
+	}
 }
 
 void nvme_queues_process(struct nvme_ctrl *ctrl)
 {
+	struct nvme_arb_list l[NVME_ARB_CLASSES];
 	bool more = false;
-	uint32_t i;
+	uint32_t i, nready;
 
 	nvme_aer_kick(ctrl);
 	if (!ctrl->ops->timer_mod && !list_empty(&ctrl->delayed))
@@ -568,14 +725,23 @@ void nvme_queues_process(struct nvme_ctrl *ctrl)
 		if (ctrl->cq[i])
 			nvme_cq_flush_wait(ctrl, ctrl->cq[i]);
 
-	for (i = 0; i < ctrl->nqueues && nvme_ctrl_running(ctrl); i++) {
-		uint32_t qid = (ctrl->next_sq + i) % ctrl->nqueues;
-		struct nvme_sq *sq = ctrl->sq[qid];
-
-		if (sq && !sq->deleting && nvme_sq_fetch(ctrl, sq))
-			more = true;
+	/* the admin SQ goes first, whatever the arbitration (spec 4.7) */
+	if (nvme_sq_ready(ctrl->sq[0]) && nvme_ctrl_running(ctrl)) {
+		nvme_sq_fetch(ctrl, ctrl->sq[0], NVME_FETCH_BURST);
+		more = nvme_sq_ready(ctrl->sq[0]);
 	}
-	ctrl->next_sq = (ctrl->next_sq + 1) % ctrl->nqueues;
+	if (!nvme_ctrl_running(ctrl))
+		return;
+
+	/* a pass fetches as much as the old 32 per queue, then yields */
+	nready = nvme_arb_collect(ctrl, l);
+	if (nvme_wrr(ctrl))
+		nvme_arb_wrr(ctrl, l, nready * NVME_FETCH_BURST);
+	else
+		nvme_arb_rr(ctrl, l, nready * NVME_FETCH_BURST);
+	for (i = 0; i < NVME_ARB_CLASSES; i++)
+		if (l[i].n)
+			more = true;
 	if (more && nvme_ctrl_running(ctrl))
 		ctrl->ops->schedule(ctrl->opaque);
 }

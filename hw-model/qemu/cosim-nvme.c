@@ -416,6 +416,7 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     p->fw_slots = s->fw_slots;
     p->vs = s->vs;
     p->ready_delay_ms = s->ready_delay_ms;
+    p->ams = s->ams;
     p->nr_vectors = s->max_ioqpairs + 1;
     err = nvme_ctrl_params_check(p);
     if (err) {
@@ -553,6 +554,7 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("fw-slots", CosimNvmeState, fw_slots, 2),
     DEFINE_PROP_UINT32("vs", CosimNvmeState, vs, 0x10000),
     DEFINE_PROP_UINT32("ready-delay-ms", CosimNvmeState, ready_delay_ms, 0),
+    DEFINE_PROP_UINT8("ams", CosimNvmeState, ams, 0),
     DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };

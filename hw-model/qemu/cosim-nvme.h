@@ -62,6 +62,7 @@ struct CosimNvmeState {
     uint8_t fw_slots;
     uint32_t vs;
     uint32_t ready_delay_ms;
+    uint8_t ams;                        /* CAP.AMS: 1 = WRR with urgent */
     char *faults;                       /* JSON file of fault rules */
 };
 

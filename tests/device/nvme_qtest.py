@@ -90,6 +90,19 @@ class Qtest:
             raise RuntimeError(f"qtest {line!r}: {resp!r}")
         return resp[3:].strip()
 
+    def batch(self, lines):
+        """Send several commands in one write; QEMU's qtest server handles
+        every line of one read before its main loop runs again (1024 bytes
+        at most), so no bottom half of the device runs in between."""
+        data = "".join(line + "\n" for line in lines).encode()
+        assert len(data) <= 1024, "one qtest read is at most 1024 bytes"
+        proto = self.vm._qtest
+        proto._sock.sendall(data)
+        for line in lines:
+            resp = proto._sockfile.readline()
+            if not resp.startswith("OK"):
+                raise RuntimeError(f"qtest {line!r}: {resp!r}")
+
     def outl(self, port, val):
         self.cmd(f"outl {port:#x} {val:#x}")
 
@@ -249,8 +262,9 @@ class Nvme:
                 raise TimeoutError(f"CSTS {csts:#x}: want {want:#x} under {mask:#x}")
             time.sleep(0.001)
 
-    def enable(self, qsize=32):
-        """Linux's order: disable, wait !RDY, AQA, ASQ/ACQ as 32-bit halves, CC."""
+    def enable(self, qsize=32, cc=0):
+        """Linux's order: disable, wait !RDY, AQA, ASQ/ACQ as 32-bit halves, CC
+        (plus the bits in @cc, e.g. CC.AMS)."""
         self.writel(CC, 0)
         self.wait_csts(CSTS_RDY, 0)
         sq, cq = self.alloc(qsize * 64), self.alloc(qsize * 16)
@@ -259,7 +273,7 @@ class Nvme:
         for reg, val in ((ASQ, sq), (ACQ, cq)):
             self.writel(reg, val & 0xffffffff)
             self.writel(reg + 4, val >> 32)
-        self.writel(CC, CC_IOSQES_IOCQES | CC_EN)
+        self.writel(CC, CC_IOSQES_IOCQES | cc | CC_EN)
         self.wait_csts(CSTS_RDY | CSTS_CFS, CSTS_RDY)
 
     # ---- commands ----

@@ -153,6 +153,17 @@ static void fh_trace_fault(void *opaque, uint32_t rule, const char *action, uint
 	fh->last_fault_cid = cid;
 }
 
+static void fh_trace_cmd(void *opaque, uint16_t sqid, uint16_t cid, uint8_t opcode,
+			 uint32_t nsid)
+{
+	struct fake_host *fh = opaque;
+
+	(void)opcode;
+	(void)nsid;
+	if (fh->nfetched < FH_FETCH_LOG)
+		fh->fetched[fh->nfetched++] = (uint32_t)sqid << 16 | cid;
+}
+
 static const struct nvme_host_ops fh_ops = {
 	.dma_read = fh_dma_read,
 	.dma_write = fh_dma_write,
@@ -165,6 +176,7 @@ static const struct nvme_host_ops fh_ops = {
 	.clock_ns = fh_clock_ns,
 	.timer_mod = fh_timer_mod,
 	.trace_fault = fh_trace_fault,
+	.trace_cmd = fh_trace_cmd,
 };
 
 struct fake_host *fh_new(const struct nvme_ctrl_params *p)

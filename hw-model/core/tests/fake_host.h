@@ -16,6 +16,7 @@
 #define FH_RAM_SIZE	(8u << 20)
 #define FH_MAX_NS	4
 #define FH_MAX_IO	1024
+#define FH_FETCH_LOG	4096
 
 /* guest memory map used by the tests */
 #define FH_ASQ		0x10000
@@ -51,6 +52,9 @@ struct fake_host {
 	struct fh_queue admin;
 	unsigned int faults_traced;	/* trace_fault calls */
 	uint16_t last_fault_cid;
+	/* every fetched command in fetch order: sqid << 16 | cid (trace_cmd) */
+	uint32_t fetched[FH_FETCH_LOG];
+	unsigned int nfetched;
 	uint64_t now_ns;		/* the fake clock */
 	uint64_t timer_deadline;	/* armed timer, UINT64_MAX: none */
 };
