@@ -47,13 +47,15 @@
 		     NVME_SCSI_PRPS_PER_PAGE - 1)
 
 /*
- * Command identifiers kept back on every IO queue for passthrough commands
- * (NVME_IOCTL_IO_CMD / SUBMIT_IO): the top NVME_SCSI_PT_CIDS CIDs below the
- * SQ's capacity; blk-mq tags (= CIDs) stop below them.
+ * Command identifiers of every IO queue for the driver's own commands
+ * (passthrough, translated UNMAP etc.): NVME_SCSI_PT_CIDS CIDs right above
+ * the blk-mq tags (= CIDs). Up to that many SQ slots are kept back for them,
+ * but never more than half the queue; on smaller queues (see
+ * nvme_scsi_queue.shared_slots) they share the slots with blk-mq.
  */
 #define NVME_SCSI_PT_CIDS		4
-/* smallest IO queue: the passthrough CIDs, one blk-mq tag, one empty slot */
-#define NVME_SCSI_MIN_IO_DEPTH		(NVME_SCSI_PT_CIDS + 2)
+/* smallest IO queue (NVMe): one command and the slot that stays empty */
+#define NVME_SCSI_MIN_IO_DEPTH		2
 
 /* Char device minors (one per controller). */
 #define NVME_SCSI_MINORS		64
@@ -99,6 +101,7 @@ struct nvme_scsi_queue {
 	struct nvme_scsi_ctrl *ctrl;
 	u16 qid;
 	u16 depth;		/* entries in the SQ and in the CQ */
+	u16 nr_cids;		/* CIDs 0..nr_cids-1: blk-mq tags + driver CIDs */
 	u16 cq_vector;		/* MSI-X vector index */
 	bool created;		/* known to the controller (IO queues) */
 	bool live;		/* accepts submissions (under sq_lock) */
@@ -122,9 +125,18 @@ struct nvme_scsi_queue {
 	/* CID -> owner; CIDs are blk-mq tags on IO queues, slots on admin. */
 	struct nvme_scsi_req **rqs;
 
-	/* passthrough CIDs on an IO queue (bit n = CID pt_cid_base + n) */
+	/* driver CIDs on an IO queue (bit n = CID pt_cid_base + n) */
 	unsigned long pt_cids;
-	u16 pt_cid_base;
+	u16 pt_cid_base;	/* = the number of blk-mq tags */
+	/*
+	 * Fewer than NVME_SCSI_PT_CIDS slots kept back for driver commands:
+	 * every command, blk-mq's or the driver's, takes one of the SQ's
+	 * depth - 1 slots (nr_out) before it is submitted, so the SQ can
+	 * never be overrun; blk-mq backs off while driver commands wait.
+	 */
+	bool shared_slots;
+	atomic_t nr_out;	/* commands holding a slot (shared_slots) */
+	atomic_t pt_waiting;	/* driver commands waiting for a slot */
 
 	/* statistics (debugfs) */
 	u64 nr_submitted;	/* under sq_lock */
@@ -182,6 +194,7 @@ struct nvme_scsi_ctrl {
 	unsigned int nr_io_queues;
 	unsigned int nr_vectors;	/* MSI-X vectors allocated */
 	u16 io_depth;
+	u16 io_tags;		/* blk-mq tags per IO queue (can_queue) */
 
 	/* admin command slots (CID on the admin queue) */
 	spinlock_t admin_lock;
@@ -248,11 +261,14 @@ void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why);
 
 /* queue.c */
-int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth);
+int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth,
+			  u16 nr_tags);
 void nvme_scsi_free_queue(struct nvme_scsi_queue *q);
 void nvme_scsi_init_queue_state(struct nvme_scsi_queue *q);
 int nvme_scsi_queue_request_irq(struct nvme_scsi_queue *q);
 void nvme_scsi_queue_free_irq(struct nvme_scsi_queue *q);
+bool nvme_scsi_get_slot(struct nvme_scsi_queue *q);
+void nvme_scsi_put_slot(struct nvme_scsi_queue *q);
 int nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
 		     struct nvme_scsi_req *req, bool ring);
 void nvme_scsi_queue_set_live(struct nvme_scsi_queue *q, bool live);
@@ -277,6 +293,7 @@ int nvme_scsi_identify(struct nvme_scsi_ctrl *ctrl, u32 nsid, u8 cns,
 /* scsi.c */
 extern struct scsi_host_template nvme_scsi_sht;
 void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl);
+unsigned int nvme_scsi_set_luns_offline(struct nvme_scsi_ctrl *ctrl, bool offline);
 
 /*
  * A driver-owned data buffer (passthrough, translated commands that carry

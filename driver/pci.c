@@ -30,14 +30,14 @@ MODULE_PARM_DESC(io_queue_mode, "with io_queues=0: \"cpu\" = one IO queue per po
 
 static unsigned int io_queue_size = 256;
 module_param(io_queue_size, uint, 0444);
-MODULE_PARM_DESC(io_queue_size, "entries per IO queue (6-4096, capped by CAP.MQES; 4 are kept for passthrough)");
+MODULE_PARM_DESC(io_queue_size, "entries per IO queue (2-4096, capped by CAP.MQES+1); up to 4 slots are kept for passthrough");
 /* the earlier name */
 module_param_named(io_queue_depth, io_queue_size, uint, 0444);
 MODULE_PARM_DESC(io_queue_depth, "same as io_queue_size");
 
 static unsigned int admin_queue_size = NVME_AQ_DEPTH;
 module_param(admin_queue_size, uint, 0444);
-MODULE_PARM_DESC(admin_queue_size, "entries in the admin queue (4-4096, capped by CAP.MQES; at most 64 commands out at once)");
+MODULE_PARM_DESC(admin_queue_size, "entries in the admin queue (4-4096; at most 64 commands out at once)");
 
 static unsigned int max_transfer_size;
 module_param(max_transfer_size, uint, 0444);
@@ -268,6 +268,10 @@ static int nvme_scsi_check_cap(struct nvme_scsi_ctrl *ctrl)
 	to = NVME_CAP_TIMEOUT(cap) ? NVME_CAP_TIMEOUT(cap) : 1;
 	ctrl->ready_timeout = msecs_to_jiffies(to * 500);
 
+	if (!NVME_CAP_MQES(cap)) {
+		dev_err(ctrl->dev, "CAP.MQES 0 is invalid (queues need 2 entries)\n");
+		return -ENODEV;
+	}
 	if (!(NVME_CAP_CSS(cap) & NVME_CAP_CSS_NVM)) {
 		dev_err(ctrl->dev, "controller lacks the NVM command set (CAP %#llx)\n", cap);
 		return -ENODEV;
@@ -455,22 +459,23 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 	if (ret)
 		return ret;
 
+	/*
+	 * CAP.MQES is 0's based and at least 1, so a queue has 2 entries or
+	 * more. One slot stays empty; of the rest, up to NVME_SCSI_PT_CIDS
+	 * (at most half) are kept for driver commands, the others are blk-mq
+	 * tags. With fewer kept back the driver commands share the slots.
+	 */
 	ctrl->io_depth = min_t(u32, io_queue_size, NVME_CAP_MQES(ctrl->cap) + 1);
-	if (ctrl->io_depth < NVME_SCSI_MIN_IO_DEPTH) {
-		dev_err(ctrl->dev, "IO queues of %u entries are too small (CAP.MQES %llu, need %u)\n",
-			ctrl->io_depth, NVME_CAP_MQES(ctrl->cap) + 1,
-			NVME_SCSI_MIN_IO_DEPTH);
-		return -ENODEV;
-	}
+	ctrl->io_tags = ctrl->io_depth - 1 -
+		min_t(u16, NVME_SCSI_PT_CIDS, (ctrl->io_depth - 1) / 2);
 
 	for (i = 1; i <= ctrl->nr_io_queues; i++) {
 		struct nvme_scsi_queue *q = &ctrl->queues[i];
 
-		ret = nvme_scsi_alloc_queue(ctrl, i, ctrl->io_depth);
+		ret = nvme_scsi_alloc_queue(ctrl, i, ctrl->io_depth, ctrl->io_tags);
 		if (ret)
 			return ret;
 		q->cq_vector = ctrl->nr_vectors > 1 ? i : 0;
-		q->pt_cid_base = ctrl->io_depth - 1 - NVME_SCSI_PT_CIDS;
 		ret = nvme_scsi_queue_request_irq(q);
 		if (ret) {
 			dev_err(ctrl->dev, "IO queue %u irq: %d\n", i, ret);
@@ -480,8 +485,10 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 	ret = nvme_scsi_create_io_queues(ctrl);
 	if (ret)
 		return ret;
-	dev_info(ctrl->dev, "%u IO queue(s) of depth %u, %u MSI-X vector(s)\n",
-		 ctrl->nr_io_queues, ctrl->io_depth, ctrl->nr_vectors);
+	dev_info(ctrl->dev, "%u IO queue(s) of depth %u (%u tags%s), %u MSI-X vector(s)\n",
+		 ctrl->nr_io_queues, ctrl->io_depth, ctrl->io_tags,
+		 ctrl->queues[1].shared_slots ? ", slots shared with driver commands" : "",
+		 ctrl->nr_vectors);
 	return 0;
 }
 
@@ -496,9 +503,11 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 {
 	unsigned int i, granted;
+	bool was_dead;
 	int ret;
 
 	mutex_lock(&ctrl->reset_lock);
+	was_dead = nvme_scsi_state(ctrl) == NVME_SCSI_DEAD;
 	if (!nvme_scsi_change_state(ctrl, NVME_SCSI_RESETTING)) {
 		mutex_unlock(&ctrl->reset_lock);
 		return -EBUSY;
@@ -534,16 +543,26 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 	nvme_scsi_setup_aen(ctrl);
 	nvme_scsi_change_state(ctrl, NVME_SCSI_LIVE);
 	mutex_unlock(&ctrl->reset_lock);
-	dev_info(ctrl->dev, "controller reset complete\n");
+	if (was_dead)
+		dev_info(ctrl->dev, "controller reset complete, %u SCSI device(s) back online\n",
+			 nvme_scsi_set_luns_offline(ctrl, false));
+	else
+		dev_info(ctrl->dev, "controller reset complete\n");
 	return 0;
 
 dead:
-	dev_err(ctrl->dev, "reset failed (%d): controller marked dead\n", ret);
+	/*
+	 * Give up: nothing outstanding will complete, fail it all now with
+	 * DID_NO_CONNECT. The LUNs go offline, so the midlayer fails later
+	 * IO before it reaches us; the RESET ioctl may try once more.
+	 */
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 	nvme_scsi_disable_ctrl(ctrl);
 	for (i = 0; i <= ctrl->nr_io_queues; i++)
 		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
 	mutex_unlock(&ctrl->reset_lock);
+	dev_err(ctrl->dev, "reset failed (%d): controller marked dead, %u SCSI device(s) offline\n",
+		ret, nvme_scsi_set_luns_offline(ctrl, true));
 	return ret < 0 ? ret : -EIO;
 }
 
@@ -649,9 +668,10 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENOMEM;
 		goto err_pool;
 	}
-	ctrl->admin_depth = min_t(u32, admin_queue_size, NVME_CAP_MQES(ctrl->cap) + 1);
+	/* CAP.MQES limits IO queues only (as Linux's nvme, AQA is ours) */
+	ctrl->admin_depth = admin_queue_size;
 	ctrl->nr_admin_cids = min_t(u32, ctrl->admin_depth - 1, BITS_PER_LONG);
-	ret = nvme_scsi_alloc_queue(ctrl, 0, ctrl->admin_depth);
+	ret = nvme_scsi_alloc_queue(ctrl, 0, ctrl->admin_depth, 0);
 	if (ret)
 		goto err_queues;
 
@@ -796,8 +816,8 @@ static int __init nvme_scsi_check_params(void)
 	unsigned int i, j;
 
 	if (io_queue_size < NVME_SCSI_MIN_IO_DEPTH || io_queue_size > 4096) {
-		pr_err(NVME_SCSI_NAME ": io_queue_size=%u: must be %u-4096 (%u CIDs per queue are kept for passthrough)\n",
-		       io_queue_size, NVME_SCSI_MIN_IO_DEPTH, NVME_SCSI_PT_CIDS);
+		pr_err(NVME_SCSI_NAME ": io_queue_size=%u: must be %u-4096\n",
+		       io_queue_size, NVME_SCSI_MIN_IO_DEPTH);
 		return -EINVAL;
 	}
 	if (admin_queue_size < 4 || admin_queue_size > 4096) {

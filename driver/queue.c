@@ -16,7 +16,13 @@ static u32 __iomem *nvme_scsi_db(struct nvme_scsi_ctrl *ctrl, u16 qid, bool cq)
 	return ctrl->bar + NVME_REG_DBS + (2 * qid + (cq ? 1 : 0)) * ctrl->db_stride;
 }
 
-int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth)
+/*
+ * Allocate queue @qid of @depth entries. An IO queue serves @nr_tags blk-mq
+ * tags (CIDs 0..nr_tags-1) and NVME_SCSI_PT_CIDS driver CIDs above them;
+ * the admin queue's CIDs are its command slots.
+ */
+int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth,
+			  u16 nr_tags)
 {
 	struct nvme_scsi_queue *q = &ctrl->queues[qid];
 
@@ -24,6 +30,12 @@ int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth)
 	q->ctrl = ctrl;
 	q->qid = qid;
 	q->depth = depth;
+	q->nr_cids = depth;
+	if (qid) {
+		q->pt_cid_base = nr_tags;
+		q->nr_cids = nr_tags + NVME_SCSI_PT_CIDS;
+		q->shared_slots = depth - 1 - nr_tags < NVME_SCSI_PT_CIDS;
+	}
 	spin_lock_init(&q->sq_lock);
 	spin_lock_init(&q->cq_lock);
 
@@ -35,7 +47,7 @@ int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth)
 				     &q->sq_dma, GFP_KERNEL);
 	if (!q->sqes)
 		goto fail;
-	q->rqs = kcalloc(depth, sizeof(*q->rqs), GFP_KERNEL);
+	q->rqs = kcalloc(q->nr_cids, sizeof(*q->rqs), GFP_KERNEL);
 	if (!q->rqs)
 		goto fail;
 
@@ -109,6 +121,27 @@ void nvme_scsi_queue_set_live(struct nvme_scsi_queue *q, bool live)
 }
 
 /*
+ * Take one of the SQ's depth - 1 slots for a command about to be submitted
+ * (queues with shared_slots only; elsewhere the CIDs are the limit).
+ */
+bool nvme_scsi_get_slot(struct nvme_scsi_queue *q)
+{
+	return atomic_add_unless(&q->nr_out, 1, q->depth - 1);
+}
+
+/* The controller is done with a command (or it was never submitted). */
+void nvme_scsi_put_slot(struct nvme_scsi_queue *q)
+{
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
+
+	if (!q->shared_slots)
+		return;
+	atomic_dec(&q->nr_out);
+	if (atomic_read(&q->pt_waiting))
+		wake_up(&ctrl->admin_wait);
+}
+
+/*
  * Put one command in the SQ. The caller owns command_id (a blk-mq tag or an
  * admin slot), so nobody else touches rqs[cid] until the command ends.
  * The doorbell write orders the SQ entry and rqs[] before the device sees it.
@@ -152,7 +185,7 @@ static void nvme_scsi_handle_cqe(struct nvme_scsi_queue *q,
 	u16 status = le16_to_cpu(READ_ONCE(cqe->status)) >> 1;
 	struct nvme_scsi_req *req;
 
-	if (unlikely(cid >= q->depth || !q->rqs[cid])) {
+	if (unlikely(cid >= q->nr_cids || !q->rqs[cid])) {
 		dev_warn_ratelimited(q->ctrl->dev,
 				     "qid %u: completion for unknown command id %u (status %#x)\n",
 				     q->qid, cid, status);
@@ -161,6 +194,7 @@ static void nvme_scsi_handle_cqe(struct nvme_scsi_queue *q,
 	req = q->rqs[cid];
 	WRITE_ONCE(q->rqs[cid], NULL);
 	q->nr_completed++;
+	nvme_scsi_put_slot(q);
 	req->end(q, req, status, cqe->result);
 }
 
@@ -244,13 +278,14 @@ void nvme_scsi_cancel_queue(struct nvme_scsi_queue *q, u16 status)
 	if (!q->rqs)
 		return;
 	spin_lock_irqsave(&q->cq_lock, flags);
-	for (cid = 0; cid < q->depth; cid++) {
+	for (cid = 0; cid < q->nr_cids; cid++) {
 		struct nvme_scsi_req *req = q->rqs[cid];
 
 		if (!req)
 			continue;
 		WRITE_ONCE(q->rqs[cid], NULL);
 		q->nr_cancelled++;
+		nvme_scsi_put_slot(q);
 		req->end(q, req, status, res);
 	}
 	spin_unlock_irqrestore(&q->cq_lock, flags);
@@ -263,7 +298,7 @@ bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
 	unsigned long flags;
 	bool ret;
 
-	if (cid >= q->depth)
+	if (cid >= q->nr_cids)
 		return false;
 	spin_lock_irqsave(&q->cq_lock, flags);
 	ret = q->rqs[cid] == req;
@@ -295,7 +330,8 @@ static void nvme_scsi_sync_end(struct nvme_scsi_queue *q,
 /*
  * CIDs not owned by blk-mq: admin slots 0..nr_admin_cids-1, and on an
  * IO queue the NVME_SCSI_PT_CIDS CIDs from pt_cid_base up (can_queue stops
- * below them, so the SQ still cannot overflow).
+ * below them). Where the SQ keeps fewer slots than that back for them
+ * (shared_slots), the CID comes with an SQ slot or not at all.
  */
 static bool nvme_scsi_get_cid(struct nvme_scsi_queue *q, int *cid)
 {
@@ -307,7 +343,7 @@ static bool nvme_scsi_get_cid(struct nvme_scsi_queue *q, int *cid)
 
 	spin_lock_irqsave(&ctrl->admin_lock, flags);
 	bit = find_first_zero_bit(map, bits);
-	ok = bit < bits;
+	ok = bit < bits && (!q->shared_slots || nvme_scsi_get_slot(q));
 	if (ok) {
 		__set_bit(bit, map);
 		*cid = bit + (q->qid ? q->pt_cid_base : 0);
@@ -361,11 +397,18 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 	bool abandoned = false;
 	unsigned long flags;
 	int cid = -1, ret;
+	long left;
 
 	if (!q->cqes || !READ_ONCE(ctrl->enabled))
 		return -ENODEV;
-	if (!wait_event_timeout(ctrl->admin_wait, nvme_scsi_get_cid(q, &cid),
-				max(timeout, (unsigned long)HZ)))
+	/* on a queue with shared slots, blk-mq backs off while we wait */
+	if (q->shared_slots)
+		atomic_inc(&q->pt_waiting);
+	left = wait_event_timeout(ctrl->admin_wait, nvme_scsi_get_cid(q, &cid),
+				  max(timeout, (unsigned long)HZ));
+	if (q->shared_slots)
+		atomic_dec(&q->pt_waiting);
+	if (!left)
 		return -EBUSY;
 
 	sreq.req.end = nvme_scsi_sync_end;
@@ -374,6 +417,7 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 	sreq.result = 0;
 	cmd->common.command_id = cid;
 	if (nvme_scsi_submit(q, cmd, &sreq.req, true)) {
+		nvme_scsi_put_slot(q);
 		nvme_scsi_put_cid(q, cid);
 		return -ENODEV;
 	}
@@ -413,6 +457,8 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 					q->qid, cmd->common.opcode, cid,
 					jiffies_to_msecs(timeout));
 				nvme_scsi_disable_after_timeout(ctrl);
+				/* disabled: its SQ slot is free again */
+				nvme_scsi_put_slot(q);
 				nvme_scsi_put_cid(q, cid);
 				return -ETIMEDOUT;
 			}

@@ -332,9 +332,16 @@ static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
 		scsi_set_resid(cmd, scsi_bufflen(cmd));
 	}
 
+	/* a small SQ shared with driver commands: they go first */
+	if (q->shared_slots &&
+	    (atomic_read(&q->pt_waiting) || !nvme_scsi_get_slot(q))) {
+		nvme_scsi_unmap(ctrl, iod);
+		return NVME_SCSI_XLAT_BUSY;
+	}
 	c->common.command_id = cid;
 	if (nvme_scsi_submit(q, c, &iod->req, cmd->flags & SCMD_LAST)) {
 		/* queue closed by a reset that started after our state check */
+		nvme_scsi_put_slot(q);
 		nvme_scsi_unmap(ctrl, iod);
 		return NVME_SCSI_XLAT_BUSY;
 	}
@@ -1426,7 +1433,7 @@ static bool nvme_scsi_sdev_busy(struct nvme_scsi_ctrl *ctrl,
 
 		nvme_scsi_poll_cq(q);
 		spin_lock_irqsave(&q->cq_lock, flags);
-		for (cid = 0; cid < q->depth; cid++) {
+		for (cid = 0; cid < q->nr_cids; cid++) {
 			struct nvme_scsi_req *req = q->rqs[cid];
 			struct nvme_scsi_iod *iod;
 
@@ -1472,6 +1479,34 @@ static int nvme_scsi_host_reset(struct Scsi_Host *shost, int reset_type)
 	if (reset_type != SCSI_ADAPTER_RESET)
 		return -EOPNOTSUPP;
 	return nvme_scsi_reset_ctrl(shost_to_ctrl(shost));
+}
+
+/*
+ * A dead controller's LUNs go offline (the midlayer then fails their IO
+ * without calling us); a reset that revives the controller brings them
+ * back. Returns how many changed state.
+ */
+unsigned int nvme_scsi_set_luns_offline(struct nvme_scsi_ctrl *ctrl, bool offline)
+{
+	enum scsi_device_state from = offline ? SDEV_RUNNING : SDEV_OFFLINE;
+	enum scsi_device_state to = offline ? SDEV_OFFLINE : SDEV_RUNNING;
+	struct scsi_device *sdev;
+	unsigned int n = 0;
+
+	shost_for_each_device(sdev, ctrl->shost) {
+		bool changed = false;
+
+		mutex_lock(&sdev->state_mutex);
+		if (sdev->sdev_state == from)
+			changed = !scsi_device_set_state(sdev, to);
+		mutex_unlock(&sdev->state_mutex);
+		if (changed) {
+			n++;
+			/* fail (or restart) what waits in the block layer */
+			blk_mq_run_hw_queues(sdev->request_queue, true);
+		}
+	}
+	return n;
 }
 
 /* ---- sysfs: /sys/class/scsi_host/hostN/nvme_* -------------------------- */
@@ -1589,8 +1624,8 @@ void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl)
 	shost->max_cmd_len = 16;
 	shost->unique_id = shost->host_no;
 	shost->nr_hw_queues = ctrl->nr_io_queues;
-	/* tags (= CIDs) stop below the CIDs kept for passthrough */
-	shost->can_queue = ctrl->io_depth - 1 - NVME_SCSI_PT_CIDS;
+	/* tags (= CIDs) stop below the driver's own CIDs */
+	shost->can_queue = ctrl->io_tags;
 	shost->cmd_per_lun = shost->can_queue;
 	shost->max_sectors = ctrl->max_xfer >> SECTOR_SHIFT;
 	shost->sg_tablesize = ctrl->max_xfer / NVME_SCSI_PAGE_SIZE + 1;

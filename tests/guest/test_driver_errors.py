@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from driver_helpers import chardev, first_disk, queue_stats, require_nvme_scsi
+from driver_helpers import chardev, first_disk, queue_stats, require_nvme_scsi, scsi_host
 
 pytestmark = pytest.mark.guest
 
@@ -71,7 +71,7 @@ def test_timeout_abort_then_reset(short_timeouts):
 
 
 @pytest.mark.parametrize("param, why", [
-    ("io_queue_size=3", "io_queue_size=3: must be 6-4096"),
+    ("io_queue_size=1", "io_queue_size=1: must be 2-4096"),
     ("admin_queue_size=2", "admin_queue_size=2: must be 4-4096"),
     ("io_queue_mode=node", "io_queue_mode=node: must be \"cpu\" or \"numa\""),
     ("max_transfer_size=5000", "max_transfer_size=5000: must be a multiple of 4096 up to 4194304"),
@@ -192,25 +192,68 @@ def test_controller_fatal_status_resets(faulty):
     assert "controller fatal status" in log, log
 
 
-def test_controller_never_ready_is_dead_not_hung(faulty):
-    """A reset after which the controller never sets CSTS.RDY: the driver
-    gives up after CAP.TO with one clear line, IO fails fast instead of
-    hanging, and a later reset (ioctl) brings it back."""
-    guest, faults = faulty
-    dev, disk = chardev(guest), first_disk(guest)
+def disk_states(guest):
+    """{sdX: SCSI device state} of every disk."""
+    out = guest.run("for d in /sys/block/sd*; do echo ${d##*/} $(cat $d/device/state); done"
+                    ).output
+    return dict(line.split() for line in out.splitlines())
+
+
+def go_dead(guest, faults, dev):
+    """Reset with CSTS.RDY never coming back: returns the fault rule and the
+    kernel log of the failed reset."""
     rule = faults.add("ready-delay", ms=-1)
+    guest.run("dmesg -c > /dev/null")
     r = guest.run(f"nvme reset {dev}", check=False, timeout=120)
     assert r.status != 0, r
-    log = guest.run("dmesg | tail -20").output
-    assert "waiting for CSTS.RDY=1" in log and "controller marked dead" in log, log
-    assert guest.run(f"cat /sys/kernel/debug/nvme_scsi/{dev[5:]}/queues | head -1"
-                     ).output.startswith("state dead")
+    return rule, guest.run("dmesg").output
+
+
+def test_controller_never_ready_goes_offline(faulty):
+    """A reset after which the controller never sets CSTS.RDY: the driver
+    gives up after CAP.TO with one clear line, its LUNs go offline, IO fails
+    at once instead of hanging, and a later reset (ioctl) brings it back."""
+    guest, faults = faulty
+    dev, disk = chardev(guest), first_disk(guest)
+    sysfs = f"/sys/class/scsi_host/{scsi_host(guest, dev)}"
+    rule, log = go_dead(guest, faults, dev)
+    assert "waiting for CSTS.RDY=1" in log, log
+    dead = [line for line in log.splitlines() if "controller marked dead" in line]
+    disks = disk_states(guest)
+    assert len(dead) == 1 and f"{len(disks)} SCSI device(s) offline" in dead[0], log
+    assert set(disks.values()) == {"offline"}, disks
+    assert guest.run(f"cat {sysfs}/nvme_state").output.strip() == "dead"
+    assert queue_stats(guest, dev)["state"] == "dead"
+    t0 = time.monotonic()
     r = guest.run(f"dd if={disk} of=/dev/null bs=4096 count=1 iflag=direct", check=False,
                   timeout=60)
     assert r.status != 0, r
+    r = guest.run(f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=512 "
+                  "--read", check=False, timeout=60)
+    assert r.status != 0 and "No such device" in r.output, r
+    assert time.monotonic() - t0 < 20, "IO to a dead controller did not fail at once"
+
     faults.remove(rule)
     guest.run(f"nvme reset {dev}", timeout=60)
+    assert set(disk_states(guest).values()) == {"running"}, disk_states(guest)
+    assert guest.run(f"cat {sysfs}/nvme_state").output.strip() == "live"
     guest.run(f"dd if={disk} of=/dev/null bs=4096 count=1 iflag=direct", timeout=60)
+    log = guest.run("dmesg").output
+    assert f"{len(disks)} SCSI device(s) back online" in log, log
+
+
+def test_dead_controller_unloads(faulty):
+    """rmmod of a dead controller's driver returns (sd's cache flush to the
+    offline LUN fails at once) and the module loads again afterwards."""
+    guest, faults = faulty
+    dev = chardev(guest)
+    rule, _ = go_dead(guest, faults, dev)
+    params = guest.run("cat /sys/module/nvme_scsi/parameters/io_timeout").output.strip()
+    guest.run("rmmod nvme_scsi", timeout=60)
+    assert guest.run("ls /sys/block/ | grep -c '^sd'", check=False).output.strip() == "0"
+    faults.remove(rule)
+    guest.load_driver(params=f"{guest.cfg.driver.params} io_timeout={params}")
+    assert queue_stats(guest, chardev(guest))["state"] == "live"
 
 
 def test_queue_parameters(guest):
