@@ -5,6 +5,8 @@ files (COSIM_RUN_ID, set by the controller and inherited by its workers), so
 two runs in one tree do not mix their tables."""
 import json
 import os
+import re
+import shutil
 from contextlib import contextmanager
 
 from . import paths
@@ -34,6 +36,17 @@ def read(name):
         return [json.loads(line) for line in _path(name).read_text().splitlines()]
     except FileNotFoundError:
         return []
+
+
+def test_dir(suite, nodeid):
+    """An empty build/results/<suite>/<test id>/ for one test's own logs:
+    the test id is pytest's node id without its directory, e.g.
+    test_recovery.test_dropped_io_recovered[nvme_scsi]."""
+    name = nodeid.rsplit("/", 1)[-1].replace(".py::", ".").replace("::", ".")
+    path = paths.RESULTS / suite / re.sub(r"[^\w.\[\]=,+-]", "_", name)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 # -- the fault-injection table ----------------------------------------------

@@ -1,6 +1,14 @@
 """Fault-injection fixtures: a guest per driver with short command timeouts,
-the controller's fault rules cleared after every test, and the console
-checked for oopses, WARNINGs and hung tasks."""
+the controller's fault rules cleared after every test, the console checked
+for oopses, WARNINGs and hung tasks, a directory of results per test
+(console, QMP traffic, model trace, guest commands and workload output;
+its path is printed when the test fails), and the check that the driver's
+and the model's per-queue command counters agree."""
+import json
+import logging
+import os
+import time
+
 import pytest
 
 from cosim import config, control, report
@@ -18,6 +26,18 @@ DRIVER_SETUP = {
                   "params": f"io_timeout={IO_TIMEOUT} admin_timeout={ADMIN_TIMEOUT}"},
 }
 
+# QEMU trace events of the model that every fault guest writes to its
+# trace.log (machine.py passes $TRACE to QEMU); each test keeps its slice.
+TRACE_EVENTS = ("cosim_nvme_fault", "cosim_nvme_cmd", "cosim_nvme_cqe", "cosim_nvme_reset",
+                "cosim_nvme_ns_attach", "cosim_nvme_ns_detach")
+
+# qemu.qmp's client logs every message it sends (-->) and receives (<--),
+# events included, at DEBUG on this logger's children.
+QMP_LOGGER = "qemu.qmp"
+
+# The passthrough char device of each driver (nvme-cli runs on it).
+CHARDEV = {"nvme_scsi": "/dev/nvme_scsi0", "nvme": "/dev/nvme0"}
+
 
 class FaultGuest:
     """A booted guest plus what fault tests need around it."""
@@ -29,14 +49,45 @@ class FaultGuest:
         cfg = config.from_env(model="cosim", driver=driver)
         cfg.machine.kernel_args = DRIVER_SETUP[driver]["kernel_args"]
         cfg.driver.params = DRIVER_SETUP[driver]["params"]
+        # Both drivers learn of namespace hot add/remove from the Notice AEN.
+        cfg.controller.ns_notice_aen = True
         self.driver = driver
-        self.guest = Guest(cfg, name=f"faults-{driver}").start()
+        self.chardev = CHARDEV[driver]
+        self.guest = _start_traced(Guest(cfg, name=f"faults-{driver}"))
         self.guest.load_driver()
         self.faults = control.Faults(self.guest)
 
     @property
     def disk(self):
         return self.guest.block_devices()[0][0]
+
+    @property
+    def trace_log(self):
+        return self.guest.rundir / "trace.log"
+
+    def counters(self):
+        """Driver and model counters now (None for Linux's nvme): see counters()."""
+        return counters(self)
+
+    def assert_counters_agree(self, before):
+        """Driver and model agree on what happened since `before`."""
+        assert_counters_agree(self, before)
+
+
+def _start_traced(guest):
+    """Start `guest` with TRACE_EVENTS (on top of any TRACE= of the user's)."""
+    old = os.environ.get("TRACE")
+    os.environ["TRACE"] = ",".join(filter(None, [old, *TRACE_EVENTS]))
+    try:
+        return guest.start()
+    except BaseException:
+        guest.close()
+        raise
+    finally:
+        if old is None:
+            del os.environ["TRACE"]
+        else:
+            os.environ["TRACE"] = old
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +96,82 @@ def fault_guests():
     yield guests
     for fg in guests.values():
         fg.guest.close()
+
+
+def _read_from(path, offset):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+class TestResults:
+    """build/results/faults/<test id>/ for one test: console.log, trace.log
+    (the model's trace events), qmp.log, commands.log (every guest command,
+    its status and output) and workload.log (the fio commands' output), each
+    covering this test only."""
+
+    def __init__(self, item, fg):
+        self.path = report.test_dir("faults", item.nodeid)
+        self.fg = fg
+        self.console_at = fg.guest.console.size()
+        self.trace_at = _size(fg.trace_log)
+        self._commands = open(self.path / "commands.log", "w")
+        self._workload = open(self.path / "workload.log", "w")
+        self._qmp = logging.FileHandler(self.path / "qmp.log")
+        self._qmp.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        logger = logging.getLogger(QMP_LOGGER)
+        self._saved = (logger.level, logger.propagate)
+        # DEBUG here only, not in pytest's captured logs of every failure.
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(self._qmp)
+        guest = fg.guest
+        run = guest.run         # the class's, bound: Guest's own calls come back here
+
+        def logged_run(cmd, *args, **kw):
+            t0 = time.monotonic()
+            try:
+                result = run(cmd, *args, **kw)
+            except Exception as e:
+                self._log(cmd, f"raised {type(e).__name__}: {e}", t0)
+                raise
+            self._log(cmd, f"status {result.status}\n{result.output}", t0)
+            return result
+        guest.run = logged_run
+
+    def _log(self, cmd, what, t0):
+        entry = (f"### {time.strftime('%H:%M:%S')} ({time.monotonic() - t0:.1f}s) $ {cmd}\n"
+                 f"{what.rstrip()}\n\n")
+        self._commands.write(entry)
+        if "fio" in cmd:
+            self._workload.write(entry)
+
+    def save(self, name, data):
+        (self.path / name).write_text(data if isinstance(data, str) else json.dumps(data,
+                                                                                   indent=1))
+
+    def close(self):
+        self.fg.guest.__dict__.pop("run", None)
+        logger = logging.getLogger(QMP_LOGGER)
+        logger.removeHandler(self._qmp)
+        logger.setLevel(self._saved[0])
+        logger.propagate = self._saved[1]
+        self._qmp.close()
+        self._commands.close()
+        self._workload.close()
+        (self.path / "console.log").write_bytes(
+            _read_from(self.fg.guest.console.path, self.console_at))
+        (self.path / "trace.log").write_bytes(_read_from(self.fg.trace_log, self.trace_at))
 
 
 @pytest.fixture(params=["nvme_scsi", "nvme"])
@@ -61,16 +188,39 @@ def fg(request, fault_guests):
         except GuestError as e:
             pytest.fail(f"fault guest did not come up: {e}")
     since = fgst.guest.console.size()
-    yield fgst
+    results = TestResults(request.node, fgst)
+    request.node.fault_results = results.path
+    fgst.results = results
     try:
-        fgst.faults.clear()
-    except Exception:
-        fgst.guest.healthy = False
-    problems = fgst.guest.console_problems(since)
+        yield fgst
+        try:
+            fgst.faults.clear()
+        except Exception:
+            fgst.guest.healthy = False
+        problems = fgst.guest.console_problems(since)
+    finally:
+        results.close()
     if problems:
         fgst.guest.healthy = False
         pytest.fail("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
                     f"\n  console: {fgst.guest.console.path}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed fault test names its results directory."""
+    outcome = yield
+    rep = outcome.get_result()
+    path = getattr(item, "fault_results", None)
+    if path and rep.failed:
+        text = f"console, QMP, model trace, commands and workload output: {path}"
+        if hasattr(rep.longrepr, "addsection"):
+            rep.longrepr.addsection("fault test results", text)
+        else:
+            rep.sections.append(("fault test results", text))
+        crash = getattr(rep.longrepr, "reprcrash", None)
+        if crash is not None:       # the -ra summary line too
+            crash.message += f" [results: {path}]"
 
 
 @pytest.fixture
@@ -83,4 +233,133 @@ def record(request):
     yield _record
     rep = getattr(request.node, "rep_call", None)
     entry["outcome"] = rep.outcome if rep else "error"
+    results = getattr(request.node, "fault_results", None)
+    if results:
+        entry["results"] = str(results)
     report.append("faults", entry)
+
+
+# -- driver and model counters -------------------------------------------------
+
+DRIVER_QUEUES = "/sys/kernel/debug/nvme_scsi/nvme_scsi0/queues"
+
+
+def driver_counters(guest):
+    """nvme_scsi's debugfs queue counters: {"state", "resets", "queues":
+    {qid: {"submitted", "completed", "cancelled", "timeouts", "aborts",
+    "aborts_failed", ...}}}, all since the driver bound the controller."""
+    lines = guest.run(f"cat {DRIVER_QUEUES}").output.strip().splitlines()
+    head = lines[0].split()                  # state <name> resets <n>
+    cols = lines[1].split()
+    queues = {}
+    for line in lines[2:]:
+        vals = [int(v) for v in line.split()]
+        queues[vals[0]] = dict(zip(cols, vals))
+    return {"state": head[1], "resets": int(head[3]), "queues": queues}
+
+
+def model_counters(guest):
+    """The model's `stats` (qom-get), queues keyed by int SQ id; all since
+    the controller was created."""
+    stats = guest.vm.command("qom-get", path="/machine/peripheral/nvme0", property="stats")
+    stats["queues"] = {int(q): v for q, v in stats["queues"].items()}
+    return stats
+
+
+class Counters:
+    """Both sides' counters at one quiescent moment (no IO in flight)."""
+
+    def __init__(self, driver, model):
+        self.driver = driver
+        self.model = model
+
+
+def counters(fg, tries=10):
+    """Counters of nvme_scsi and the model, read while nothing changes (the
+    model's are read before and after the driver's and must be equal), or
+    None for Linux's nvme, which keeps no per-queue counters."""
+    if fg.driver != "nvme_scsi":
+        return None
+    for _ in range(tries):
+        model = model_counters(fg.guest)
+        driver = driver_counters(fg.guest)
+        if model_counters(fg.guest) == model:
+            return Counters(driver, model)
+    raise AssertionError(f"the model's counters kept changing over {tries} reads: "
+                         "the guest is not quiescent")
+
+
+def counter_disagreements(before, after):
+    """Where driver and model disagree over the commands between two quiescent
+    snapshots.  Per queue, with d = the driver's and m = the model's deltas:
+
+      d.submitted == d.completed + d.cancelled   the driver has nothing outstanding
+                                                 that it did not have before
+      0 <= d.submitted - m.submitted             the model fetched only what the
+      0 <= m.completed - d.completed             driver submitted, and the driver took
+                                                 only completions the model posted (a
+                                                 duplicate or unknown-CID one is not one)
+      (d.submitted - m.submitted) +              what the model never fetched, or posted
+      (m.completed - d.completed) <= d.cancelled but the driver never took, was cancelled
+                                                 by a reset (so: all equal without one)
+
+    and over the controller: as many resets (CC.EN 1 -> 0) in the model as
+    the driver made; without any cancelled command, as many Aborts executed
+    and succeeded as the driver sent and saw succeed."""
+    problems = []
+    d0, d1, m0, m1 = before.driver, after.driver, before.model, after.model
+    if d1["state"] != "live":
+        problems.append(f"driver state is {d1['state']}, not live")
+    d_resets, m_resets = d1["resets"] - d0["resets"], m1["resets"] - m0["resets"]
+    if d_resets != m_resets:
+        problems.append(f"driver made {d_resets} resets, the model saw {m_resets} "
+                        "(CC.EN 1 -> 0)")
+    cancelled_all = 0
+    for qid in sorted(set(d1["queues"]) | set(m1["queues"])):
+        def delta(side0, side1, key):
+            return side1.get(qid, {}).get(key, 0) - side0.get(qid, {}).get(key, 0)
+        d_sub, d_comp, d_canc = (delta(d0["queues"], d1["queues"], k)
+                                 for k in ("submitted", "completed", "cancelled"))
+        m_sub, m_comp = (delta(m0["queues"], m1["queues"], k)
+                         for k in ("submitted", "completed"))
+        cancelled_all += d_canc
+        where = (f"qid {qid}: driver submitted {d_sub} completed {d_comp} cancelled {d_canc}, "
+                 f"model fetched {m_sub} completed {m_comp}")
+        unfetched, untaken = d_sub - m_sub, m_comp - d_comp
+        if qid not in d1["queues"]:
+            if m_sub or m_comp:
+                problems.append(f"{where}: a queue the driver does not have")
+            continue
+        if d_sub != d_comp + d_canc:
+            problems.append(f"{where}: {d_sub - d_comp - d_canc} commands still outstanding")
+        if unfetched < 0:
+            problems.append(f"{where}: the model fetched {-unfetched} commands the driver "
+                            "never submitted")
+        if untaken < 0:
+            problems.append(f"{where}: the driver completed {-untaken} commands the model "
+                            "never completed")
+        if max(unfetched, 0) + max(untaken, 0) > d_canc:
+            problems.append(f"{where}: {unfetched} never fetched + {untaken} completions not "
+                            f"taken > {d_canc} cancelled")
+    if not cancelled_all:
+        sent = sum(q.get("aborts", 0) for q in d1["queues"].values()) - \
+            sum(q.get("aborts", 0) for q in d0["queues"].values())
+        failed = sum(q.get("aborts_failed", 0) for q in d1["queues"].values()) - \
+            sum(q.get("aborts_failed", 0) for q in d0["queues"].values())
+        m_aborts = m1["aborts"] - m0["aborts"]
+        m_ok = m1["aborts-succeeded"] - m0["aborts-succeeded"]
+        if (sent, sent - failed) != (m_aborts, m_ok):
+            problems.append(f"driver sent {sent} Aborts, {sent - failed} succeeded; the "
+                            f"model executed {m_aborts}, {m_ok} succeeded")
+    return problems
+
+
+def assert_counters_agree(fg, before):
+    """Take the counters now and assert they agree with `before` (see
+    counter_disagreements); both snapshots go into the results directory."""
+    if before is None:
+        return
+    after = counters(fg)
+    fg.results.save("counters.json", {"before": vars(before), "after": vars(after)})
+    problems = counter_disagreements(before, after)
+    assert not problems, "driver and model counters disagree:\n  " + "\n  ".join(problems)

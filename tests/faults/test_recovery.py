@@ -31,8 +31,10 @@ def wait_for_hit(faults, rule, timeout=120):
 
 
 def run_through_fault(fg, record, bound, job=JOB, **rule):
-    """Start the verifying job, inject the fault, wait for the job, re-verify."""
+    """Start the verifying job, inject the fault, wait for the job, re-verify;
+    then the driver's and the model's command counters must agree."""
     dev = fg.disk
+    before = fg.counters()
     fio = Fio(fg.guest, dev, job).start()
     rid = fg.faults.add(**rule)
     t_hit = wait_for_hit(fg.faults, rid)
@@ -42,6 +44,7 @@ def run_through_fault(fg, record, bound, job=JOB, **rule):
     verified = verify_only(fg.guest, dev, job).ios
     record(recovery=recovery, ios=verified)
     assert recovery < bound + SLACK, f"recovery took {recovery:.1f}s"
+    fg.assert_counters_agree(before)
     return rid
 
 
@@ -120,6 +123,7 @@ def test_twenty_resets_under_io(fg, record):
     """Twenty controller resets in a row while the verifying job runs."""
     dev = fg.disk
     job = JOB.replace("--size=16M", "--size=32M")
+    before = fg.counters()
     fio = Fio(fg.guest, dev, job).start()
     t0 = time.monotonic()
     for _ in range(20):
@@ -127,6 +131,7 @@ def test_twenty_resets_under_io(fg, record):
     result = fio.wait(timeout=900)
     assert result.status == 0, f"fio failed across resets:\n{result.output[-3000:]}"
     record(recovery=time.monotonic() - t0, ios=verify_only(fg.guest, dev, job).ios)
+    fg.assert_counters_agree(before)
 
 
 def test_slow_ready_within_cap_to(fg, record):
