@@ -293,8 +293,26 @@ static uint16_t nvme_async_event(struct nvme_ctrl *ctrl, struct nvme_req *req)
 /* ---- Abort ---- */
 
 /*
- * Only commands parked in the controller can be aborted; a command already
- * at the block layer, or not found, answers "not aborted" (dword 0 bit 0).
+ * An I/O command at the block layer: mark it and ask the host to stop the
+ * request.  It completes with Command Abort Requested when the request
+ * returns (from inside io_cancel if the host could stop it at once), so
+ * the Abort can report success now.  Admin commands at the block layer
+ * (Format's erase) are not aborted.
+ */
+static bool nvme_abort_backend(struct nvme_ctrl *ctrl, struct nvme_req *victim)
+{
+	if (!victim->sq->qid || (victim->fault_flags & NVME_REQ_F_ABORTED))
+		return false;
+	victim->fault_flags |= NVME_REQ_F_ABORTED;
+	if (ctrl->ops->io_cancel)
+		ctrl->ops->io_cancel(ctrl->opaque, &victim->io);	/* may complete it */
+	return true;
+}
+
+/*
+ * Commands parked in the controller and I/O commands at the block layer
+ * can be aborted; a command whose completion is already decided (CQ_WAIT)
+ * or not found answers "not aborted" (dword 0 bit 0).
  */
 static uint16_t nvme_abort(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
@@ -307,6 +325,13 @@ static uint16_t nvme_abort(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	if (sqid >= ctrl->nqueues || !ctrl->sq[sqid])
 		return NVME_SC_SUCCESS;
 	victim = nvme_req_find(ctrl->sq[sqid], cid);
+	if (victim && victim->state == NVME_REQ_BACKEND) {
+		if (nvme_abort_backend(ctrl, victim)) {
+			req->dw0 = 0;
+			ctrl->stats.aborts_succeeded++;
+		}
+		return NVME_SC_SUCCESS;
+	}
 	if (!victim || victim == req || victim->state != NVME_REQ_HELD)
 		return NVME_SC_SUCCESS;
 	if (nvme_fault_abort(ctrl, victim)) {

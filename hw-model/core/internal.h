@@ -112,6 +112,7 @@ struct nvme_req {
 #define NVME_REQ_F_DUP		0x04	/* post the completion twice */
 #define NVME_REQ_F_BAD_CID	0x08	/* post a stray completion first */
 #define NVME_REQ_F_CORRUPT	0x10	/* flip the data of this Read */
+#define NVME_REQ_F_ABORTED	0x20	/* Abort named it at the block layer */
 
 struct nvme_cq {
 	uint16_t qid;

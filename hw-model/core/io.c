@@ -301,12 +301,18 @@ void nvme_io_complete(struct nvme_io *io, int ret)
 	req->state = NVME_REQ_ACTIVE;
 	req->status = nvme_io_status(io, ret);
 	nvme_io_account(ctrl, io, req->status);
-	if ((req->fault_flags & NVME_REQ_F_CORRUPT) && !req->status && io->op == NVME_IO_READ)
-		nvme_fault_read_done(ctrl, req);
-	if (!req->status && io->op == NVME_IO_READ_BUF)
-		req->status = nvme_compare_done(ctrl, req);
+	/* a write that reached the medium rewrote its LBAs, aborted or not */
 	if (!req->status && sq->qid)
 		nvme_uncor_rewritten(ctrl, req);
+	if (req->fault_flags & NVME_REQ_F_ABORTED) {
+		/* the Abort already said it succeeded; data may have moved (spec 5.1) */
+		req->status = NVME_SC_ABORT_REQ;
+	} else if (!req->status) {
+		if ((req->fault_flags & NVME_REQ_F_CORRUPT) && io->op == NVME_IO_READ)
+			nvme_fault_read_done(ctrl, req);
+		if (io->op == NVME_IO_READ_BUF)
+			req->status = nvme_compare_done(ctrl, req);
+	}
 	if (sq->qid == 0 && nvme_format_io_done(ctrl, req))
 		return;		/* Format NVM erases the next namespace */
 	nvme_req_complete(req);

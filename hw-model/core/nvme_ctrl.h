@@ -93,6 +93,15 @@ struct nvme_host_ops {
 	 */
 	void (*trace_fault)(void *opaque, uint32_t rule, const char *action, uint16_t qid,
 			    uint16_t cid);
+	/*
+	 * Optional: an Abort named this block request.  Stop it early if the
+	 * host can (QEMU: blk_aio_cancel_async); either way the host still
+	 * calls nvme_io_complete() exactly once, possibly from inside this
+	 * call.  The core completes the command with Command Abort Requested
+	 * whatever the result, so a request that could not be stopped only
+	 * takes longer.
+	 */
+	void (*io_cancel)(void *opaque, struct nvme_io *io);
 };
 
 struct nvme_ctrl_params {

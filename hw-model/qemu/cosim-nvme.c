@@ -228,6 +228,7 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
 
     r->s = s;
     r->io = io;
+    io->host_priv = r;
     r->blk = ns->blkconf.blk;
     blk_ref(r->blk);        /* outlives an unplug of the namespace */
     trace_cosim_nvme_io_submit(io, io->op, io->offset, io->len, io->fua,
@@ -278,6 +279,21 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
 }
 
 /*
+ * Abort named a request still out (the core keeps it BACKEND until we call
+ * back).  QEMU 7.2 can stop DMA parked for a bounce buffer, which then
+ * completes with -ECANCELED from inside this call; block I/O already
+ * submitted (including requests queued by a throttle group) runs to the
+ * end, and the core reports the command aborted when it returns.
+ */
+static void cosim_nvme_io_cancel(void *opaque, struct nvme_io *io)
+{
+    CosimNvmeIo *r = io->host_priv;
+
+    trace_cosim_nvme_io_cancel(io);
+    blk_aio_cancel_async(r->aiocb);
+}
+
+/*
  * Reset and unplug need every request of @blk finished.  blk_drain() waits
  * for the block layer, but DMA parked for a bounce buffer (PRPs into MMIO)
  * is not in the block layer yet: cancel it, which completes it with
@@ -319,6 +335,7 @@ static const struct nvme_host_ops cosim_nvme_host_ops = {
     .intx_set = cosim_nvme_intx_set,
     .schedule = cosim_nvme_schedule,
     .io_submit = cosim_nvme_io_submit,
+    .io_cancel = cosim_nvme_io_cancel,
     .guest_error = cosim_nvme_guest_error,
     .trace_cmd = cosim_nvme_trace_cmd,
     .trace_cqe = cosim_nvme_trace_cqe,

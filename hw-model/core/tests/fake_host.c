@@ -112,6 +112,25 @@ static void fh_io_submit(void *opaque, struct nvme_io *io)
 	fh->pending[fh->npending++] = io;
 }
 
+/* Like QEMU's DMA parked for a bounce buffer: stopped at once, -ECANCELED. */
+static void fh_io_cancel(void *opaque, struct nvme_io *io)
+{
+	struct fake_host *fh = opaque;
+	unsigned int i;
+
+	fh->cancels++;
+	if (!fh->cancel_wins)
+		return;
+	for (i = 0; i < fh->npending; i++) {
+		if (fh->pending[i] != io)
+			continue;
+		memmove(&fh->pending[i], &fh->pending[i + 1],
+			(--fh->npending - i) * sizeof(fh->pending[0]));
+		nvme_io_complete(io, -125 /* ECANCELED */);
+		return;
+	}
+}
+
 static void fh_guest_error(void *opaque, const char *msg)
 {
 	struct fake_host *fh = opaque;
@@ -172,6 +191,7 @@ static const struct nvme_host_ops fh_ops = {
 	.intx_set = fh_intx_set,
 	.schedule = fh_schedule,
 	.io_submit = fh_io_submit,
+	.io_cancel = fh_io_cancel,
 	.guest_error = fh_guest_error,
 	.clock_ns = fh_clock_ns,
 	.timer_mod = fh_timer_mod,

@@ -44,6 +44,8 @@ struct fake_host {
 	unsigned int msix_count[64];
 	bool sync_io;			/* complete IO inside io_submit */
 	int io_error;			/* errno (negative) for the next IO */
+	bool cancel_wins;		/* io_cancel completes a pending IO at once */
+	unsigned int cancels;		/* io_cancel calls */
 	struct nvme_io *pending[FH_MAX_IO];
 	unsigned int npending;
 	uint8_t *disk[FH_MAX_NS + 1];

@@ -656,6 +656,116 @@ static void test_lba4k_mps8k(void)
 	fh_free(fh);
 }
 
+/* Submit an Abort of (sqid, cid) and run without completing block IO. */
+static void abort_cmd(struct fake_host *fh, uint16_t sqid, uint16_t cid, uint16_t abort_cid)
+{
+	struct nvme_sqe abort = { .opcode = NVME_ADM_ABORT, .cid = abort_cid,
+				  .cdw10 = (uint32_t)cid << 16 | sqid };
+
+	fh_submit(fh, &fh->admin, &abort);
+	fh_run_no_io(fh);
+}
+
+/*
+ * Abort of a Read at the block layer: the Abort succeeds at once; the Read
+ * completes 0/07 when the block request returns, whatever its result.
+ */
+static void test_abort_backend(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_READ, 1, 0, 8, FH_DATA, 0);
+	struct nvme_ctrl_stats st;
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	cmd.cid = 9;
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	g_assert_cmpuint(e.fh->npending, ==, 1);
+	abort_cmd(e.fh, 1, 9, 0x60);
+	g_assert_cmpuint(e.fh->cancels, ==, 1);
+	g_assert_true(fh_poll(e.fh, &e.fh->admin, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 0x60);
+	g_assert_cmphex(FH_SC(cqe), ==, 0);
+	g_assert_cmphex(cqe.dw0 & 1, ==, 0);		/* aborted */
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));	/* still at the block layer */
+	/* a second Abort of it: nothing left to do */
+	abort_cmd(e.fh, 1, 9, 0x61);
+	g_assert_true(fh_poll(e.fh, &e.fh->admin, &cqe));
+	g_assert_cmphex(cqe.dw0 & 1, ==, 1);
+	fh_run(e.fh);					/* the read returns fine */
+	g_assert_true(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 9);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_ABORT_REQ);
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));	/* exactly once */
+	nvme_ctrl_get_stats(e.fh->ctrl, &st);
+	g_assert_cmpuint(st.aborts, ==, 2);
+	g_assert_cmpuint(st.aborts_succeeded, ==, 1);
+
+	/* the command completed before the Abort came: not aborted */
+	cmd.cid = 10;
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmphex(FH_SC(cqe), ==, 0);
+	abort_cmd(e.fh, 1, 10, 0x62);
+	g_assert_true(fh_poll(e.fh, &e.fh->admin, &cqe));
+	g_assert_cmphex(cqe.dw0 & 1, ==, 1);
+	fh_free(e.fh);
+}
+
+/* A host that can stop the request at once: the Read's 0/07 comes first. */
+static void test_abort_backend_cancel_wins(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_WRITE, 1, 8, 8, FH_DATA, 0);
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	e.fh->cancel_wins = true;
+	memset(e.fh->ram + FH_DATA, 0x5a, 4096);
+	cmd.cid = 11;
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	abort_cmd(e.fh, 1, 11, 0x63);
+	g_assert_cmpuint(e.fh->npending, ==, 0);
+	g_assert_true(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmphex(cqe.cid, ==, 11);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_ABORT_REQ);
+	g_assert_true(fh_poll(e.fh, &e.fh->admin, &cqe));
+	g_assert_cmphex(cqe.dw0 & 1, ==, 0);
+	fh_run(e.fh);
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmphex(e.fh->disk[1][8 * 512], ==, 0);	/* stopped before the medium */
+	g_assert_cmpuint(nvme_ctrl_io_inflight(e.fh->ctrl), ==, 0);
+	fh_free(e.fh);
+}
+
+/* Abort of a Write that reaches the medium anyway: Write Uncorrectable marks go. */
+static void test_abort_backend_write_done(void)
+{
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_WRITE_UNCOR, 1, 16, 8, 0, 0);
+	struct nvme_cqe cqe;
+
+	io_up(&e, NULL);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(FH_SC(cqe), ==, 0);
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 16, 8, FH_DATA, 0);
+	cmd.cid = 12;
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	abort_cmd(e.fh, 1, 12, 0x64);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.fh->admin, &cqe));
+	g_assert_true(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_ABORT_REQ);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 16, 8, FH_DATA, 0);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(FH_SC(cqe), ==, 0);
+	fh_free(e.fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -678,5 +788,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/reset-orphans-late-io", test_reset_orphans_late_io);
 	g_test_add_func("/io/sync-io-multi-queue", test_sync_io_multi_queue);
 	g_test_add_func("/io/lba4k-mps8k", test_lba4k_mps8k);
+	g_test_add_func("/io/abort-backend", test_abort_backend);
+	g_test_add_func("/io/abort-backend-cancel-wins", test_abort_backend_cancel_wins);
+	g_test_add_func("/io/abort-backend-write-done", test_abort_backend_write_done);
 	return g_test_run();
 }
