@@ -38,7 +38,7 @@ def read(name):
         return []
 
 
-def test_dir(suite, nodeid):
+def case_dir(suite, nodeid):
     """An empty build/results/<suite>/<test id>/ for one test's own logs:
     the test id is pytest's node id without its directory, e.g.
     test_recovery.test_dropped_io_recovered[nvme_scsi]."""

@@ -121,7 +121,7 @@ class TestResults:
     covering this test only."""
 
     def __init__(self, item, fg):
-        self.path = report.test_dir("faults", item.nodeid)
+        self.path = report.case_dir("faults", item.nodeid)
         self.fg = fg
         self.console_at = fg.guest.console.size()
         self.trace_at = _size(fg.trace_log)
