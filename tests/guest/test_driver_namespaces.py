@@ -2,9 +2,12 @@
 NSID n = LUN n-1, the namespaces / max_luns parameters, rescan through the
 RESCAN ioctl and sysfs, and the Namespace Attribute Changed notice
 (cosim-nvme's ns-notice-aen=on) for hot-added and removed namespaces."""
+import json
+
 import pytest
 
 from cosim import config, control
+from cosim.workload import FIO_BASE
 from driver_helpers import (MIB, boot_guest, chardev, check_console,
                             luns, reload_driver, wait_disks)
 
@@ -125,4 +128,63 @@ def test_notice_aen_follows_hotplug(three_ns_aen):
     control.remove_namespace(g, 3)
     wait_disks(g, 2, timeout=30)
     assert luns(g) == expected([1, 2])
+    check_console(g, since)
+
+
+# ---- eight namespaces (configs/eight-namespaces.toml): LUN 0-7 ---------------
+
+@pytest.fixture(scope="module")
+def eight_ns():
+    env = config.from_env()
+    if env.driver.name != "nvme_scsi":
+        pytest.skip("nvme_scsi's own interface")
+    cfg = config.load(config.paths.REPO / "configs" / "eight-namespaces.toml",
+                      model=env.controller.model, driver=env.driver.name)
+    assert len(cfg.namespaces) == 8
+    guest = boot_guest("eight_ns", cfg)
+    yield guest
+    guest.close()
+
+
+def test_eight_luns_map_to_nsids(eight_ns):
+    """LUN n-1 is NSID n for all eight: VPD 80 names the NSID, and a block
+    written through each SCSI disk reads back through the passthrough
+    device from that NSID (and from no other)."""
+    g = eight_ns
+    since = g.console.size()
+    dev = chardev(g)
+    sn = g.cfg.controller.serial
+    disks = {int(a.split(":")[3]): d for d, _, a in g.block_devices()}
+    assert sorted(disks) == list(range(8)), disks
+    for lun, disk in disks.items():
+        out = g.run(f"sg_vpd -p 0x80 {disk}").output
+        assert f"{sn}_{lun + 1:08x}" in out, (lun, out)
+        g.run(f"echo lun{lun} | dd of=/tmp/tag{lun} bs=512 conv=sync 2>/dev/null && "
+              f"dd if=/tmp/tag{lun} of={disk} bs=512 oflag=direct 2>/dev/null")
+    for lun in disks:
+        g.run(f"nvme io-passthru {dev} --opcode=2 --namespace-id={lun + 1} --data-len=512 "
+              f"--read -b > /tmp/back{lun} 2>/dev/null")
+    out = g.run("for i in 0 1 2 3 4 5 6 7; do for j in 0 1 2 3 4 5 6 7; do "
+                "cmp -s /tmp/tag$i /tmp/back$j && echo $i=$j; done; done").output
+    assert out.split() == [f"{i}={i}" for i in range(8)], out
+    check_console(g, since)
+
+
+def test_fio_verify_all_eight_luns_at_once(eight_ns):
+    """One fio, eight jobs, one per LUN, all verifying with crc32c at the
+    same time: every job passes and every LUN saw IO."""
+    g = eight_ns
+    since = g.console.size()
+    disks = sorted(d for d, _, _ in g.block_devices())
+    assert len(disks) == 8, disks
+    jobs = " ".join(f"--name=lun{i} --filename={d}" for i, d in enumerate(disks))
+    r = g.run(f"{FIO_BASE} --rw=randwrite --bsrange=4k-64k --size=16M --iodepth=16 {jobs}",
+              timeout=900, check=False)
+    assert r.status == 0, r.output[-3000:]
+    report = json.loads(r.output[r.output.index("{"):])
+    assert len(report["jobs"]) == 8, r.output[-3000:]
+    for job in report["jobs"]:
+        assert job["error"] == 0, job["jobname"]
+        assert job["write"]["io_bytes"] >= 16 << 20, (job["jobname"], job["write"])
+        assert job["read"]["io_bytes"] >= 16 << 20, (job["jobname"], job["read"])
     check_console(g, since)
