@@ -18,7 +18,7 @@
 #include "hw/pci/msix.h"
 #include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
-#include "migration/vmstate.h"
+#include "migration/blocker.h"
 #include "sysemu/block-backend.h"
 #include "sysemu/dma.h"
 #include "cosim-nvme.h"
@@ -443,6 +443,13 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     return true;
 }
 
+static void cosim_nvme_del_blocker(CosimNvmeState *s)
+{
+    migrate_del_blocker(s->migration_blocker);
+    error_free(s->migration_blocker);
+    s->migration_blocker = NULL;
+}
+
 static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
 {
     CosimNvmeState *s = COSIM_NVME(pci);
@@ -451,6 +458,20 @@ static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
     unsigned int v;
 
     if (!cosim_nvme_params(s, errp)) {
+        return;
+    }
+    /*
+     * Say why rather than QEMU's "non-migratable device": nothing of the
+     * core's state (queues, commands out at the block layer, fault rules)
+     * is in the migration stream.  Blocks migrate, savevm and snapshot-save.
+     */
+    error_setg(&s->migration_blocker, "cosim-nvme%s%s does not support "
+               "migration or snapshots: its queues, commands in flight and "
+               "fault rules are not saved", dev->id ? " " : "",
+               dev->id ? dev->id : "");
+    if (migrate_add_blocker(s->migration_blocker, errp) < 0) {
+        error_free(s->migration_blocker);
+        s->migration_blocker = NULL;
         return;
     }
 
@@ -469,6 +490,7 @@ static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
                      PCI_BASE_ADDRESS_MEM_TYPE_64, &s->bar0);
     if (msix_init_exclusive_bar(pci, s->params.nr_vectors,
                                 COSIM_NVME_MSIX_BAR, errp)) {
+        cosim_nvme_del_blocker(s);
         return;
     }
     for (v = 0; v < s->params.nr_vectors; v++) {
@@ -478,6 +500,7 @@ static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
     s->ctrl = nvme_ctrl_new(&s->params, &cosim_nvme_host_ops, s);
     if (!s->ctrl) {
         msix_uninit_exclusive_bar(pci);
+        cosim_nvme_del_blocker(s);
         error_setg(errp, "cosim-nvme: cannot create the controller");
         return;
     }
@@ -490,6 +513,7 @@ static void cosim_nvme_realize(PCIDevice *pci, Error **errp)
         nvme_ctrl_free(s->ctrl);
         s->ctrl = NULL;
         msix_uninit_exclusive_bar(pci);
+        cosim_nvme_del_blocker(s);
         return;
     }
 
@@ -508,6 +532,7 @@ static void cosim_nvme_exit(PCIDevice *pci)
     nvme_ctrl_free(s->ctrl);
     s->ctrl = NULL;
     msix_uninit_exclusive_bar(pci);
+    cosim_nvme_del_blocker(s);
 }
 
 static void cosim_nvme_reset(DeviceState *dev)
@@ -576,11 +601,6 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_END_OF_LIST(),
 };
 
-static const VMStateDescription cosim_nvme_vmstate = {
-    .name = TYPE_COSIM_NVME,
-    .unmigratable = 1,
-};
-
 static void cosim_nvme_class_init(ObjectClass *oc, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(oc);
@@ -597,7 +617,6 @@ static void cosim_nvme_class_init(ObjectClass *oc, void *data)
     set_bit(DEVICE_CATEGORY_STORAGE, dc->categories);
     dc->desc = "cosim-nvme NVMe 1.0e controller model";
     dc->reset = cosim_nvme_reset;
-    dc->vmsd = &cosim_nvme_vmstate;
     device_class_set_props(dc, cosim_nvme_props);
     object_class_property_add(oc, "csts", "uint32", cosim_nvme_get_state,
                               NULL, NULL, NULL);

@@ -41,6 +41,7 @@ struct CosimNvmeState {
     struct nvme_ctrl *ctrl;
     struct nvme_ctrl_params params;
     QTAILQ_HEAD(, CosimNvmeIo) ios;     /* block requests in flight */
+    Error *migration_blocker;
 
     /* properties */
     char *serial;
