@@ -24,8 +24,9 @@ def launch(tmp_path):
     started = []
 
     def _launch(args):
-        vm = QEMUQtestMachine(str(paths.QEMU_BIN), args, base_temp_dir=str(tmp_path),
-                              sock_dir=str(tmp_path))
+        # a name of its own: the socket names derive from it (default: the pid)
+        vm = QEMUQtestMachine(str(paths.QEMU_BIN), args, name=f"qemu{len(started)}",
+                              base_temp_dir=str(tmp_path), sock_dir=str(tmp_path))
         vm.launch()
         started.append(vm)
         return vm

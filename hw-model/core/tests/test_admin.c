@@ -594,12 +594,64 @@ static void test_linux_bringup(void)
 	fh_free(fh);
 }
 
+/* nn = 256 with every id attached (in reverse): Identify and the CNS 2 list. */
+static void test_256_namespaces(void)
+{
+	struct nvme_ctrl_params p;
+	struct fake_host *fh;
+	struct nvme_id_ns id;
+	struct nvme_cqe cqe;
+	const char *err = NULL;
+	uint32_t list[1024];
+	uint32_t nsid;
+
+	nvme_ctrl_params_default(&p);
+	p.nn = 256;
+	p.vs = NVME_VS_1_1;
+	fh = fh_new(&p);
+	for (nsid = 256; nsid >= 1; nsid--) {
+		struct nvme_ns_params np = { .nsid = nsid, .lbads = 9, .nlbas = 8 + nsid,
+					     .backend = fh };
+
+		g_assert_cmpuint(nvme_ctrl_ns_attach(fh->ctrl, &np, &err), ==, nsid);
+	}
+	/* no 257th: neither a free id nor one above nn */
+	{
+		struct nvme_ns_params np = { .nsid = 0, .lbads = 9, .nlbas = 8 };
+
+		g_assert_cmpuint(nvme_ctrl_ns_attach(fh->ctrl, &np, &err), ==, 0);
+		np.nsid = 257;
+		g_assert_cmpuint(nvme_ctrl_ns_attach(fh->ctrl, &np, &err), ==, 0);
+	}
+	fh_enable(fh, 32);
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 256, NVME_ID_CNS_NS, 0, ID_BUF);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	memcpy(&id, fh->ram + ID_BUF, sizeof(id));
+	g_assert_cmpuint(id.nsze, ==, 8 + 256);
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 257, NVME_ID_CNS_NS, 0, ID_BUF);
+	g_assert_cmphex(FH_SC(cqe), ==, NVME_SC_INVALID_NS);
+
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 0, NVME_ID_CNS_NS_LIST, 0, ID_BUF);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	memcpy(list, fh->ram + ID_BUF, sizeof(list));
+	for (nsid = 1; nsid <= 256; nsid++)
+		g_assert_cmpuint(list[nsid - 1], ==, nsid);
+	g_assert_cmpuint(list[256], ==, 0);
+	cqe = admin(fh, NVME_ADM_IDENTIFY, 250, NVME_ID_CNS_NS_LIST, 0, ID_BUF);
+	memcpy(list, fh->ram + ID_BUF, sizeof(list));
+	g_assert_cmpuint(list[0], ==, 251);
+	g_assert_cmpuint(list[5], ==, 256);
+	g_assert_cmpuint(list[6], ==, 0);
+	fh_free(fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/admin/identify-ctrl", test_identify_ctrl);
 	g_test_add_func("/admin/identify-prp2", test_identify_prp2);
 	g_test_add_func("/admin/identify-ns", test_identify_ns);
+	g_test_add_func("/admin/256-namespaces", test_256_namespaces);
 	g_test_add_func("/admin/invalid-opcode", test_invalid_opcode);
 	g_test_add_func("/admin/queue-create-errors", test_queue_create_errors);
 	g_test_add_func("/admin/features", test_features);
