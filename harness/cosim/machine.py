@@ -93,6 +93,15 @@ def numa_args(machine):
     return args
 
 
+def smp_arg(machine):
+    """-smp: with NUMA nodes, one socket per node where the CPUs divide evenly,
+    so no last-level cache spans two nodes (Linux WARNs at boot if one does)."""
+    n = machine.numa_nodes
+    if n > 1 and machine.cpus % n == 0:
+        return f"{machine.cpus},sockets={n}"
+    return str(machine.cpus)
+
+
 _rundirs = itertools.count()
 
 
@@ -157,7 +166,7 @@ class Guest:
         else:
             console = f"file,id=con,path={self.console.path}"
         return ["-nodefaults", "-machine", "q35", "-accel", cfg.machine.accel,
-                "-cpu", "max", "-smp", str(cfg.machine.cpus),
+                "-cpu", "max", "-smp", smp_arg(cfg.machine),
                 "-m", str(cfg.machine.memory_mib), *numa_args(cfg.machine),
                 "-kernel", str(kernel), "-initrd", str(initrd), "-append", self._cmdline(),
                 "-chardev", console, "-serial", "chardev:con",
