@@ -433,7 +433,7 @@ static struct attribute *nvme_scsi_class_attrs[] = {
 };
 ATTRIBUTE_GROUPS(nvme_scsi_class);
 
-/* ---- debugfs: /sys/kernel/debug/nvme_scsi/nvme_scsiN/queues ------------ */
+/* ---- debugfs: /sys/kernel/debug/nvme_scsi/nvme_scsiN/{queues,irqs} ----- */
 
 static int nvme_scsi_queues_show(struct seq_file *m, void *unused)
 {
@@ -459,6 +459,51 @@ static int nvme_scsi_queues_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(nvme_scsi_queues);
 
+/* NUMA node of all CPUs in @mask, or NUMA_NO_NODE if they span nodes. */
+static int nvme_scsi_mask_node(const struct cpumask *mask)
+{
+	int cpu, node = NUMA_NO_NODE;
+
+	for_each_cpu(cpu, mask) {
+		if (node == NUMA_NO_NODE)
+			node = cpu_to_node(cpu);
+		else if (node != cpu_to_node(cpu))
+			return NUMA_NO_NODE;
+	}
+	return node;
+}
+
+/*
+ * Where each queue's interrupt goes: "node N" (the controller's NUMA node),
+ * then per queue qid, MSI-X vector, Linux irq, the blk-mq hardware queue it
+ * serves (-1: admin), the NUMA node of its CPUs (-1: several) and the CPUs.
+ */
+static int nvme_scsi_irqs_show(struct seq_file *m, void *unused)
+{
+	struct nvme_scsi_ctrl *ctrl = m->private;
+	unsigned int i;
+
+	seq_printf(m, "node %d\n", dev_to_node(ctrl->dev));
+	seq_puts(m, "qid vector irq hctx node cpus\n");
+	mutex_lock(&ctrl->reset_lock);
+	for (i = 0; i <= ctrl->nr_io_queues; i++) {
+		struct nvme_scsi_queue *q = &ctrl->queues[i];
+		const struct cpumask *mask;
+
+		if (!q->ctrl || !q->irq_requested)
+			continue;
+		mask = pci_irq_get_affinity(ctrl->pdev, q->cq_vector);
+		if (!mask)
+			mask = cpu_possible_mask;
+		seq_printf(m, "%u %u %d %d %d %*pbl\n", q->qid, q->cq_vector,
+			   pci_irq_vector(ctrl->pdev, q->cq_vector), (int)q->qid - 1,
+			   nvme_scsi_mask_node(mask), cpumask_pr_args(mask));
+	}
+	mutex_unlock(&ctrl->reset_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(nvme_scsi_irqs);
+
 void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl)
 {
 	if (!nvme_scsi_debugfs_root || ctrl->instance < 0)
@@ -467,6 +512,8 @@ void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl)
 					   nvme_scsi_debugfs_root);
 	debugfs_create_file("queues", 0444, ctrl->debugfs, ctrl,
 			    &nvme_scsi_queues_fops);
+	debugfs_create_file("irqs", 0444, ctrl->debugfs, ctrl,
+			    &nvme_scsi_irqs_fops);
 }
 
 /* ---- per controller ---------------------------------------------------- */
