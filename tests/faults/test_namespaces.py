@@ -95,6 +95,7 @@ def test_hot_add_during_io(fg, ns, record):
     1's IO carries on through it with every block intact."""
     g = fg.guest
     dev1 = fg.disk
+    before = fg.counters()
     fio = Fio(g, dev1, JOB).start()
     t0 = time.monotonic()
     control.add_namespace(g, nsid=2, size_mib=64)
@@ -111,6 +112,7 @@ def test_hot_add_during_io(fg, ns, record):
     verified = verify_only(g, dev1, JOB).ios + verify_only(g, dev2, NEW_NS_JOB).ios
     record(recovery=appeared, ios=verified)
     assert appeared < appear_bound(fg) + SLACK, f"the new namespace took {appeared:.1f}s"
+    fg.assert_counters_agree(before)
 
 
 def test_hot_remove_namespace_with_io(fg, ns, record):
@@ -121,6 +123,7 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     control.add_namespace(g, nsid=3, size_mib=64)
     dev3 = ns.wait_present(3, timeout=appear_bound(fg) + SLACK)
     dev1 = fg.disk
+    before = fg.counters()
     fio1 = Fio(g, dev1, JOB).start()
     doomed = Fio(g, dev3, DOOMED_JOB, name="doomed").start()
     # Both jobs doing IO before the namespace goes.
@@ -142,6 +145,7 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     record(recovery=failed_after, ios=verify_only(g, dev1, JOB).ios)
     assert failed_after < bound + SLACK, f"IO on the removed namespace took " \
         f"{failed_after:.1f}s to fail"
+    fg.assert_counters_agree(before)
 
 
 def test_hot_remove_idle_namespace(fg, ns, record):
@@ -152,6 +156,7 @@ def test_hot_remove_idle_namespace(fg, ns, record):
     control.add_namespace(g, nsid=4, size_mib=16)
     ns.wait_present(4, timeout=appear_bound(fg) + SLACK)
     dev1 = fg.disk
+    before = fg.counters()
     fio = Fio(g, dev1, JOB).start()
     t0 = time.monotonic()
     control.remove_namespace(g, nsid=4)
@@ -164,6 +169,7 @@ def test_hot_remove_idle_namespace(fg, ns, record):
     assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
     record(recovery=gone, ios=verify_only(g, dev1, JOB).ios)
     assert gone < appear_bound(fg) + SLACK, f"the removed namespace took {gone:.1f}s to go"
+    fg.assert_counters_agree(before)
 
 
 def test_fifty_add_remove_cycles(fg, ns, record):
@@ -173,7 +179,8 @@ def test_fifty_add_remove_cycles(fg, ns, record):
     meanwhile) reads back intact."""
     g = fg.guest
     dev1 = fg.disk
-    before = ns.inventory()
+    disks = ns.inventory()
+    before = fg.counters()
     fio = Fio(g, dev1, JOB).start()
     t0 = time.monotonic()
     slowest = 0.0
@@ -192,7 +199,8 @@ def test_fifty_add_remove_cycles(fg, ns, record):
     result = fio.wait(timeout=900)
     assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
     after = ns.inventory()
-    assert after == before, f"left over after {CYCLES} cycles:\n{before}\n{after}"
+    assert after == disks, f"left over after {CYCLES} cycles:\n{disks}\n{after}"
     record(recovery=elapsed, ios=verify_only(g, dev1, JOB).ios)
     # Per cycle: the disk appearing and going, each bounded like one notice.
     assert slowest < 2 * appear_bound(fg) + SLACK, f"slowest cycle {slowest:.1f}s"
+    fg.assert_counters_agree(before)

@@ -93,6 +93,7 @@ def test_media_error_reaches_application(fg, record, kind):
     rid = fg.faults.add(action="status", queue="io", opcode=opcode, sct=2, sc=sc,
                         dnr=True, lba_start=lba, lba_end=lba + 7, count=0)
     dev = fg.disk
+    before = fg.counters()
     fg.guest.run("dmesg -c > /dev/null")
     result = fg.guest.run(f"dd {dd.format(dev=dev)} bs=4096 count=1", check=False)
     # The block layer reports a medium error as ENODATA, others as EIO.
@@ -103,6 +104,7 @@ def test_media_error_reaches_application(fg, record, kind):
     fg.faults.remove(rid)
     fg.guest.run(f"dd if={dev} of=/dev/null bs=4096 count=16 iflag=direct")
     record()
+    fg.assert_counters_agree(before)
 
 
 def test_unknown_cid_completion_rejected(fg, record):
@@ -136,6 +138,7 @@ def test_twenty_resets_under_io(fg, record):
 
 def test_slow_ready_within_cap_to(fg, record):
     """After a reset CSTS.RDY comes late, but within CAP.TO: the driver waits."""
+    before = fg.counters()
     fg.faults.add(action="ready-delay", ms=3000)
     t0 = time.monotonic()
     fg.guest.reset_controller()
@@ -143,6 +146,7 @@ def test_slow_ready_within_cap_to(fg, record):
     recovery = time.monotonic() - t0
     assert recovery >= 3.0, f"IO completed {recovery:.1f}s after reset: ready delay ignored?"
     record(recovery=recovery)
+    fg.assert_counters_agree(before)
 
 
 def test_ready_never_comes(fg, record):
