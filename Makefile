@@ -46,12 +46,13 @@ test: qemu
 	@$(call PYTEST,-m "not (faults or interop) or smoke")
 
 # Every config in configs/ x {nvme_scsi, nvme} x {cosim-nvme, QEMU nvme}.
+# -v: each cell's name as it starts and its outcome with [ n%] as it ends.
 interop: qemu
-	@$(call PYTEST,-m interop)
+	@$(call PYTEST,-v -m interop)
 
 # Every fault-injection case, against nvme_scsi and Linux's nvme.
 test-faults: qemu
-	@$(call PYTEST,-m faults)
+	@$(call PYTEST,-v -m faults)
 
 # fio on nvme_scsi + cosim-nvme next to Linux nvme + QEMU nvme, as ratios.
 # BENCH_RUNTIME: seconds per job.  Never part of `make test`.

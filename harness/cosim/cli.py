@@ -7,11 +7,14 @@
 import argparse
 import os
 import select
+import shutil
 import socket
 import sys
 import termios
+import threading
 import time
 import tty
+from contextlib import ExitStack, contextmanager
 
 from . import config, image, qemu_build
 from .errors import BuildError, GuestError
@@ -81,15 +84,58 @@ def interactive_console(guest):
         sock.close()
 
 
+def last_console_line(path):
+    """The console's last complete line, for a progress display."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 512))
+            lines = f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[-2].strip() if len(lines) > 1 else ""
+
+
+@contextmanager
+def progress(what, console_path):
+    """Show on stderr what is going on while a long step runs: on a terminal
+    a line with the seconds so far and the guest console's latest line,
+    rewritten four times a second; otherwise one line up front."""
+    if not sys.stderr.isatty():
+        print(f"nvme-cosim: {what} (console: {console_path})", file=sys.stderr, flush=True)
+        yield
+        return
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def show():
+        width = shutil.get_terminal_size().columns - 1
+        while not done.wait(0.25):
+            line = f"  {what} {time.monotonic() - t0:5.1f}s  {last_console_line(console_path)}"
+            sys.stderr.write("\r" + line[:width].ljust(width))
+            sys.stderr.flush()
+        sys.stderr.write("\r" + " " * width + "\r")
+    shower = threading.Thread(target=show, daemon=True)
+    shower.start()
+    try:
+        yield
+    finally:
+        done.set()
+        shower.join()
+
+
 def sim(args):
     cfg = config.load(args.config, model=args.model, driver=args.driver)
     qemu_build.build()
     from .machine import Guest      # needs QEMU's python/, fetched by the build
     interactive = args.cmd is None
     t0 = time.monotonic()
-    with Guest(cfg, name="sim", interactive=interactive) as guest:
+    guest = Guest(cfg, name="sim", interactive=interactive)
+    with ExitStack() as stack:
+        with progress("booting the guest", guest.console.path):
+            stack.enter_context(guest)
         t_boot = time.monotonic() - t0
-        guest.load_driver()
+        with progress(f"loading {cfg.driver.name}", guest.console.path):
+            guest.load_driver()
         t_ready = time.monotonic() - t0
         info = (f"nvme-cosim: model={cfg.controller.model} driver={cfg.driver.name} "
                 f"config={cfg.source}\n{summary(guest)}\n"

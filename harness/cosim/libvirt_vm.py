@@ -7,20 +7,24 @@ the PCI address pinned.  QMP reaches the model through libvirt's monitor
 passthrough, and QMP events through its monitor-event callback.
 
 LIBVIRT_URI picks the hypervisor connection: by default the daemonless
-embedded driver (qemu:///embed, rooted under build/libvirt), or
-qemu:///system, or a remote URI (qemu+ssh://host/system) for suites that run
-on another libvirt host (paths in the XML must then exist on that host)."""
+embedded driver (qemu:///embed, rooted under build/libvirt), or any local
+URI (qemu:///system, qemu:///session).  A URI naming another host is refused:
+the console log, the agent's socket and the namespace images are files and
+unix sockets the harness uses beside QEMU, so the harness runs on the host
+that runs the guest (README, "On another host")."""
 import fcntl
 import json
 import queue
 import threading
 import time
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 import libvirt
 import libvirt_qemu
 
 from . import paths
+from .errors import GuestError
 
 paths.use_qemu_python()
 from qemu.qmp import QMPError  # noqa: E402
@@ -129,6 +133,12 @@ class LibvirtVM:
     """The part of QEMUMachine's interface the harness uses, over libvirt."""
 
     def __init__(self, uri, xml, log_dir):
+        host = urlsplit(uri).hostname
+        if host not in (None, "", "localhost"):
+            raise GuestError(f"LIBVIRT_URI={uri}: the harness must run on the host that runs "
+                             f"the guest (its console, agent socket and images are local "
+                             f"files); run it on {host} instead, e.g. ssh {host} 'cd "
+                             f"nvme-cosim && make test LIBVIRT_URI=qemu:///system'")
         _start_event_loop()
         self.uri = uri
         self._xml = xml
