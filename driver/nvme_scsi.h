@@ -184,6 +184,7 @@ struct nvme_scsi_ctrl {
 	unsigned long ready_timeout;	/* CAP.TO in jiffies */
 	u32 ctrl_config;
 	bool enabled;		/* CC.EN=1 and CSTS.RDY=1 last we set it */
+	bool removing;		/* remove() started: a timeout kills the controller */
 
 	spinlock_t state_lock;
 	enum nvme_scsi_state state;
@@ -258,6 +259,7 @@ const char *nvme_scsi_state_name(enum nvme_scsi_state state);
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why);
 
 /* queue.c */

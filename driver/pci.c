@@ -222,6 +222,30 @@ void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl)
 	nvme_scsi_schedule_reset(ctrl, "command timeout");
 }
 
+/*
+ * Give up on the controller for good (a command timed out while the device
+ * is being removed, as Linux's nvme does in state DELETING): shut it down
+ * if it still answers, disable it and fail everything outstanding with
+ * DID_NO_CONNECT; later commands fail at once.
+ */
+void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl)
+{
+	unsigned int i;
+
+	mutex_lock(&ctrl->reset_lock);
+	if (nvme_scsi_state(ctrl) == NVME_SCSI_DELETING ||
+	    !nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD)) {
+		mutex_unlock(&ctrl->reset_lock);
+		return;
+	}
+	if (READ_ONCE(ctrl->enabled) && pci_device_is_present(ctrl->pdev))
+		nvme_scsi_shutdown_ctrl(ctrl);
+	nvme_scsi_disable_ctrl(ctrl);
+	for (i = 0; i <= ctrl->nr_io_queues; i++)
+		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
+	mutex_unlock(&ctrl->reset_lock);
+}
+
 static void nvme_scsi_reset_work(struct work_struct *work)
 {
 	struct nvme_scsi_ctrl *ctrl =
@@ -748,6 +772,8 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	struct Scsi_Host *shost = ctrl->shost;
 	unsigned int i;
 
+	/* from here on a command timeout ends it all (no abort, no reset) */
+	WRITE_ONCE(ctrl->removing, true);
 	nvme_scsi_chrdev_del(ctrl);
 	/* no event work from here on (an AER completion queues none) */
 	WRITE_ONCE(ctrl->aen_stop, true);

@@ -1346,6 +1346,20 @@ static enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 	/* a translated command in its work item: NVMe timeouts cover it */
 	if (READ_ONCE(iod->deferred))
 		return BLK_EH_RESET_TIMER;
+	/*
+	 * The device is being removed: no abort or reset, shut the controller
+	 * down and fail everything outstanding, this command included.
+	 */
+	if (READ_ONCE(ctrl->removing)) {
+		q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
+		if (q && nvme_scsi_req_inflight(q, cid, &iod->req)) {
+			scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out during removal, disabling controller\n",
+				    q->qid, cid);
+			atomic_inc(&q->nr_timeouts);
+			nvme_scsi_kill_ctrl(ctrl);
+		}
+		return BLK_EH_DONE;
+	}
 	switch (nvme_scsi_state(ctrl)) {
 	case NVME_SCSI_RESETTING:
 		return BLK_EH_RESET_TIMER;
