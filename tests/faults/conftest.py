@@ -7,6 +7,7 @@ and the model's per-queue command counters agree."""
 import json
 import logging
 import os
+import re
 import time
 
 import pytest
@@ -72,6 +73,13 @@ class FaultGuest:
     def assert_counters_agree(self, before):
         """Driver and model agree on what happened since `before`."""
         assert_counters_agree(self, before)
+
+    def assert_no_timeouts(self):
+        """No command timed out in this test, by either driver's log."""
+        text = _read_from(self.guest.console.path, self.results.console_at).decode(
+            errors="replace")
+        lines = [l.strip() for l in text.splitlines() if re.search(r"timed out|timeout", l)]
+        assert not lines, "commands timed out:\n  " + "\n  ".join(lines[:10])
 
 
 def _start_traced(guest):

@@ -2,8 +2,8 @@
 and committed with action 1 (replace, activate at the next reset) through the
 driver's passthrough device with stock nvme-cli, then the controller is reset
 while a verifying job runs.  The controller must come back with the new
-revision in Identify FR, the job must not notice, and every block must read
-back intact.  Runs against nvme_scsi and Linux's nvme."""
+revision in Identify FR, the job must not notice (no command times out), and
+every block must read back intact.  Runs against nvme_scsi and Linux's nvme."""
 import re
 import time
 
@@ -57,3 +57,4 @@ def test_firmware_activate_on_reset_under_io(fg, record):
     assert re.search(rf"^afi\s*:\s*0x{SLOT}\b", log, re.M), log
     assert activated < 3 * fg.admin_timeout + SLACK, f"activation took {activated:.1f}s"
     fg.assert_counters_agree(before)
+    fg.assert_no_timeouts()

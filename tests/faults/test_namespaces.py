@@ -3,7 +3,8 @@ device_del of cosim-nvme-ns).  The fault guests run the controller with
 ns-notice-aen=on, so both drivers learn of a change from the Namespace
 Attribute Notice: the new disk must appear and a removed one go, while the
 verifying job on namespace 1 carries on and every block of it reads back
-intact.  Each case runs against nvme_scsi and Linux's nvme."""
+intact; no command may time out on the way.  Each case runs against
+nvme_scsi and Linux's nvme."""
 import time
 
 import pytest
@@ -113,6 +114,7 @@ def test_hot_add_during_io(fg, ns, record):
     record(recovery=appeared, ios=verified)
     assert appeared < appear_bound(fg) + SLACK, f"the new namespace took {appeared:.1f}s"
     fg.assert_counters_agree(before)
+    fg.assert_no_timeouts()
 
 
 def test_hot_remove_namespace_with_io(fg, ns, record):
@@ -146,6 +148,7 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     assert failed_after < bound + SLACK, f"IO on the removed namespace took " \
         f"{failed_after:.1f}s to fail"
     fg.assert_counters_agree(before)
+    fg.assert_no_timeouts()
 
 
 def test_hot_remove_idle_namespace(fg, ns, record):
@@ -170,6 +173,7 @@ def test_hot_remove_idle_namespace(fg, ns, record):
     record(recovery=gone, ios=verify_only(g, dev1, JOB).ios)
     assert gone < appear_bound(fg) + SLACK, f"the removed namespace took {gone:.1f}s to go"
     fg.assert_counters_agree(before)
+    fg.assert_no_timeouts()
 
 
 def test_fifty_add_remove_cycles(fg, ns, record):
@@ -204,3 +208,4 @@ def test_fifty_add_remove_cycles(fg, ns, record):
     # Per cycle: the disk appearing and going, each bounded like one notice.
     assert slowest < 2 * appear_bound(fg) + SLACK, f"slowest cycle {slowest:.1f}s"
     fg.assert_counters_agree(before)
+    fg.assert_no_timeouts()
