@@ -670,13 +670,23 @@ static uint32_t min3(uint32_t a, uint32_t b, uint32_t c)
 	return MIN(MIN(a, b), c);
 }
 
+/*
+ * A turn's size: the burst, but a lone SQ in its round would get every
+ * turn anyway, so it takes them at once (the common one-queue case).
+ */
+static uint32_t nvme_arb_turn_max(const struct nvme_arb_list *l, uint32_t burst,
+				  uint32_t budget)
+{
+	return l->n == 1 ? budget : MIN(burst, budget);
+}
+
 /* Round robin over every ready I/O SQ, each turn up to a burst. */
 static void nvme_arb_rr(struct nvme_ctrl *ctrl, struct nvme_arb_list *l, uint32_t budget)
 {
 	uint32_t burst = nvme_arb_burst(ctrl);
 
 	while (budget && l->n && nvme_ctrl_running(ctrl))
-		budget -= nvme_arb_turn(ctrl, l, 0, MIN(burst, budget));
+		budget -= nvme_arb_turn(ctrl, l, 0, nvme_arb_turn_max(l, burst, budget));
 }
 
 /*
@@ -694,8 +704,9 @@ static void nvme_arb_wrr(struct nvme_ctrl *ctrl, struct nvme_arb_list *l, uint32
 		struct nvme_arb_list *cl;
 
 		if (l[NVME_SQ_PRIO_URGENT].n) {
-			budget -= nvme_arb_turn(ctrl, &l[NVME_SQ_PRIO_URGENT],
-						NVME_SQ_PRIO_URGENT, MIN(burst, budget));
+			budget -= nvme_arb_turn(ctrl, &l[NVME_SQ_PRIO_URGENT], NVME_SQ_PRIO_URGENT,
+						nvme_arb_turn_max(&l[NVME_SQ_PRIO_URGENT],
+								  burst, budget));
 			continue;
 		}
 		if (!l[NVME_SQ_PRIO_HIGH].n && !l[NVME_SQ_PRIO_MEDIUM].n && !l[NVME_SQ_PRIO_LOW].n)
