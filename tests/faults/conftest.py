@@ -122,7 +122,7 @@ def _size(path):
         return 0
 
 
-class TestResults:
+class CaseResults:
     """build/results/faults/<test id>/ for one test: console.log, trace.log
     (the model's trace events), qmp.log, commands.log (every guest command,
     its status and output) and workload.log (the fio commands' output), each
@@ -195,8 +195,7 @@ def fg(request, fault_guests):
             fgst = fault_guests[driver] = FaultGuest(driver)
         except GuestError as e:
             pytest.fail(f"fault guest did not come up: {e}")
-    since = fgst.guest.console.size()
-    results = TestResults(request.node, fgst)
+    results = CaseResults(request.node, fgst)
     request.node.fault_results = results.path
     fgst.results = results
     try:
@@ -205,7 +204,7 @@ def fg(request, fault_guests):
             fgst.faults.clear()
         except Exception:
             fgst.guest.healthy = False
-        problems = fgst.guest.console_problems(since)
+        problems = fgst.guest.console_problems(results.console_at)
     finally:
         results.close()
     if problems:
