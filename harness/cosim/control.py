@@ -40,6 +40,13 @@ class Faults:
         self._vm.command("cosim-nvme-fault-clear", id=self.ctrl)
 
 
+def stats(guest, ctrl="nvme0"):
+    """The model's counters since the controller was created (qom-get `stats`):
+    commands fetched and completed per SQ (`queues`), faults fired, aborts,
+    resets, ...; hw-model/DESIGN.md lists them."""
+    return guest.vm.command("qom-get", path=f"/machine/peripheral/{ctrl}", property="stats")
+
+
 def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
     """Hot-add namespace `nsid` backed by a new raw image in the run directory.
     The block node gets a name of its own each time: a namespace given on the

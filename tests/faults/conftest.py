@@ -268,7 +268,7 @@ def driver_counters(guest):
 def model_counters(guest):
     """The model's `stats` (qom-get), queues keyed by int SQ id; all since
     the controller was created."""
-    stats = guest.vm.command("qom-get", path="/machine/peripheral/nvme0", property="stats")
+    stats = control.stats(guest)
     stats["queues"] = {int(q): v for q, v in stats["queues"].items()}
     return stats
 
