@@ -170,6 +170,8 @@ def load(path=None, model=None, driver=None):
         else:
             raise ConfigError(f"{source}: unknown key '{key}'")
 
+    if driver and driver != cfg.driver.name:
+        cfg.driver.params = ""      # they were the config's driver's parameters
     overrides = {"controller.model": model, "driver.name": driver}
     for name, value in overrides.items():
         if value:

@@ -126,3 +126,9 @@ def test_pci_ids_and_arbitration_become_properties(tmp_path):
                            "hotplug = true\n")
     assert config.controller_properties(config.load(path)) == {
         "vendor-id": 0x11f8, "subsys-id": 1, "ams": 1}
+
+
+def test_driver_override_drops_the_other_drivers_parameters(tmp_path):
+    path = write(tmp_path, "[driver]\nname = 'nvme_scsi'\nparams = 'io_queue_mode=numa'\n")
+    assert config.load(path, driver="nvme_scsi").driver.params == "io_queue_mode=numa"
+    assert config.load(path, driver="nvme").driver.params == ""
