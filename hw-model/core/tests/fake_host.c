@@ -179,8 +179,7 @@ static void fh_trace_cmd(void *opaque, uint16_t sqid, uint16_t cid, uint8_t opco
 
 	(void)opcode;
 	(void)nsid;
-	if (fh->nfetched < FH_FETCH_LOG)
-		fh->fetched[fh->nfetched++] = (uint32_t)sqid << 16 | cid;
+	fh->fetched[fh->nfetched++ % FH_FETCH_LOG] = (uint32_t)sqid << 16 | cid;
 }
 
 static const struct nvme_host_ops fh_ops = {

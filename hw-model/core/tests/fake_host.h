@@ -54,7 +54,7 @@ struct fake_host {
 	struct fh_queue admin;
 	unsigned int faults_traced;	/* trace_fault calls */
 	uint16_t last_fault_cid;
-	/* every fetched command in fetch order: sqid << 16 | cid (trace_cmd) */
+	/* fetched commands, sqid << 16 | cid (trace_cmd), a ring of the last FH_FETCH_LOG */
 	uint32_t fetched[FH_FETCH_LOG];
 	unsigned int nfetched;
 	uint64_t now_ns;		/* the fake clock */

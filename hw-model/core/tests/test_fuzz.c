@@ -51,7 +51,8 @@ static void fuzz_register(struct fake_host *fh, GRand *r)
 
 	if (off == NVME_REG_CC && pick(r, 2)) {
 		/* usually a sane enable/disable, so the controller keeps coming back */
-		uint32_t cc = 6 << 16 | 4 << 20 | (pick(r, 8) ? 0 : pick(r, 4) << 14);
+		uint32_t cc = 6 << 16 | 4 << 20 | (pick(r, 8) ? 0 : pick(r, 4) << 14) |
+			      (pick(r, 3) ? 0 : NVME_CC_AMS_WRR << 11);
 
 		nvme_ctrl_mmio_write(fh->ctrl, off, cc | pick(r, 2), 4);
 		return;
@@ -85,6 +86,20 @@ static void fuzz_admin(struct fake_host *fh, GRand *r, struct fh_queue *q)
 	fh_submit(fh, q, &cmd);
 }
 
+/* Abort one of the last commands fetched: it may be held, at the block layer or done. */
+static void fuzz_abort(struct fake_host *fh, GRand *r)
+{
+	unsigned int back = pick(r, MIN(fh->nfetched, 16u));
+	uint32_t f = fh->fetched[(fh->nfetched - 1 - back) % FH_FETCH_LOG];
+	struct nvme_sqe cmd = {
+		.opcode = NVME_ADM_ABORT, .cid = (uint16_t)g_rand_int(r),
+		.cdw10 = (f & 0xffff) << 16 | f >> 16,
+	};
+
+	if (fh->nfetched)
+		fh_submit(fh, &fh->admin, &cmd);
+}
+
 static void fuzz_create_pair(struct fake_host *fh, GRand *r)
 {
 	uint16_t qid = (uint16_t)(1 + pick(r, 4));
@@ -96,7 +111,8 @@ static void fuzz_create_pair(struct fake_host *fh, GRand *r)
 	};
 	struct nvme_sqe sq = {
 		.opcode = NVME_ADM_CREATE_SQ, .prp1 = FH_IOSQ + qid * 0x4000ull,
-		.cdw10 = (size - 1) << 16 | qid, .cdw11 = (uint32_t)qid << 16 | NVME_QUEUE_PC,
+		.cdw10 = (size - 1) << 16 | qid,
+		.cdw11 = (uint32_t)qid << 16 | pick(r, 4) << 1 | NVME_QUEUE_PC,	/* QPRIO */
 	};
 
 	fh_submit(fh, &fh->admin, &cq);
@@ -230,15 +246,20 @@ static void fuzz_fault(struct fake_host *fh, GRand *r)
 static void fuzz_seed(guint32 seed)
 {
 	GRand *r = g_rand_new_with_seed(seed);
-	struct fake_host *fh = fh_new(NULL);
+	struct nvme_ctrl_params p;
+	struct fake_host *fh;
 	unsigned int step;
 
+	nvme_ctrl_params_default(&p);
+	p.ams = (seed >> 1) & 1;	/* CC.AMS = WRR is refused without it */
+	fh = fh_new(&p);
 	fh->msix = seed & 1;
+	fh->cancel_wins = seed & 4;
 	fh_attach_ns(fh, 1, 9, 4096);
 	fh_attach_ns(fh, 2, 12, 64);
 	fh_enable(fh, 64);
 	for (step = 0; step < 4000; step++) {
-		switch (pick(r, 15)) {
+		switch (pick(r, 16)) {
 		case 0:
 			fuzz_register(fh, r);
 			break;
@@ -272,6 +293,9 @@ static void fuzz_seed(guint32 seed)
 			break;
 		case 14:
 			fuzz_fault(fh, r);
+			break;
+		case 15:
+			fuzz_abort(fh, r);
 			break;
 		case 13:
 			/* fh_enable wants CSTS.RDY at once: no ready-delay rules */
