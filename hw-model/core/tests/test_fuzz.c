@@ -89,15 +89,14 @@ static void fuzz_admin(struct fake_host *fh, GRand *r, struct fh_queue *q)
 /* Abort one of the last commands fetched: it may be held, at the block layer or done. */
 static void fuzz_abort(struct fake_host *fh, GRand *r)
 {
-	unsigned int back = pick(r, MIN(fh->nfetched, 16u));
-	uint32_t f = fh->fetched[(fh->nfetched - 1 - back) % FH_FETCH_LOG];
-	struct nvme_sqe cmd = {
-		.opcode = NVME_ADM_ABORT, .cid = (uint16_t)g_rand_int(r),
-		.cdw10 = (f & 0xffff) << 16 | f >> 16,
-	};
+	struct nvme_sqe cmd = { .opcode = NVME_ADM_ABORT, .cid = (uint16_t)g_rand_int(r) };
+	uint32_t f;
 
-	if (fh->nfetched)
-		fh_submit(fh, &fh->admin, &cmd);
+	if (!fh->nfetched)
+		return;
+	f = fh->fetched[(fh->nfetched - 1 - pick(r, MIN(fh->nfetched, 16u))) % FH_FETCH_LOG];
+	cmd.cdw10 = (f & 0xffff) << 16 | f >> 16;
+	fh_submit(fh, &fh->admin, &cmd);
 }
 
 static void fuzz_create_pair(struct fake_host *fh, GRand *r)
