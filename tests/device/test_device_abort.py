@@ -125,3 +125,34 @@ def test_abort_before_fetch_not_aborted(launch, image):
     assert (c.cid, c.dw0 & 1) == (0x42, 1), c
     c = poll_stepping(nvme, q)
     assert (c.cid, c.sc) == (0x41, SC_SUCCESS), c
+
+
+UNMAPPED = 0xD0000000   # a page in the PCI hole with nothing behind it: not RAM
+
+
+def test_abort_parked_dma_cancel_wins(launch, image):
+    """DMA to something that is not RAM goes through QEMU's one bounce buffer.
+    Read A takes it and waits in the throttle group; Read B cannot map and
+    parks.  Aborting B really cancels it: its 0/07 comes at once, before the
+    Abort's own completion is even looked at.  A, whose block I/O is out,
+    completes 0/07 when the throttle lets it go."""
+    vm, nvme, q = throttled(launch, image)
+    buf = nvme.alloc(XFER)
+    assert nvme.rw(q, CMD_READ, 1, 0, XFER // 512, buf, XFER).sc == SC_SUCCESS
+    nvme.submit(q, nvme.sqe(CMD_READ, 0x51, nsid=1, prp1=UNMAPPED, cdw12=7))
+    nvme.submit(q, nvme.sqe(CMD_READ, 0x52, nsid=1, prp1=UNMAPPED + PAGE, cdw12=7))
+    wait_inflight(vm, 2)
+
+    c = nvme.admin_cmd(ADM_ABORT, cdw10=0x52 << 16 | 1)
+    assert c.sc == SC_SUCCESS and c.dw0 & 1 == 0, c
+    c = nvme.poll(q)                              # no clock step: it was cancelled
+    assert (c.cid, c.sc) == (0x52, SC_ABORT_REQ), c
+    assert qom(vm, "io-inflight") == 1
+
+    c = nvme.admin_cmd(ADM_ABORT, cdw10=0x51 << 16 | 1)
+    assert c.sc == SC_SUCCESS and c.dw0 & 1 == 0, c
+    assert qom(vm, "io-inflight") == 1            # the throttled read cannot be stopped
+    c = poll_stepping(nvme, q)
+    assert (c.cid, c.sc) == (0x51, SC_ABORT_REQ), c
+    assert qom(vm, "io-inflight") == 0
+    assert qom(vm, "stats")["aborts-succeeded"] == 2
