@@ -224,6 +224,8 @@ static bool nvme_enable(struct nvme_ctrl *ctrl)
 		nvme_fatal(ctrl, "AQA: admin queues need at least 2 entries");
 		return false;
 	}
+	/* CC.AMS may only change while disabled: what the enable saw holds */
+	ctrl->wrr = NVME_CC_AMS(cc) == NVME_CC_AMS_WRR;
 	ctrl->page_bits = 12 + NVME_CC_MPS(cc);
 	ctrl->page_size = 1ull << ctrl->page_bits;
 	if (!ctrl->asq || !ctrl->acq ||

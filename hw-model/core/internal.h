@@ -187,6 +187,7 @@ struct nvme_ctrl {
 	 */
 	uint32_t arb_next[NVME_ARB_CLASSES];
 	uint16_t *arb_qids;
+	bool wrr;			/* CC.AMS at enable: weighted round robin */
 	uint8_t wrr_class;		/* weighted class being served, 1..3 */
 	uint32_t wrr_credit;		/* commands it may still fetch this cycle */
 

@@ -588,15 +588,10 @@ static uint32_t nvme_arb_burst(const struct nvme_ctrl *ctrl)
 	return ab == NVME_ARB_AB_NO_LIMIT ? UINT32_MAX : 1u << ab;
 }
 
-static bool nvme_wrr(const struct nvme_ctrl *ctrl)
-{
-	return NVME_CC_AMS(ctrl->cc) == NVME_CC_AMS_WRR;
-}
-
 /* Sort the ready I/O SQs into their classes; returns how many there are. */
 static uint32_t nvme_arb_collect(struct nvme_ctrl *ctrl, struct nvme_arb_list *l)
 {
-	bool wrr = nvme_wrr(ctrl);
+	bool wrr = ctrl->wrr;
 	uint32_t total = 0;
 	uint32_t c, qid;
 
@@ -746,7 +741,7 @@ void nvme_queues_process(struct nvme_ctrl *ctrl)
 
 	/* a pass fetches as much as the old 32 per queue, then yields */
 	nready = nvme_arb_collect(ctrl, l);
-	if (nvme_wrr(ctrl))
+	if (ctrl->wrr)
 		nvme_arb_wrr(ctrl, l, nready * NVME_FETCH_BURST);
 	else
 		nvme_arb_rr(ctrl, l, nready * NVME_FETCH_BURST);

@@ -302,10 +302,28 @@ static void test_wrr_after_reset(void)
 	fh_free(fh);
 }
 
+/* CC.AMS written while enabled does not change the arbitration (spec 3.1.5). */
+static void test_ams_latched_at_enable(void)
+{
+	struct fake_host *fh = arb_up(1, NVME_CC_AMS_RR);
+	struct fh_queue q[3];
+	g_autofree char *order = NULL;
+
+	create_pair(fh, &q[1], 1, NVME_SQ_PRIO_LOW);
+	create_pair(fh, &q[2], 2, NVME_SQ_PRIO_URGENT);
+	fh_wr32(fh, NVME_REG_CC, fh_rd32(fh, NVME_REG_CC) | NVME_CC_AMS_WRR << 11);
+	fill(fh, &q[1], 2);
+	fill(fh, &q[2], 2);
+	order = one_pass(fh);
+	g_assert_cmpstr(order, ==, "1212");
+	fh_free(fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/arb/ams-cap-and-cc", test_ams_cap_and_cc);
+	g_test_add_func("/arb/ams-latched-at-enable", test_ams_latched_at_enable);
 	g_test_add_func("/arb/rr-interleaves", test_rr_interleaves);
 	g_test_add_func("/arb/rr-burst", test_rr_burst);
 	g_test_add_func("/arb/rr-pass-budget", test_rr_pass_budget);
