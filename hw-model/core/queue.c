@@ -739,7 +739,7 @@ void nvme_queues_process(struct nvme_ctrl *ctrl)
 	if (!nvme_ctrl_running(ctrl))
 		return;
 
-	/* a pass fetches as much as the old 32 per queue, then yields */
+	/* at most 32 commands per ready SQ in a pass, then yield to the main loop */
 	nready = nvme_arb_collect(ctrl, l);
 	if (ctrl->wrr)
 		nvme_arb_wrr(ctrl, l, nready * NVME_FETCH_BURST);
