@@ -2,6 +2,7 @@
 fault rules, namespace hot add/remove, controller removal and re-add, reset.
 Everything goes through QEMU's QMP: a refused command raises QMPError
 carrying QEMU's message, which names the offending field."""
+import time
 from pathlib import Path
 
 from . import paths
@@ -13,19 +14,44 @@ from qemu.qmp import QMPError  # noqa: E402,F401  (re-exported for callers)
 class Faults:
     """The fault rules of one cosim-nvme controller.
 
-        rule = Faults(guest).add("drop", queue="io", opcode=0x02)
-        ...
-        assert Faults(guest).hits(rule) == 1
+        faults = Faults(guest)
+        rule = faults.add("drop", queue="io", opcode=0x02)
+        hit = faults.wait_hit(rule)          # {"qid": 1, "cid": 17, ...}
+        assert faults.hits(rule) == 1
     """
 
     def __init__(self, guest, ctrl="nvme0"):
         self._vm = guest.vm
         self.ctrl = ctrl
+        self._added = {}        # rule -> host time it was added
 
     def add(self, action, **match):
         """Add a rule; keyword names as in the QMP schema, with _ for -."""
-        return self._vm.command("cosim-nvme-fault-add", id=self.ctrl, action=action,
+        t_add = time.time()
+        rule = self._vm.command("cosim-nvme-fault-add", id=self.ctrl, action=action,
                                 **match)["rule"]
+        self._added[rule] = t_add
+        return rule
+
+    def wait_hit(self, rule, timeout=120):
+        """Wait for the rule's next COSIM_NVME_FAULT event; its data (qid, cid,
+        action, ...).  Events from before the rule was added are skipped: a
+        controller added again numbers its rules from 1 again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                ev = left > 0 and self._vm.event_wait(
+                    "COSIM_NVME_FAULT", timeout=left,
+                    match={"data": {"device": self.ctrl, "rule": rule}})
+            except TimeoutError:
+                ev = None
+            if not ev:
+                raise TimeoutError(f"fault rule {rule} of {self.ctrl} did not fire "
+                                   f"within {timeout}s")
+            stamp = ev["timestamp"]
+            if stamp["seconds"] + stamp["microseconds"] / 1e6 >= self._added.get(rule, 0):
+                return ev["data"]
 
     def list(self):
         return self._vm.command("cosim-nvme-fault-list", id=self.ctrl)

@@ -154,7 +154,8 @@ class LibvirtVM:
         libvirt_qemu.qemuMonitorEventRegister(
             self._conn, self._dom, None,
             lambda conn, dom, event, secs, usecs, details, opaque:
-                self._events.put({"event": event, "data": json.loads(details or "{}")}),
+                self._events.put({"event": event, "data": json.loads(details or "{}"),
+                                  "timestamp": {"seconds": secs, "microseconds": usecs}}),
             None, 0)
 
     def is_running(self):

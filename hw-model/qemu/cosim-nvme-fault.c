@@ -14,6 +14,7 @@
 #include "qapi/qmp/qnum.h"
 #include "qapi/qmp/qstring.h"
 #include "qapi/qapi-commands-cosim-nvme.h"
+#include "qapi/qapi-events-cosim-nvme.h"
 #include "qapi/qapi-visit-cosim-nvme.h"
 #include "qemu/cutils.h"
 #include "hw/qdev-core.h"
@@ -251,6 +252,16 @@ void qmp_cosim_nvme_fault_clear(const char *id, Error **errp)
 }
 
 /* faults=<file>: a JSON list of rules (the fault-add arguments without id) */
+/* COSIM_NVME_FAULT: a rule fired (the core's trace_fault hook) */
+void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action,
+                            uint16_t qid, uint16_t cid)
+{
+    DeviceState *dev = DEVICE(s);
+    g_autofree char *path = object_get_canonical_path(OBJECT(s));
+
+    qapi_event_send_cosim_nvme_fault(!!dev->id, dev->id, path, rule, action, qid, cid);
+}
+
 bool cosim_nvme_load_faults(CosimNvmeState *s, const char *path, Error **errp)
 {
     g_autofree char *text = NULL;

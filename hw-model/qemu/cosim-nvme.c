@@ -132,6 +132,7 @@ static void cosim_nvme_trace_fault(void *opaque, uint32_t rule,
                                    uint16_t cid)
 {
     trace_cosim_nvme_fault(rule, action, qid, cid);
+    cosim_nvme_fault_event(opaque, rule, action, qid, cid);
 }
 
 /* One block request in flight: the core's nvme_io plus our DMA state. */

@@ -81,6 +81,8 @@ void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk);
 bool cosim_nvme_load_faults(CosimNvmeState *s, const char *path, Error **errp);
 void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
                           void *opaque, Error **errp);
+void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action,
+                            uint16_t qid, uint16_t cid);
 /* cosim-nvme-ns.c: ... of every namespace */
 void cosim_nvme_drain(CosimNvmeState *s);
 

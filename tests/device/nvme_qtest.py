@@ -263,8 +263,13 @@ class Nvme:
             time.sleep(0.001)
 
     def enable(self, qsize=32, cc=0):
+        """start_enable(), then wait for CSTS.RDY."""
+        self.start_enable(qsize, cc)
+        self.wait_csts(CSTS_RDY | CSTS_CFS, CSTS_RDY)
+
+    def start_enable(self, qsize=32, cc=0):
         """Linux's order: disable, wait !RDY, AQA, ASQ/ACQ as 32-bit halves, CC
-        (plus the bits in @cc, e.g. CC.AMS)."""
+        (plus the bits in @cc, e.g. CC.AMS) with EN set; CSTS.RDY may follow later."""
         self.writel(CC, 0)
         self.wait_csts(CSTS_RDY, 0)
         sq, cq = self.alloc(qsize * 64), self.alloc(qsize * 16)
@@ -274,7 +279,6 @@ class Nvme:
             self.writel(reg, val & 0xffffffff)
             self.writel(reg + 4, val >> 32)
         self.writel(CC, CC_IOSQES_IOCQES | cc | CC_EN)
-        self.wait_csts(CSTS_RDY | CSTS_CFS, CSTS_RDY)
 
     # ---- commands ----
     def sqe(self, opcode, cid, nsid=0, prp1=0, prp2=0, cdw10=0, cdw11=0, cdw12=0,

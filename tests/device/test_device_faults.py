@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from nvme_qtest import (ADM_ABORT, ADM_IDENTIFY, AQA, ASQ, ACQ, CC, CC_EN,
-                        CC_IOSQES_IOCQES, CMD_READ, CMD_WRITE, CSTS, CSTS_CFS,
-                        CSTS_RDY, PAGE, SC_SUCCESS, qemu_args)
+from nvme_qtest import (ADM_ABORT, ADM_IDENTIFY, CC, CMD_READ, CMD_WRITE, CSTS,
+                        CSTS_CFS, CSTS_RDY, PAGE, SC_SUCCESS, qemu_args)
 
 pytestmark = pytest.mark.device
 
@@ -120,21 +119,11 @@ def test_cfs(vm, nvme):
     assert nvme.readl(CSTS) == CSTS_RDY
 
 
-def start_enable(nvme, qsize=8):
-    nvme.writel(CC, 0)
-    nvme.wait_csts(CSTS_RDY, 0)
-    sq, cq = nvme.alloc(qsize * 64), nvme.alloc(qsize * 16)
-    nvme.writel(AQA, (qsize - 1) << 16 | (qsize - 1))
-    nvme.writeq(ASQ, sq)
-    nvme.writeq(ACQ, cq)
-    nvme.writel(CC, CC_IOSQES_IOCQES | CC_EN)
-
-
 def test_ready_delay(vm, nvme):
     """CSTS.RDY stays 0 for `ms` of virtual time after CC.EN=1 (qtest: the
     virtual clock moves only with clock_step)."""
     fault_add(vm, action="ready-delay", ms=50)
-    start_enable(nvme)
+    nvme.start_enable(qsize=8)
     assert nvme.readl(CSTS) == 0
     nvme.qt.cmd(f"clock_step {49 * 1000000}")
     assert nvme.readl(CSTS) == 0
@@ -142,7 +131,7 @@ def test_ready_delay(vm, nvme):
     assert nvme.readl(CSTS) == CSTS_RDY
     # for ever: CC.EN=0 is the way out, the next enable is immediate
     fault_add(vm, action="ready-delay", ms=-1)
-    start_enable(nvme)
+    nvme.start_enable(qsize=8)
     nvme.qt.cmd(f"clock_step {10 * 1000000000}")
     assert nvme.readl(CSTS) == 0
     nvme.enable()

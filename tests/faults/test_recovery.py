@@ -21,15 +21,6 @@ JOB = ("--rw=randwrite --bs=4k --size=16M --iodepth=8 --verify_backlog=256 "
 SLACK = 60
 
 
-def wait_for_hit(faults, rule, timeout=120):
-    """Poll the rule's hit count until the fault fired; returns when it did."""
-    deadline = time.monotonic() + timeout
-    while faults.hits(rule) == 0:
-        assert time.monotonic() < deadline, f"fault rule {rule} never fired"
-        time.sleep(0.1)
-    return time.monotonic()
-
-
 def run_through_fault(fg, record, bound, job=JOB, **rule):
     """Start the verifying job, inject the fault, wait for the job, re-verify;
     then the driver's and the model's command counters must agree."""
@@ -37,7 +28,8 @@ def run_through_fault(fg, record, bound, job=JOB, **rule):
     before = fg.counters()
     fio = Fio(fg.guest, dev, job).start()
     rid = fg.faults.add(**rule)
-    t_hit = wait_for_hit(fg.faults, rid)
+    fg.faults.wait_hit(rid)
+    t_hit = time.monotonic()
     result = fio.wait(timeout=bound + 600)
     assert result.status == 0, f"fio failed through the fault:\n{result.output[-3000:]}"
     recovery = fio.t_end - t_hit

@@ -33,5 +33,7 @@ def test_fault_through_libvirt(lv_guest):
     assert result.status != 0 and re.search("I/O error|Input/output error|No data available",
                                             result.output), result
     assert faults.hits(rule) == 1
+    # the COSIM_NVME_FAULT event comes through libvirt's monitor events too
+    assert faults.wait_hit(rule, timeout=30)["qid"] >= 1
     with pytest.raises(control.QMPError, match="'action'"):
         faults.add("bogus")
