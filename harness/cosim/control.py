@@ -83,8 +83,8 @@ def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
     with open(img, "wb") as f:
         f.truncate(size_mib << 20)
     vm = guest.vm
-    vm.command("blockdev-add", driver="raw", node_name=node,
-               file={"driver": "file", "filename": str(img)})
+    vm.command("blockdev-add", driver="raw", node_name=node, discard="unmap",
+               file={"driver": "file", "filename": str(img), "discard": "unmap"})
     vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=node,
                nsid=nsid, id=f"ns{nsid}")
     guest.ns_nodes[nsid] = node

@@ -60,7 +60,10 @@ def namespace_drive(nsid, ns, rundir):
             f.truncate(ns.size_mib << 20)
     else:
         img = ns.backing
-    return ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback"]
+    # discard=unmap: Deallocate really frees the blocks (and QEMU's nvme reads them
+    # back as zeroes, as cosim-nvme always does).
+    return ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback,"
+                      "discard=unmap"]
 
 
 def controller_args(cfg, rundir):

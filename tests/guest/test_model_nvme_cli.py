@@ -139,8 +139,6 @@ def test_fw_log_and_error_log_shape(shared):
 
 def test_dsm_deallocate_reads_zeroes(cli_guest):
     g = cli_guest
-    skip_on_qemu(g, "Deallocate is a discard, which a drive without discard=unmap ignores: "
-                    "the blocks keep their data")
     pat = write_pattern(g, 0, 8)
     g.run(f"nvme compare {NS} -s 0 -c 7 -z 4096 -d {pat}")
     assert "NVMe DSM: success" in g.run(f"nvme dsm {NS} --ad -s 0 -b 8").output
