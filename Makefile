@@ -54,7 +54,7 @@ interop: qemu
 test-faults: qemu
 	@$(call PYTEST,-v -m faults)
 
-# fio on nvme_scsi + cosim-nvme next to Linux nvme + QEMU nvme, as ratios.
+# fio on nvme_scsi + cosim-nvme, Linux nvme + QEMU nvme and both crossings, as ratios.
 # BENCH_RUNTIME: seconds per job.  Never part of `make test`.
 bench: qemu
 	@$(PY) -m cosim.bench $(BENCH_RUNTIME)

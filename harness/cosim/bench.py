@@ -13,8 +13,16 @@ JOBS = [
     ("4k randwrite QD32", "--rw=randwrite --bs=4k --iodepth=32"),
     ("128k read QD8", "--rw=read --bs=128k --iodepth=8"),
 ]
-STACKS = [("nvme_scsi + cosim-nvme", "cosim", "nvme_scsi"),
-          ("nvme + QEMU nvme", "qemu", "nvme")]
+# The stack under test, the reference, and the two crossings that tell which
+# half (driver or model) a difference comes from.
+STACKS = [("nvme_scsi+cosim", "cosim", "nvme_scsi"),
+          ("nvme+cosim", "cosim", "nvme"),
+          ("nvme_scsi+qemu", "qemu", "nvme_scsi"),
+          ("nvme+qemu (ref)", "qemu", "nvme")]
+# ratio column -> (numerator stack, what it isolates)
+RATIOS = [("ours/ref", "nvme_scsi+cosim", "the whole stack"),
+          ("model", "nvme+cosim", "cosim-nvme vs QEMU nvme, both under Linux nvme"),
+          ("driver", "nvme_scsi+qemu", "nvme_scsi vs Linux nvme, both on QEMU nvme")]
 REGION = "64M"
 
 
@@ -37,11 +45,15 @@ def run_stack(model, driver, runtime):
 
 def main(runtime=20):
     table = {label: run_stack(model, driver, runtime) for label, model, driver in STACKS}
-    ours, ref = (table[label] for label, _, _ in STACKS)
-    print(f"\n{'job':<20} {STACKS[0][0]:>24} {STACKS[1][0]:>20} {'ratio':>7}")
-    for name, _ in JOBS:
-        print(f"{name:<20} {ours[name]:>20.0f} IOPS {ref[name]:>15.0f} IOPS "
-              f"{ours[name] / ref[name]:>7.2f}")
+    ref = table[STACKS[-1][0]]
+    print(f"\nIOPS, {runtime} s per job; ratios against {STACKS[-1][0]}")
+    print(f"{'job':<18}" + "".join(f"{label:>17}" for label, _, _ in STACKS) +
+          "".join(f"{name:>9}" for name, _, _ in RATIOS))
+    for job, _ in JOBS:
+        print(f"{job:<18}" + "".join(f"{table[label][job]:>17.0f}" for label, _, _ in STACKS) +
+              "".join(f"{table[num][job] / ref[job]:>9.2f}" for _, num, _ in RATIOS))
+    for name, num, what in RATIOS:
+        print(f"  {name}: {num} / {STACKS[-1][0]}: {what}")
     return 0
 
 
