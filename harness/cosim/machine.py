@@ -121,10 +121,13 @@ class Guest:
     """A booted guest.  Use as a context manager: QEMU is always stopped on
     the way out, also on an exception or Ctrl-C."""
 
-    def __init__(self, cfg, rundir=None, name="guest", interactive=False, libvirt=None):
+    def __init__(self, cfg, rundir=None, name="guest", interactive=False, libvirt=None,
+                 trace=()):
         """libvirt: None to start QEMU directly, "embed" for libvirt's embedded
-        driver, or a libvirt URI.  Left out, LIBVIRT_URI from the environment."""
+        driver, or a libvirt URI.  Left out, LIBVIRT_URI from the environment.
+        trace: QEMU trace event patterns for the run's trace.log, on top of TRACE=."""
         self.cfg = cfg
+        self.trace = [p for p in os.environ.get("TRACE", "").split(",") if p] + list(trace)
         self.libvirt = (os.environ.get("LIBVIRT_URI") or None) if libvirt is None else libvirt
         self.rundir = Path(rundir) if rundir else new_rundir(name)
         self.interactive = interactive
@@ -141,6 +144,8 @@ class Guest:
         self.healthy = True     # False once a command timed out or the guest failed
         self.hotplugs = 0       # namespaces hot-added so far (control.add_namespace)
         self.ns_nodes = {}      # nsid -> block node of a hot-added namespace
+        # Called after every run() as hook(cmd, Result or AgentError, seconds).
+        self.run_hooks = []
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -152,10 +157,9 @@ class Guest:
         """What both ways of starting QEMU pass as plain arguments: firmware,
         the user's QMP socket, the controller and its namespaces."""
         args = ["-qmp", f"unix:{self.qmp_sock},server=on,wait=off"]
-        trace = os.environ.get("TRACE")     # e.g. TRACE='cosim_nvme_cmd,cosim_nvme_cqe'
-        if trace:
+        if self.trace:                      # e.g. TRACE='cosim_nvme_cmd,cosim_nvme_cqe'
             args += ["-D", str(self.rundir / "trace.log")]
-            for pattern in trace.split(","):
+            for pattern in self.trace:
                 args += ["-trace", pattern]
         for d in paths.FIRMWARE_DIRS:
             args += ["-L", d]
@@ -263,14 +267,21 @@ class Guest:
 
     def run(self, cmd, timeout=60, check=True):
         """Run a shell command in the guest; returns Result(status, output)."""
+        t0 = time.monotonic()
         try:
             result = self._agent.run(cmd, timeout)
         except AgentError as e:
             self.healthy = False
+            self._ran(cmd, e, t0)
             raise GuestError(f"{e}\n  console: {self.console.path}") from e
+        self._ran(cmd, result, t0)
         if check and result.status != 0:
             raise GuestError(f"guest command failed:\n{result}")
         return result
+
+    def _ran(self, cmd, outcome, t0):
+        for hook in self.run_hooks:
+            hook(cmd, outcome, time.monotonic() - t0)
 
     @property
     def vm(self):

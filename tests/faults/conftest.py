@@ -28,7 +28,7 @@ DRIVER_SETUP = {
 }
 
 # QEMU trace events of the model that every fault guest writes to its
-# trace.log (machine.py passes $TRACE to QEMU); each test keeps its slice.
+# trace.log (on top of any TRACE= of the user's); each test keeps its slice.
 TRACE_EVENTS = ("cosim_nvme_fault", "cosim_nvme_cmd", "cosim_nvme_cqe", "cosim_nvme_reset",
                 "cosim_nvme_ns_attach", "cosim_nvme_ns_detach")
 
@@ -54,7 +54,12 @@ class FaultGuest:
         cfg.controller.ns_notice_aen = True
         self.driver = driver
         self.chardev = CHARDEV[driver]
-        self.guest = _start_traced(Guest(cfg, name=f"faults-{driver}"))
+        self.guest = Guest(cfg, name=f"faults-{driver}", trace=TRACE_EVENTS)
+        try:
+            self.guest.start()
+        except BaseException:
+            self.guest.close()
+            raise
         self.guest.load_driver()
         self.faults = control.Faults(self.guest)
 
@@ -80,22 +85,6 @@ class FaultGuest:
             errors="replace")
         lines = [l.strip() for l in text.splitlines() if re.search(r"timed out|timeout", l)]
         assert not lines, "commands timed out:\n  " + "\n  ".join(lines[:10])
-
-
-def _start_traced(guest):
-    """Start `guest` with TRACE_EVENTS (on top of any TRACE= of the user's)."""
-    old = os.environ.get("TRACE")
-    os.environ["TRACE"] = ",".join(filter(None, [old, *TRACE_EVENTS]))
-    try:
-        return guest.start()
-    except BaseException:
-        guest.close()
-        raise
-    finally:
-        if old is None:
-            del os.environ["TRACE"]
-        else:
-            os.environ["TRACE"] = old
 
 
 @pytest.fixture(scope="session")
@@ -143,22 +132,13 @@ class CaseResults:
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
         logger.addHandler(self._qmp)
-        guest = fg.guest
-        run = guest.run         # the class's, bound: Guest's own calls come back here
+        fg.guest.run_hooks.append(self._log)
 
-        def logged_run(cmd, *args, **kw):
-            t0 = time.monotonic()
-            try:
-                result = run(cmd, *args, **kw)
-            except Exception as e:
-                self._log(cmd, f"raised {type(e).__name__}: {e}", t0)
-                raise
-            self._log(cmd, f"status {result.status}\n{result.output}", t0)
-            return result
-        guest.run = logged_run
-
-    def _log(self, cmd, what, t0):
-        entry = (f"### {time.strftime('%H:%M:%S')} ({time.monotonic() - t0:.1f}s) $ {cmd}\n"
+    def _log(self, cmd, outcome, seconds):
+        """Guest.run hook: every command with its status and output."""
+        what = (f"status {outcome.status}\n{outcome.output}" if hasattr(outcome, "status")
+                else f"raised {type(outcome).__name__}: {outcome}")
+        entry = (f"### {time.strftime('%H:%M:%S')} ({seconds:.1f}s) $ {cmd}\n"
                  f"{what.rstrip()}\n\n")
         self._commands.write(entry)
         if "fio" in cmd:
@@ -169,7 +149,7 @@ class CaseResults:
                                                                                    indent=1))
 
     def close(self):
-        self.fg.guest.__dict__.pop("run", None)
+        self.fg.guest.run_hooks.remove(self._log)
         logger = logging.getLogger(QMP_LOGGER)
         logger.removeHandler(self._qmp)
         logger.setLevel(self._saved[0])
