@@ -259,7 +259,7 @@ const char *nvme_scsi_state_name(enum nvme_scsi_state state);
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);
-void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why);
 void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why);
 
 /* queue.c */

@@ -146,13 +146,14 @@ static int nvme_scsi_wait_csts(struct nvme_scsi_ctrl *ctrl, u32 mask, u32 val,
 
 	for (;;) {
 		csts = readl(ctrl->bar + NVME_REG_CSTS);
-		if (csts == ~0U) {
-			dev_err(ctrl->dev, "controller gone (CSTS reads all ones) while waiting for %s\n",
-				what);
+		if ((csts & mask) == val && csts != ~0U)
+			return 0;
+		/* a removed function may read all ones, or (QEMU) zeroes */
+		if (csts == ~0U || !pci_device_is_present(ctrl->pdev)) {
+			dev_err(ctrl->dev, "controller gone (CSTS %#x, no config space) while waiting for %s\n",
+				csts, what);
 			return -ENODEV;
 		}
-		if ((csts & mask) == val)
-			return 0;
 		if (time_after(jiffies, deadline)) {
 			dev_err(ctrl->dev, "timed out after %u ms waiting for %s (CSTS %#x)\n",
 				jiffies_to_msecs(timeout), what, csts);
@@ -223,17 +224,18 @@ void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl)
 }
 
 /*
- * Give up on the controller for good (a command timed out while the device
- * is being removed, as Linux's nvme does in state DELETING): shut it down
- * if it still answers, disable it and fail everything outstanding with
- * DID_NO_CONNECT; later commands fail at once.
+ * Give up on the controller for good (its function is gone, or a command
+ * timed out while the device is being removed, as Linux's nvme does in
+ * state DELETING): shut it down if it still answers, disable it, fail
+ * everything outstanding with DID_NO_CONNECT and take the LUNs offline.
+ * Not with reset_lock held (it takes it).
  */
-void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl)
+void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why)
 {
 	unsigned int i;
 
 	mutex_lock(&ctrl->reset_lock);
-	if (nvme_scsi_state(ctrl) == NVME_SCSI_DELETING ||
+	if (nvme_scsi_state(ctrl) == NVME_SCSI_DEAD ||
 	    !nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD)) {
 		mutex_unlock(&ctrl->reset_lock);
 		return;
@@ -244,6 +246,8 @@ void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl)
 	for (i = 0; i <= ctrl->nr_io_queues; i++)
 		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
 	mutex_unlock(&ctrl->reset_lock);
+	dev_err(ctrl->dev, "%s: controller marked dead, %u SCSI device(s) offline\n",
+		why, nvme_scsi_set_luns_offline(ctrl, true));
 }
 
 static void nvme_scsi_reset_work(struct work_struct *work)

@@ -1356,7 +1356,7 @@ static enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 			scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out during removal, disabling controller\n",
 				    q->qid, cid);
 			atomic_inc(&q->nr_timeouts);
-			nvme_scsi_kill_ctrl(ctrl);
+			nvme_scsi_kill_ctrl(ctrl, "command timeout during removal");
 		}
 		return BLK_EH_DONE;
 	}
@@ -1373,9 +1373,17 @@ static enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 		return BLK_EH_DONE;
 	atomic_inc(&q->nr_timeouts);
 
+	/*
+	 * Surprise removal: the function is gone (CSTS reads all ones, or the
+	 * config space does). Nothing will complete: fail it all now.
+	 */
 	csts = readl(ctrl->bar + NVME_REG_CSTS);
-	if (csts == ~0U)
-		return BLK_EH_DONE;		/* device gone: let EH fail it */
+	if (csts == ~0U || !pci_device_is_present(ctrl->pdev)) {
+		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, controller gone (CSTS %#x)\n",
+			    q->qid, cid, csts);
+		nvme_scsi_kill_ctrl(ctrl, "controller gone");
+		return BLK_EH_DONE;
+	}
 	if (csts & NVME_CSTS_CFS) {
 		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, controller fatal status (CSTS %#x)\n",
 			    q->qid, cid, csts);

@@ -6,10 +6,16 @@ and the host go away without an oops, WARNING or hung task, and the module
 unloads; a new controller added on the same port is probed again and a
 fresh fio verify passes on it.
 
-On q35 QEMU 7.2 unplugs through ACPI: the guest's remove() runs while the
-function still answers, then QEMU deletes it; a driver must also survive
-the controller vanishing first (remove() finds config space all ones),
-which QEMU cannot stage."""
+On q35 QEMU 7.2's device_del goes through ACPI: the guest's remove() runs
+while the function still answers, then QEMU deletes it.  A true surprise
+removal -- the function vanishes under a bound driver -- is staged from
+the guest: it turns the root port's slot power off (Slot Control: power
+controller off, power indicator off) behind the driver's back, and QEMU
+powers the controller off: it drops off the bus (config space reads all
+ones, no MMIO, DMA or interrupts), as a card that lost power or was
+pulled.  Nothing completes: the driver must notice at its first timeout,
+fail everything, and let the function be removed afterwards; with power
+back, a PCI rescan finds the controller again."""
 import time
 
 import pytest
@@ -34,6 +40,17 @@ HOSTS = {"nvme_scsi": "grep -lx nvme_scsi /sys/class/scsi_host/host*/proc_name 2
 CTRL_NODE = {"nvme_scsi": "/sys/class/nvme_scsi/nvme_scsi*", "nvme": "/sys/class/nvme/nvme*"}
 RESCAN = {"nvme_scsi": "for r in /sys/class/nvme_scsi/nvme_scsi*/rescan; do echo 1 > $r; done",
           "nvme": "for c in /sys/class/nvme/nvme*; do echo 1 > $c/rescan_controller; done"}
+# Slot Control of the root port above the controller: find the PCI Express
+# capability (ID 10h) and read or write its Slot Control word (offset 18h)
+# through sysfs (config space writes of 2 bytes at an even offset are one
+# word write, which QEMU needs to see power and indicator change together).
+SLTCTL = ("cfg=/sys/bus/pci/devices/{rp}/config; "
+          "rd() {{ dd if=$cfg bs=1 skip=$(($1)) count=$2 2>/dev/null | od -An -tu$2 | tr -d ' '; }}; "
+          "p=$(rd 0x34 1); while [ $p -ne 0 ] && [ $(rd $p 1) -ne 16 ]; do p=$(rd $((p+1)) 1); done; "
+          "[ $p -ne 0 ]; ctl=$(rd $((p+0x18)) 2)")
+SLTCTL_WRITE = ("printf \"$(printf '\\%03o\\%03o' $((new & 255)) $((new >> 8)))\" | "
+                "dd of=$cfg bs=2 seek=$(((p+0x18)/2)) count=1 conv=notrunc 2>/dev/null")
+PCC_OFF_PIC_OFF = 0x700     # power controller off (bit 10), power indicator off (9:8)
 JOB = "--rw=randwrite --bs=4k --size=64M --iodepth=16 --time_based --runtime=300"
 
 
@@ -65,6 +82,27 @@ def disk_ios(guest, disk):
     return int(out or 0)
 
 
+def re_add(guest, driver, disk, size=64 << 20):
+    """Load the driver again and, unless @size is None, put a new controller
+    (and a new namespace of @size bytes) on the root port, else rescan the
+    PCI bus; wait for the disk and verify IO on it; returns fio's IOs."""
+    guest.run(f"modprobe {driver} {guest.cfg.driver.params}", timeout=60)
+    if size:
+        guest.vm.command("device_add", driver="cosim-nvme", id="nvme0", bus="rp0",
+                         addr="0x0", serial="COSIM0002",
+                         **config.controller_properties(guest.cfg))
+        control.add_namespace(guest, 1, size >> 20)
+    else:
+        guest.run("echo 1 > /sys/bus/pci/rescan", timeout=60)
+    guest.wait_until(f"ls -d {CTRL_NODE[driver]} > /dev/null 2>&1", timeout=60)
+    # the namespace may have come after the probe's scan
+    guest.run(RESCAN[driver], timeout=60)
+    guest.wait_until(f"[ -e /sys/block/{disk[5:]} ]", timeout=60)
+    devs = guest.block_devices()
+    assert len(devs) == 1 and (not size or devs[0][1] == size), devs
+    return fio_verify(guest, devs[0][0], "--rw=randwrite --bs=4k --size=16M --iodepth=16").ios
+
+
 def test_controller_removed_under_io(hotplug_guest, record):
     guest = hotplug_guest
     driver = guest.cfg.driver.name
@@ -89,18 +127,7 @@ def test_controller_removed_under_io(hotplug_guest, record):
     guest.run(f"rmmod {driver}", timeout=60)
 
     # a new controller on the same port: probed again, IO works
-    guest.run(f"modprobe {driver} {guest.cfg.driver.params}", timeout=60)
-    guest.vm.command("device_add", driver="cosim-nvme", id="nvme0", bus="rp0", addr="0x0",
-                     serial="COSIM0002", **config.controller_properties(guest.cfg))
-    control.add_namespace(guest, 1, 64)
-    guest.wait_until(f"ls -d {CTRL_NODE[driver]} > /dev/null 2>&1", timeout=60)
-    # the namespace may have come after the probe's scan
-    guest.run(RESCAN[driver], timeout=60)
-    guest.wait_until(f"[ -e /sys/block/{disk[5:]} ]", timeout=60)
-    devs = guest.block_devices()
-    assert [size for _, size, _ in devs] == [64 << 20], devs
-    ios = fio_verify(guest, devs[0][0], "--rw=randwrite --bs=4k --size=16M --iodepth=16").ios
-    record(recovery=recovery, ios=ios)
+    record(recovery=recovery, ios=re_add(guest, driver, disk))
 
 
 def test_controller_removed_with_commands_stuck(hotplug_guest, record):
@@ -136,3 +163,54 @@ def test_controller_removed_with_commands_stuck(hotplug_guest, record):
     if driver == "nvme_scsi":
         assert "timed out during removal, disabling controller" in log, log
     guest.run(f"rmmod {driver}", timeout=60)
+
+
+def test_controller_vanishes_under_io(hotplug_guest, record):
+    """Surprise removal: the slot loses power under fio, the controller
+    drops off the bus, the driver is not told.  Every outstanding command must end
+    (nvme_scsi: at the first timeout, it finds the config space gone; Linux's
+    nvme: abort, reset, then it removes the namespace), fio gets errors, no
+    oops; the dead function's remove() and rmmod return; with power back a
+    PCI rescan finds the controller and fio verify passes on it."""
+    guest = hotplug_guest
+    driver = guest.cfg.driver.name
+    disk = guest.block_devices()[0][0]
+    bdf = guest.run(f"ls -d /sys/bus/pci/drivers/{driver}/0000:* | head -1").output.strip()
+    bdf = bdf.rsplit("/", 1)[1]
+    rp = guest.run(f"basename $(readlink -f /sys/bus/pci/devices/{bdf}/..)").output.strip()
+    sltctl = SLTCTL.format(rp=rp)
+    power_on = int(guest.run(f"{sltctl}; echo $ctl").output)
+    assert not power_on & 0x400, f"slot of {rp} not powered: Slot Control {power_on:#x}"
+
+    fio = Fio(guest, disk, JOB).start()
+    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
+                     "-gt 500 ]", timeout=120)
+    guest.run("dmesg -c > /dev/null")
+    t_cut = time.monotonic()
+    guest.run(f"{sltctl}; new=$((ctl | {PCC_OFF_PIC_OFF})); {SLTCTL_WRITE}")
+    # off the bus for QEMU and for the guest's config space reads
+    pci = [d.get("qdev_id") for bus in guest.vm.command("query-pci") for d in bus["devices"]]
+    assert "nvme0" not in pci, pci
+    vid = guest.run(f"od -An -tx2 -N2 /sys/bus/pci/devices/{bdf}/config").output.strip()
+    assert vid == "ffff", vid
+
+    result = fio.wait(timeout=180)
+    recovery = time.monotonic() - t_cut
+    assert result.status != 0, f"fio did not notice the removal:\n{result.output[-2000:]}"
+    record(recovery=recovery)
+    log = guest.run("dmesg").output
+    if driver == "nvme_scsi":
+        # one io_timeout: the first timed-out command finds the function gone
+        assert recovery < IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the removal"
+        assert "controller gone: controller marked dead, 1 SCSI device(s) offline" in log, log
+        assert guest.run(f"cat /sys/block/{disk[5:]}/device/state").output.strip() == "offline"
+    else:
+        assert recovery < 3 * IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the removal"
+
+    guest.run(f"echo 1 > /sys/bus/pci/devices/{bdf}/remove", timeout=120)
+    guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
+    assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
+    guest.run(f"rmmod {driver}", timeout=60)
+
+    guest.run(f"{sltctl}; new={power_on}; {SLTCTL_WRITE}")
+    re_add(guest, driver, disk, size=None)
