@@ -449,6 +449,8 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 			spin_lock_irqsave(&q->cq_lock, flags);
 			if (q->rqs[cid] == &sreq.req) {
 				WRITE_ONCE(q->rqs[cid], NULL);
+				/* counted as the reset's: it will never complete */
+				q->nr_cancelled++;
 				abandoned = true;
 			}
 			spin_unlock_irqrestore(&q->cq_lock, flags);
