@@ -7,13 +7,14 @@ import time
 
 import pytest
 
+from cosim import control
 from cosim.workload import Fio, verify_only
 
 MEDIUM_ERRNO = r"I/O error|Input/output error|No data available"
 
 pytestmark = pytest.mark.faults
 
-WRITE, READ, ABORT = 0x01, 0x02, 0x08
+WRITE, READ, ABORT, GET_FEATURES = 0x01, 0x02, 0x08, 0x0a
 # Pinned to CPU 0 so its IO goes to the first IO queue (qid 1) for both drivers.
 JOB = ("--rw=randwrite --bs=4k --size=16M --iodepth=8 --verify_backlog=256 "
        "--cpus_allowed=0")
@@ -53,6 +54,33 @@ def test_dropped_io_and_dropped_abort_reset(fg, record):
     fg.faults.add(action="drop", queue="admin", opcode=ABORT, count=0)
     run_through_fault(fg, record, bound=3 * fg.io_timeout + fg.admin_timeout,
                       action="drop", queue="io", opcode=WRITE, nth=100)
+
+
+def test_dropped_admin_command_reset(fg, record):
+    """An admin command (Get Features through the passthrough device) never
+    completes while IO runs: the admin timeout resets the controller, the
+    command comes back with an error instead of hanging, and the IO around it
+    goes on and verifies."""
+    g, dev = fg.guest, fg.disk
+    before = fg.counters()
+    resets = control.stats(g)["resets"]
+    fio = Fio(g, dev, JOB).start()
+    rid = fg.faults.add(action="drop", queue="admin", opcode=GET_FEATURES, count=1)
+    g.run(f"(nvme get-feature {fg.chardev} -f 7 > /tmp/admin.out 2>&1; "
+          "echo $? > /tmp/admin.rc) &")
+    fg.faults.wait_hit(rid)
+    t_hit = time.monotonic()
+    bound = 2 * fg.admin_timeout
+    g.wait_until("[ -e /tmp/admin.rc ]", timeout=bound + SLACK)
+    recovery = time.monotonic() - t_hit
+    assert g.run("cat /tmp/admin.rc").output.strip() != "0", \
+        "a dropped Get Features reported success:\n" + g.run("cat /tmp/admin.out").output
+    assert control.stats(g)["resets"] > resets, "the admin timeout did not reset the controller"
+    result = fio.wait(timeout=600)
+    assert result.status == 0, f"fio failed through the reset:\n{result.output[-3000:]}"
+    record(recovery=recovery, ios=verify_only(g, dev, JOB).ios)
+    assert recovery < bound + SLACK, f"recovery took {recovery:.1f}s"
+    fg.assert_counters_agree(before)
 
 
 def test_fatal_status_during_io(fg, record):
