@@ -32,10 +32,11 @@ def short_timeouts(guest):
 
 def test_timeout_abort_then_reset(short_timeouts):
     """A backend stalled (throttled to 1 IOPS) longer than io_timeout: every
-    timed-out command first gets an NVMe Abort; neither model can abort a
-    command at its block layer, so the second timeout goes to SCSI error
-    handling and a controller reset; once the stall ends, fio's verify
-    passes."""
+    timed-out command first gets an NVMe Abort; a request inside QEMU's block
+    layer cannot be cancelled (cosim-nvme accepts the Abort but completes the
+    command only when its stalled request returns; QEMU's nvme does not abort
+    it), so the second timeout goes to SCSI error handling and a controller
+    reset; once the stall ends, fio's verify passes."""
     guest = short_timeouts
     dev, disk = chardev(guest), first_disk(guest)
     if queue_stats(guest, dev)["queues"][1]["depth"] < 16:
