@@ -1507,6 +1507,11 @@ static int nvme_scsi_host_reset(struct Scsi_Host *shost, int reset_type)
  * A dead controller's LUNs go offline (the midlayer then fails their IO
  * without calling us); a reset that revives the controller brings them
  * back. Returns how many changed state.
+ *
+ * Called after reset_lock is dropped, so a reset may have changed the
+ * controller's state since: each LUN only follows the state the controller
+ * is in now (checked under the LUN's state_mutex, which the other caller
+ * takes too), or a late "offline" would strand a revived controller's LUNs.
  */
 unsigned int nvme_scsi_set_luns_offline(struct nvme_scsi_ctrl *ctrl, bool offline)
 {
@@ -1516,10 +1521,14 @@ unsigned int nvme_scsi_set_luns_offline(struct nvme_scsi_ctrl *ctrl, bool offlin
 	unsigned int n = 0;
 
 	shost_for_each_device(sdev, ctrl->shost) {
+		enum nvme_scsi_state state;
 		bool changed = false;
 
 		mutex_lock(&sdev->state_mutex);
-		if (sdev->sdev_state == from)
+		state = nvme_scsi_state(ctrl);
+		if (sdev->sdev_state == from &&
+		    (offline ? state == NVME_SCSI_DEAD || state == NVME_SCSI_DELETING :
+			       state == NVME_SCSI_LIVE))
 			changed = !scsi_device_set_state(sdev, to);
 		mutex_unlock(&sdev->state_mutex);
 		if (changed) {
