@@ -145,7 +145,8 @@ class LibvirtVM:
         self.log_dir = log_dir
         self._conn = None
         self._dom = None
-        self._events = queue.Queue()
+        self._events = queue.Queue()     # filled by libvirt's event thread
+        self._seen = []                   # taken from it, not yet waited for
 
     def launch(self):
         self._conn = libvirt.open(self.uri)
@@ -207,6 +208,18 @@ class LibvirtVM:
         return reply["return"]
 
     def event_wait(self, name, timeout=60.0, match=None):
+        """Like QEMUMachine.event_wait: events that do not match are kept for
+        a later wait, not dropped."""
+        def matches(ev):
+            return ev["event"] == name and all(
+                ev.get(k) == v or (isinstance(v, dict) and
+                                   all(ev[k].get(kk) == vv for kk, vv in v.items()))
+                for k, v in (match or {}).items())
+
+        for ev in self._seen:
+            if matches(ev):
+                self._seen.remove(ev)
+                return ev
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -216,8 +229,6 @@ class LibvirtVM:
                 ev = self._events.get(timeout=left)
             except queue.Empty:
                 return None
-            if ev["event"] == name and all(ev.get(k) == v or
-                                           (isinstance(v, dict) and
-                                            all(ev[k].get(kk) == vv for kk, vv in v.items()))
-                                           for k, v in (match or {}).items()):
+            if matches(ev):
                 return ev
+            self._seen.append(ev)
