@@ -89,10 +89,13 @@ def last_console_line(path):
     try:
         with open(path, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 512))
-            lines = f.read().decode(errors="replace").splitlines()
+            text = f.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
-    return lines[-2].strip() if len(lines) > 1 else ""
+    lines = text.splitlines()
+    if not text.endswith("\n"):
+        lines = lines[:-1]              # the last one is still being written
+    return lines[-1].strip() if lines else ""
 
 
 @contextmanager

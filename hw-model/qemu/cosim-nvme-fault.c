@@ -251,7 +251,6 @@ void qmp_cosim_nvme_fault_clear(const char *id, Error **errp)
     }
 }
 
-/* faults=<file>: a JSON list of rules (the fault-add arguments without id) */
 /* COSIM_NVME_FAULT: a rule fired (the core's trace_fault hook) */
 void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action,
                             uint16_t qid, uint16_t cid)
@@ -262,6 +261,7 @@ void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action
     qapi_event_send_cosim_nvme_fault(!!dev->id, dev->id, path, rule, action, qid, cid);
 }
 
+/* faults=<file>: a JSON list of rules (the fault-add arguments without id) */
 bool cosim_nvme_load_faults(CosimNvmeState *s, const char *path, Error **errp)
 {
     g_autofree char *text = NULL;

@@ -76,12 +76,6 @@ def hotplug_guest(request):
         guest.close()
 
 
-def disk_ios(guest, disk):
-    """Writes completed on @disk (/proc/diskstats)."""
-    out = guest.run(f"awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats").output
-    return int(out or 0)
-
-
 def re_add(guest, driver, disk, size=64 << 20):
     """Load the driver again and, unless @size is None, put a new controller
     (and a new namespace of @size bytes) on the root port, else rescan the
@@ -112,7 +106,6 @@ def test_controller_removed_under_io(hotplug_guest, record):
     fio = Fio(guest, disk, JOB).start()
     guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
                      "-gt 500 ]", timeout=120)
-    since_io = disk_ios(guest, disk)
     t_del = time.monotonic()
     guest.vm.command("device_del", id="nvme0")
     guest.vm.event_wait("DEVICE_DELETED", timeout=120, match={"data": {"device": "nvme0"}})
@@ -121,7 +114,6 @@ def test_controller_removed_under_io(hotplug_guest, record):
     result = fio.wait(timeout=120)
     recovery = time.monotonic() - t_del
     assert result.status != 0, f"fio did not notice the removal:\n{result.output[-2000:]}"
-    assert since_io > 0
     guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
     assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
     guest.run(f"rmmod {driver}", timeout=60)

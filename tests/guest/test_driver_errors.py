@@ -252,11 +252,11 @@ def test_dead_controller_unloads(faulty):
     guest, faults = faulty
     dev = chardev(guest)
     rule, _ = go_dead(guest, faults, dev)
-    params = guest.run("cat /sys/module/nvme_scsi/parameters/io_timeout").output.strip()
+    io_timeout = guest.run("cat /sys/module/nvme_scsi/parameters/io_timeout").output.strip()
     guest.run("rmmod nvme_scsi", timeout=60)
     assert guest.run("ls /sys/block/ | grep -c '^sd'", check=False).output.strip() == "0"
     faults.remove(rule)
-    guest.load_driver(params=f"{guest.cfg.driver.params} io_timeout={params}")
+    guest.load_driver(params=f"{guest.cfg.driver.params} io_timeout={io_timeout}")
     assert queue_stats(guest, chardev(guest))["state"] == "live"
 
 
