@@ -355,6 +355,20 @@ class Guest:
     def rescan(self, timeout=120):
         return self.run(self.RESCAN[self.cfg.driver.name], timeout=timeout)
 
+    QUEUE_COUNTERS = "/sys/kernel/debug/nvme_scsi/{}/queues"
+
+    def queue_counters(self, ctrl="nvme_scsi0"):
+        """nvme_scsi's per-queue counters from debugfs, all since it bound the
+        controller: {"state", "resets", "queues": {qid: {"depth", "submitted",
+        "completed", "cancelled", "timeouts", "aborts", "aborts_failed"}}}."""
+        lines = self.run(f"cat {self.QUEUE_COUNTERS.format(ctrl)}").output.strip().splitlines()
+        head, cols = lines[0].split(), lines[1].split()    # state S resets N / qid ...
+        queues = {}
+        for line in lines[2:]:
+            vals = [int(v) for v in line.split()]
+            queues[vals[0]] = dict(zip(cols, vals))
+        return {"state": head[1], "resets": int(head[3]), "queues": queues}
+
     def unload_driver(self, name=None):
         name = name or self.cfg.driver.name
         if name != "none":

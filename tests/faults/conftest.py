@@ -228,23 +228,6 @@ def record(request):
 
 # -- driver and model counters -------------------------------------------------
 
-DRIVER_QUEUES = "/sys/kernel/debug/nvme_scsi/nvme_scsi0/queues"
-
-
-def driver_counters(guest):
-    """nvme_scsi's debugfs queue counters: {"state", "resets", "queues":
-    {qid: {"submitted", "completed", "cancelled", "timeouts", "aborts",
-    "aborts_failed", ...}}}, all since the driver bound the controller."""
-    lines = guest.run(f"cat {DRIVER_QUEUES}").output.strip().splitlines()
-    head = lines[0].split()                  # state <name> resets <n>
-    cols = lines[1].split()
-    queues = {}
-    for line in lines[2:]:
-        vals = [int(v) for v in line.split()]
-        queues[vals[0]] = dict(zip(cols, vals))
-    return {"state": head[1], "resets": int(head[3]), "queues": queues}
-
-
 def model_counters(guest):
     """The model's `stats` (qom-get), queues keyed by int SQ id; all since
     the controller was created."""
@@ -269,7 +252,7 @@ def counters(fg, tries=10):
         return None
     for _ in range(tries):
         model = model_counters(fg.guest)
-        driver = driver_counters(fg.guest)
+        driver = fg.guest.queue_counters()
         if model_counters(fg.guest) == model:
             return Counters(driver, model)
     raise AssertionError(f"the model's counters kept changing over {tries} reads: "

@@ -32,17 +32,8 @@ def first_disk(guest):
 
 
 def queue_stats(guest, dev):
-    """{"state":, "resets":, "queues": {qid: {column: int}}} from debugfs."""
-    name = dev.rsplit("/", 1)[1]
-    out = guest.run(f"cat /sys/kernel/debug/nvme_scsi/{name}/queues").output
-    lines = out.strip().splitlines()
-    head = lines[0].split()
-    stats = {"state": head[1], "resets": int(head[3]), "queues": {}}
-    cols = lines[1].split()
-    for line in lines[2:]:
-        vals = [int(v) for v in line.split()]
-        stats["queues"][vals[0]] = dict(zip(cols, vals))
-    return stats
+    """The driver's debugfs counters of the controller behind char device `dev`."""
+    return guest.queue_counters(dev.rsplit("/", 1)[1])
 
 
 def boot_guest(name, cfg):
