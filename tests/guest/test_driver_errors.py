@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from cosim.workload import Fio
 from driver_helpers import chardev, first_disk, queue_stats, require_nvme_scsi, scsi_host
 
 pytestmark = pytest.mark.guest
@@ -49,23 +50,16 @@ def test_timeout_abort_then_reset(short_timeouts):
     guest.run("dmesg -c > /dev/null")
 
     throttle(guest, 1)
-    guest.run(f"(fio --name=verify --filename={disk} --direct=1 --ioengine=libaio "
-              f"--verify=crc32c --verify_fatal=1 --rw=randwrite --bs=4k --size=1M "
-              f"--iodepth=8 --output-format=terse > /tmp/fio_to 2>&1; "
-              f"echo rc=$? > /tmp/fio_to.rc) &")
-    # stall long enough for timeout, abort, second timeout and a reset
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if queue_stats(guest, dev)["resets"] > before["resets"]:
-            break
-        time.sleep(1)
+    fio = Fio(guest, disk, "--rw=randwrite --bs=4k --size=1M --iodepth=8").start()
+    # stalled long enough for a timeout, the Abort, a second timeout and a reset
+    counters = guest.QUEUE_COUNTERS.format(dev[5:])
+    guest.wait_until(f"[ $(awk 'NR == 1 {{print $4}}' {counters}) -gt {before['resets']} ]",
+                     timeout=60)
     throttle(guest, 0)
-    out = guest.run("n=0; while [ ! -e /tmp/fio_to.rc ] && [ $n -lt 1200 ]; do "
-                    "n=$((n+1)); sleep 0.1; done; cat /tmp/fio_to.rc /tmp/fio_to",
-                    timeout=200).output
+    result = fio.wait(timeout=200)
     log = guest.run("dmesg").output
     after = queue_stats(guest, dev)
-    assert "rc=0" in out, f"{out}\n{log}"
+    assert result.status == 0, f"{result.output[-3000:]}\n{log}"
     assert "timed out, aborting" in log, log
     io_after = [q for qid, q in after["queues"].items() if qid]
     assert sum(q["timeouts"] for q in io_after) > 0, after

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from cosim.workload import fio_verify
+from cosim.workload import Fio, fio_verify, verify_only
 from driver_helpers import (MIB, chardev, first_disk, queue_stats,
                             require_nvme_scsi, scsi_host)
 
@@ -155,9 +155,8 @@ def test_io_passthru_alongside_fio(nvme):
               f"echo done >> /tmp/pt_loop) &")
     fio_verify(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M --iodepth=128 "
         "--numjobs=1 --verify_backlog=128")
-    out = guest.run("n=0; while ! grep -q done /tmp/pt_loop; do n=$((n+1)); "
-                    "[ $n -gt 600 ] && break; sleep 0.2; done; cat /tmp/pt_loop",
-                    timeout=180).output
+    guest.wait_until("grep -q done /tmp/pt_loop", timeout=120)
+    out = guest.run("cat /tmp/pt_loop").output
     assert out.strip() == "done", out
     after = queue_stats(guest, dev)
     assert after["resets"] == before["resets"]
@@ -211,12 +210,16 @@ def test_reset_under_io(nvme):
     guest, dev = nvme
     disk = first_disk(guest)
     before = queue_stats(guest, dev)
-    guest.run(f"rm -f /tmp/rst; (sleep 1; nvme reset {dev} > /tmp/rst.tmp 2>&1; "
-              f"echo rc=$? >> /tmp/rst.tmp; mv /tmp/rst.tmp /tmp/rst) &")
-    fio_verify(guest, disk, "--rw=randwrite --bs=64k --size=96M --offset=96M --iodepth=32")
-    out = guest.run("n=0; while [ ! -e /tmp/rst ] && [ $n -lt 300 ]; do n=$((n+1)); "
-                    "sleep 0.1; done; cat /tmp/rst", timeout=60).output
-    assert "rc=0" in out, out
+    job = "--rw=randwrite --bs=64k --size=96M --offset=96M --iodepth=32"
+    fio = Fio(guest, disk, job).start()
+    # reset once writes are flowing (field 8 of /proc/diskstats: writes completed)
+    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
+                     "-gt 100 ]", timeout=60)
+    assert guest.run(f"[ -e {fio.out}.rc ]", check=False).status, "fio ended before the reset"
+    guest.run(f"nvme reset {dev}", timeout=60)
+    result = fio.wait(timeout=600)
+    assert result.status == 0, f"fio failed across the reset:\n{result.output[-3000:]}"
+    verify_only(guest, disk, job)
     after = queue_stats(guest, dev)
     assert after["state"] == "live", after
     assert after["resets"] == before["resets"] + 1, (before, after)
