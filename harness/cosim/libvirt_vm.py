@@ -168,15 +168,6 @@ class LibvirtVM:
     def exitcode(self):
         return None
 
-    def wait(self, timeout=None):
-        """Like QEMUMachine.wait: until the guest is gone (e.g. it powered off)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_running():
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the domain still runs after {timeout}s")
-            time.sleep(0.1)
-        self.kill()
-
     def shutdown(self, timeout=10):
         self.kill()
 
