@@ -117,6 +117,17 @@ int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl)
 	return ret;
 }
 
+/* Is there a namespace behind @lun right now? */
+static bool nvme_scsi_lun_active(struct nvme_scsi_ctrl *ctrl, unsigned int lun)
+{
+	bool active;
+
+	rcu_read_lock();
+	active = rcu_access_pointer(ctrl->ns[lun]) != NULL;
+	rcu_read_unlock();
+	return active;
+}
+
 /* Make sure every active namespace has a SCSI device. */
 void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
 {
@@ -125,12 +136,8 @@ void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
 
 	for (lun = 0; lun < ctrl->nr_luns; lun++) {
 		struct scsi_device *sdev;
-		bool active;
 
-		rcu_read_lock();
-		active = rcu_access_pointer(ctrl->ns[lun]) != NULL;
-		rcu_read_unlock();
-		if (!active)
+		if (!nvme_scsi_lun_active(ctrl, lun))
 			continue;
 		sdev = scsi_device_lookup(shost, 0, 0, lun);
 		if (sdev) {
@@ -164,12 +171,9 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 	if (ret)
 		goto out;
 	for (lun = 0; lun < ctrl->nr_luns; lun++) {
+		bool active = nvme_scsi_lun_active(ctrl, lun);
 		struct scsi_device *sdev;
-		bool active;
 
-		rcu_read_lock();
-		active = rcu_access_pointer(ctrl->ns[lun]) != NULL;
-		rcu_read_unlock();
 		sdev = scsi_device_lookup(shost, 0, 0, lun);
 		if (active && !sdev) {
 			dev_info(ctrl->dev, "rescan: adding LUN %u (NSID %u)\n",
