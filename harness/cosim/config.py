@@ -243,6 +243,11 @@ def controller_properties(cfg):
     return props
 
 
+def named(name, model=None, driver=None):
+    """configs/NAME.toml, as load() reads it."""
+    return load(DEFAULT.parent / f"{name}.toml", model=model, driver=driver)
+
+
 def from_env(model=None, driver=None):
     """The config `make sim` and the tests use: CONFIG=, MODEL=, DRIVER= from the
     environment, with explicit arguments taking precedence."""

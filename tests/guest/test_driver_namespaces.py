@@ -138,8 +138,7 @@ def eight_ns():
     env = config.from_env()
     if env.driver.name != "nvme_scsi":
         pytest.skip("nvme_scsi's own interface")
-    cfg = config.load(config.paths.REPO / "configs" / "eight-namespaces.toml",
-                      model=env.controller.model, driver=env.driver.name)
+    cfg = config.named("eight-namespaces", model=env.controller.model, driver=env.driver.name)
     assert len(cfg.namespaces) == 8
     guest = boot_guest("eight_ns", cfg)
     yield guest

@@ -113,8 +113,7 @@ def numa():
     env = config.from_env()
     if env.driver.name != "nvme_scsi":
         pytest.skip("nvme_scsi's io_queue_mode")
-    cfg = config.load(config.paths.REPO / "configs" / "numa-2.toml",
-                      model=env.controller.model, driver=env.driver.name)
+    cfg = config.named("numa-2", model=env.controller.model, driver=env.driver.name)
     cfg.machine.cpus = 4            # two CPUs per node: per-node and per-CPU queues differ
     cfg.driver.params = "io_queue_mode=numa"
     yield from module_guest(cfg, "queues-numa")

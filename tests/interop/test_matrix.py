@@ -104,7 +104,7 @@ STEPS = [("identify", None), ("io", None), ("reset", check_reset),
 def test_cell(name, driver, model, matrix):
     cell = matrix(name, driver, model)
     try:
-        cfg = config.load(config.DEFAULT.parent / f"{name}.toml", model=model, driver=driver)
+        cfg = config.named(name, model=model, driver=driver)
     except config.ConfigError as e:
         cell.na(str(e).split(": ", 1)[1])
         pytest.skip(f"n/a: {e}")
