@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import config, image, paths
-from .agent import Agent, AgentError
+from .agent import Agent, AgentError, AgentTimeout
 from .console import ConsoleLog
 from .errors import GuestError
 
@@ -212,8 +212,30 @@ class Guest:
             raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
                              f"  logs: {self.rundir}") from e
         self._agent = Agent(self.agent_sock, self.check_alive)
-        self._agent.wait_ready(BOOT_TIMEOUT)
+        try:
+            self._agent.wait_ready(BOOT_TIMEOUT)
+        except AgentTimeout as e:
+            self.healthy = False
+            raise GuestError(f"{e}\n{self._boot_diagnostics()}") from e
         return self
+
+    # What a hung boot leaves to look at: QEMU's view of the vCPUs and the
+    # serial ports, next to the console's last lines.
+    BOOT_DIAGNOSTICS = ("info status", "info chardev", "info registers -a", "info pic",
+                        "info irq")
+
+    def _boot_diagnostics(self):
+        report = self.rundir / "boot-timeout.txt"
+        with open(report, "w") as f:
+            for hmp in self.BOOT_DIAGNOSTICS:
+                try:
+                    out = self._vm.command("human-monitor-command", command_line=hmp)
+                except Exception as e:      # QEMU wedged too: say so, keep going
+                    out = f"(failed: {e})\n"
+                f.write(f"== {hmp}\n{out}\n")
+        tail = self.console.text().splitlines()[-15:]
+        return ("  console ends with:\n" + "".join(f"    {l}\n" for l in tail) +
+                f"  console: {self.console.path}\n  QEMU state: {report}")
 
     def close(self):
         if self._agent:

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from cosim import config
+from cosim import config, machine
 from cosim.machine import Guest, GuestError
 
 pytestmark = pytest.mark.guest
@@ -40,3 +40,18 @@ def test_exit_status_and_output(own_guest):
     result = own_guest.run("echo out; echo err >&2; exit 7", check=False)
     assert result.status == 7
     assert result.output.split() == ["out", "err"]
+
+
+def test_boot_timeout_leaves_qemu_state(monkeypatch):
+    """A boot that does not reach the agent in time fails with the console's
+    last lines and QEMU's view of the vCPUs saved beside it."""
+    monkeypatch.setattr(machine, "BOOT_TIMEOUT", 0.5)
+    guest = Guest(config.from_env(driver="none"), name="harness")
+    with pytest.raises(GuestError) as e:
+        with guest:
+            pass
+    assert "did not answer in time (boot" in str(e.value)
+    assert str(guest.console.path) in str(e.value)
+    state = (guest.rundir / "boot-timeout.txt").read_text()
+    assert "VM status: running" in state and "CPU#1" in state
+    assert not guest.running()
