@@ -7,3 +7,7 @@ class GuestError(RuntimeError):
 
 class BuildError(RuntimeError):
     """Building QEMU, the driver or the guest image failed; the output is above."""
+
+
+class BootRetry(UserWarning):
+    """A guest boot hung and was tried again; the hung boot's logs are named."""

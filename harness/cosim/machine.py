@@ -9,17 +9,22 @@ import shutil
 import signal
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from . import config, image, paths
 from .agent import Agent, AgentError, AgentTimeout
 from .console import ConsoleLog
-from .errors import GuestError
+from .errors import BootRetry, GuestError
 
 paths.use_qemu_python()
 from qemu.machine import QEMUMachine  # noqa: E402  (needs the path above)
 
-BOOT_TIMEOUT = 180          # s; a TCG boot takes ~10 s, a loaded machine more
+BOOT_TIMEOUT = 120          # s; a TCG boot takes ~6 s, ~30 s with four guests per core
+# A boot that hangs is stopped and tried again this many times, with a warning
+# and its logs kept (rundir/hung-boot-N): under TCG a boot very rarely hangs
+# before userspace, and one such boot should not fail a whole suite.
+BOOT_RETRIES = 1
 DRIVER_TIMEOUT = 120        # s; module load, controller bring-up and SCSI scan
 
 
@@ -194,9 +199,32 @@ class Guest:
         return libvirt_vm.LibvirtVM(uri, xml, self.rundir)
 
     def start(self):
+        """Boot; on any failure QEMU is stopped before the error propagates."""
+        try:
+            return self._boot()
+        except BaseException:
+            self.close()
+            raise
+
+    def _boot(self):
         kernel, initrd = image.build()
         if not paths.QEMU_BIN.exists():
             raise GuestError(f"no QEMU at {paths.QEMU_BIN}: run `make qemu`")
+        for attempt in itertools.count(1):
+            self._launch(kernel, initrd)
+            try:
+                self._agent.wait_ready(BOOT_TIMEOUT)
+                return self
+            except AgentTimeout as e:
+                hang = f"{e}\n{self._boot_diagnostics()}"
+                if attempt > BOOT_RETRIES:
+                    self.healthy = False
+                    raise GuestError(hang) from e
+            kept = self._set_aside_hung_boot(attempt)
+            warnings.warn(BootRetry(f"guest boot hung, booting again; the hung boot's "
+                                    f"console and QEMU state are in {kept}\n{hang}"))
+
+    def _launch(self, kernel, initrd):
         if self.libvirt is not None:
             self._vm = self._libvirt_vm(self.libvirt, kernel, initrd)
         else:
@@ -212,12 +240,20 @@ class Guest:
             raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
                              f"  logs: {self.rundir}") from e
         self._agent = Agent(self.agent_sock, self.check_alive)
-        try:
-            self._agent.wait_ready(BOOT_TIMEOUT)
-        except AgentTimeout as e:
-            self.healthy = False
-            raise GuestError(f"{e}\n{self._boot_diagnostics()}") from e
-        return self
+
+    def _set_aside_hung_boot(self, attempt):
+        """Stop a boot that hung and move its logs to rundir/hung-boot-N, so
+        the next boot starts from clean logs and the hung one stays readable."""
+        self._agent.close()
+        self._agent = None
+        self._vm.kill()
+        kept = self.rundir / f"hung-boot-{attempt}"
+        kept.mkdir()
+        for name in ("console.log", "boot-timeout.txt", "cosim.log", "trace.log"):
+            if (self.rundir / name).exists():
+                (self.rundir / name).rename(kept / name)
+        self.console = ConsoleLog(self.rundir / "console.log")
+        return kept
 
     # What a hung boot leaves to look at: QEMU's view of the vCPUs and the
     # serial ports, next to the console's last lines.
@@ -252,11 +288,7 @@ class Guest:
     def __enter__(self):
         # Ctrl-C and SIGTERM both unwind through close().
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
+        return self.start()
 
     def __exit__(self, *exc):
         self.close()

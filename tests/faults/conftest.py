@@ -54,13 +54,12 @@ class FaultGuest:
         cfg.controller.ns_notice_aen = True
         self.driver = driver
         self.chardev = CHARDEV[driver]
-        self.guest = Guest(cfg, name=f"faults-{driver}", trace=TRACE_EVENTS)
+        self.guest = Guest(cfg, name=f"faults-{driver}", trace=TRACE_EVENTS).start()
         try:
-            self.guest.start()
+            self.guest.load_driver()
         except BaseException:
             self.guest.close()
             raise
-        self.guest.load_driver()
         self.faults = control.Faults(self.guest)
 
     @property

@@ -20,8 +20,11 @@ class GuestPool:
             guest = None
         if guest is None:
             guest = Guest(cfg, name=name).start()
-            guest.healthy = True
-            guest.load_driver()
+            try:
+                guest.load_driver()
+            except BaseException:
+                guest.close()       # no QEMU left running for the rest of the session
+                raise
             self._guests[key] = guest
         return guest
 

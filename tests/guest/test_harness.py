@@ -5,6 +5,7 @@ import time
 import pytest
 
 from cosim import config, machine
+from cosim.errors import BootRetry
 from cosim.machine import Guest, GuestError
 
 pytestmark = pytest.mark.guest
@@ -42,16 +43,21 @@ def test_exit_status_and_output(own_guest):
     assert result.output.split() == ["out", "err"]
 
 
-def test_boot_timeout_leaves_qemu_state(monkeypatch):
-    """A boot that does not reach the agent in time fails with the console's
-    last lines and QEMU's view of the vCPUs saved beside it."""
+def test_hung_boot_retried_once_then_reported(monkeypatch):
+    """A boot that does not reach the agent in time is tried once more with a
+    warning, then fails with the console's last lines; each hung boot leaves
+    QEMU's view of the vCPUs beside its console log."""
     monkeypatch.setattr(machine, "BOOT_TIMEOUT", 0.5)
     guest = Guest(config.from_env(driver="none"), name="harness")
-    with pytest.raises(GuestError) as e:
-        with guest:
-            pass
+    with pytest.warns(BootRetry, match="booting again") as warned:
+        with pytest.raises(GuestError) as e:
+            with guest:
+                pass
+    assert len(warned) == machine.BOOT_RETRIES == 1
     assert "did not answer in time (boot" in str(e.value)
     assert str(guest.console.path) in str(e.value)
-    state = (guest.rundir / "boot-timeout.txt").read_text()
-    assert "VM status: running" in state and "CPU#1" in state
+    for rundir in (guest.rundir, guest.rundir / "hung-boot-1"):
+        state = (rundir / "boot-timeout.txt").read_text()
+        assert "VM status: running" in state and "CPU#1" in state
+        assert (rundir / "console.log").exists()
     assert not guest.running()
