@@ -151,6 +151,7 @@ static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fau
 	    !only_for(err, "sc", s->sc != NVME_FAULT_UNSET, a, a == NVME_FAULT_STATUS) ||
 	    !only_for(err, "dnr", s->dnr, a, a == NVME_FAULT_STATUS) ||
 	    !only_for(err, "more", s->more, a, a == NVME_FAULT_STATUS) ||
+	    !only_for(err, "execute", s->execute, a, a == NVME_FAULT_STATUS) ||
 	    !only_for(err, "ms", s->ms != NVME_FAULT_UNSET, a, a == NVME_FAULT_READY_DELAY) ||
 	    !only_for(err, "cq", s->cq != NVME_FAULT_UNSET, a, a == NVME_FAULT_DROP_IRQ))
 		return false;
@@ -349,6 +350,12 @@ uint64_t nvme_clock_ns(struct nvme_ctrl *ctrl)
 	return ctrl->ops->clock_ns ? ctrl->ops->clock_ns(ctrl->opaque) : 0;
 }
 
+static uint16_t nvme_fault_status(const struct nvme_fault_spec *s)
+{
+	return (uint16_t)(NVME_SCT(s->sct == NVME_FAULT_UNSET ? 0 : s->sct) | s->sc |
+			  (s->more ? NVME_MORE : 0) | (s->dnr ? NVME_DNR : 0));
+}
+
 /* Park @req in the controller: Abort finds it, queue deletion and reset drop it. */
 static void nvme_fault_hold(struct nvme_req *req, struct list_node *list, uint8_t flags)
 {
@@ -390,9 +397,13 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 			return true;
 		case NVME_FAULT_STATUS:
 			ctrl->stats.cmds_status++;
-			req->status = (uint16_t)(NVME_SCT(s->sct == NVME_FAULT_UNSET ? 0 : s->sct) |
-						 s->sc | (s->more ? NVME_MORE : 0) |
-						 (s->dnr ? NVME_DNR : 0));
+			if (s->execute) {
+				/* e.g. a Write that reached the medium reports a failure */
+				req->fault_flags |= NVME_REQ_F_STATUS;
+				req->fault_status = nvme_fault_status(s);
+				return false;
+			}
+			req->status = nvme_fault_status(s);
 			nvme_req_complete(req);
 			return true;
 		case NVME_FAULT_DUP_COMPLETION:

@@ -17,7 +17,7 @@ struct nvme_ctrl;
 enum nvme_fault_action {
 	NVME_FAULT_DROP,		/* never complete (Abort / reset end it) */
 	NVME_FAULT_DELAY,		/* execute delay-us later */
-	NVME_FAULT_STATUS,		/* complete with sct/sc/dnr/more, no execution */
+	NVME_FAULT_STATUS,		/* complete with sct/sc/dnr/more (after running it if execute) */
 	NVME_FAULT_CFS,			/* set CSTS.CFS; the command is dropped */
 	NVME_FAULT_READY_DELAY,		/* next CC.EN=1: CSTS.RDY after ms (-1: never) */
 	NVME_FAULT_IGNORE_SHUTDOWN,	/* next CC.SHN: SHST never completes */
@@ -53,6 +53,7 @@ struct nvme_fault_spec {
 	int64_t delay_us;
 	int64_t sct, sc;
 	bool dnr, more;
+	bool execute;			/* status: run the command, then report sct/sc */
 	int64_t ms;
 	int64_t cq;
 };

@@ -103,6 +103,7 @@ struct nvme_req {
 	struct nvme_sg *sg;		/* ctrl->max_sg entries, allocated on first use */
 	void *buf;			/* per-command host buffer (Compare, DSM), freed at release */
 	uint8_t fault_flags;		/* NVME_REQ_F_* set by the fault engine */
+	uint16_t fault_status;		/* NVME_REQ_F_STATUS: the status to report */
 	uint64_t deadline;		/* delay: when to execute (ns) */
 };
 
@@ -113,6 +114,7 @@ struct nvme_req {
 #define NVME_REQ_F_BAD_CID	0x08	/* post a stray completion first */
 #define NVME_REQ_F_CORRUPT	0x10	/* flip the data of this Read */
 #define NVME_REQ_F_ABORTED	0x20	/* Abort named it at the block layer */
+#define NVME_REQ_F_STATUS	0x40	/* ran; report fault_status if it succeeded */
 
 struct nvme_cq {
 	uint16_t qid;

@@ -426,6 +426,9 @@ void nvme_req_complete(struct nvme_req *req)
 		nvme_req_release(req);
 		return;
 	}
+	/* status rule with execute: the command ran; its own failure wins */
+	if ((req->fault_flags & NVME_REQ_F_STATUS) && !req->status)
+		req->status = req->fault_status;
 	if (req->status)
 		nvme_error_log_add(ctrl, req);
 	if (!list_empty(&cq->wait) || nvme_cq_full(cq)) {

@@ -116,6 +116,7 @@ static bool cosim_nvme_fault_spec(CosimNvmeFaultParams *p,
     s->sc = OPT(p, sc);
     s->dnr = p->has_dnr && p->dnr;
     s->more = p->has_more && p->more;
+    s->execute = p->has_execute && p->execute;
     s->ms = OPT(p, ms);
     s->cq = OPT(p, cq);
     return true;
@@ -200,7 +201,8 @@ static CosimNvmeFaultRule *cosim_nvme_fault_info(const struct nvme_fault_info *i
     r->seed = (int64_t)sp->seed;
     SET(r, delay_us, sp->delay_us);
     if (sp->action == NVME_FAULT_STATUS) {
-        r->has_sct = r->has_sc = r->has_dnr = r->has_more = true;
+        r->has_sct = r->has_sc = r->has_dnr = r->has_more = r->has_execute = true;
+        r->execute = sp->execute;
         r->sct = sp->sct == NVME_FAULT_UNSET ? 0 : sp->sct;
         r->sc = sp->sc;
         r->dnr = sp->dnr;

@@ -96,6 +96,28 @@ def test_status(vm, nvme):
     assert stats(vm)["status-injected"] == 3
 
 
+def test_status_after_execute(vm, nvme):
+    """execute: the Write reaches the image (a Read gets its data back) and
+    only the completion says 0/07h; a plain status rule never writes."""
+    fault_add(vm, action="status", opcode=CMD_WRITE, sc=7, execute=True,
+              **{"lba-start": 32, "lba-end": 39})
+    fault_add(vm, action="status", opcode=CMD_WRITE, sc=7, **{"lba-start": 48, "lba-end": 55})
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    buf = nvme.alloc(PAGE)
+    data = bytes(range(1, 256)) * 16 + b"\x5a" * 16
+    nvme.qt.memwrite(buf, data)
+    assert nvme.rw(q, CMD_WRITE, 1, 32, 8, buf, PAGE).sc == SC_ABORT_REQ
+    assert nvme.rw(q, CMD_WRITE, 1, 48, 8, buf, PAGE).sc == SC_ABORT_REQ
+    for slba, want in ((32, data), (48, bytes(PAGE))):
+        nvme.qt.memset(buf, PAGE)
+        assert nvme.rw(q, CMD_READ, 1, slba, 8, buf, PAGE).sc == SC_SUCCESS
+        assert nvme.qt.memread(buf, PAGE) == want, f"LBA {slba}"
+    executed, plain = fault_list(vm)
+    assert executed["execute"] is True and plain["execute"] is False
+    assert stats(vm)["status-injected"] == 2
+
+
 def test_nth_and_lba_range(vm, nvme):
     fault_add(vm, action="status", sc=4, nth=2, **{"lba-start": 100, "lba-end": 199})
     nvme.enable()
@@ -267,6 +289,7 @@ BAD_RULES = [
     ({"action": "status"}, "'sc' is required"),
     ({"action": "status", "sc": 1, "sct": 9}, "'sct'"),
     ({"action": "status", "sc": 300}, "'sc'"),
+    ({"action": "drop", "execute": True}, "'execute' does not apply to action drop"),
     ({"action": "ready-delay"}, "'ms' is required"),
     ({"action": "ready-delay", "ms": -5}, "'ms'"),
     ({"action": "ready-delay", "ms": 5, "opcode": 1}, "'opcode' does not apply"),

@@ -665,6 +665,67 @@ static void test_corrupt_read(void)
 	fh_free(e.fh);
 }
 
+/*
+ * status with execute: the command runs (a Write reaches the medium, a Set
+ * Features takes effect) and only its completion reports the failure; a
+ * command that fails by itself keeps its own status.
+ */
+static void test_status_after_execute(void)
+{
+	struct env e;
+	struct nvme_fault_spec s = spec(NVME_FAULT_STATUS);
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+
+	up(&e);
+	s.opcode = NVME_CMD_WRITE;
+	s.sc = NVME_SC_ABORT_REQ;
+	s.execute = true;
+	s.count = 2;
+	add(e.fh, &s);
+	memset(e.fh->ram + FH_DATA, 0x5a, 512);
+	cmd = rw(NVME_CMD_WRITE, 1, 40, 1);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_ABORT_REQ);
+	g_assert_cmphex(e.fh->disk[1][40 * 512], ==, 0x5a);
+	g_assert_cmphex(e.fh->disk[1][40 * 512 + 511], ==, 0x5a);
+	/* past the namespace: the command's own error is reported */
+	cmd = rw(NVME_CMD_WRITE, 1, NLBAS, 1);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_LBA_RANGE);
+	g_assert_cmpuint(rule_info(e.fh, 1).hits, ==, 2);
+	cmd = rw(NVME_CMD_WRITE, 1, 41, 1);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, 0);
+	g_assert_cmpuint(stats(e.fh).cmds_status, ==, 2);
+
+	/* an admin command: Set Features volatile write cache off takes effect */
+	nvme_ctrl_fault_clear(e.fh->ctrl);
+	s = spec(NVME_FAULT_STATUS);
+	s.queue = NVME_FAULT_QUEUE_ADMIN;
+	s.opcode = NVME_ADM_SET_FEATURES;
+	s.sc = NVME_SC_INTERNAL;
+	s.dnr = true;
+	s.execute = true;
+	add(e.fh, &s);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADM_SET_FEATURES;
+	cmd.cdw10 = NVME_FEAT_VOLATILE_WC;
+	cmd.cdw11 = 0;
+	cqe = fh_cmd(e.fh, &e.fh->admin, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_INTERNAL | NVME_DNR);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADM_GET_FEATURES;
+	cmd.cdw10 = NVME_FEAT_VOLATILE_WC;
+	cqe = fh_cmd(e.fh, &e.fh->admin, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	g_assert_cmphex(cqe.dw0, ==, 0);
+
+	/* execute belongs to status only */
+	s = spec(NVME_FAULT_DROP);
+	s.execute = true;
+	refused(e.fh, &s, "'execute' does not apply to action drop");
+	fh_free(e.fh);
+}
+
 /* Rules are checked oldest first; the first that fires decides. */
 static void test_order_list(void)
 {
@@ -712,6 +773,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fault/dup-completion", test_dup_completion);
 	g_test_add_func("/fault/bad-cid", test_bad_cid);
 	g_test_add_func("/fault/corrupt-read", test_corrupt_read);
+	g_test_add_func("/fault/status-after-execute", test_status_after_execute);
 	g_test_add_func("/fault/order-list", test_order_list);
 	return g_test_run();
 }

@@ -230,6 +230,7 @@ static void fuzz_fault(struct fake_host *fh, GRand *r)
 		s.sc = pick(r, 10) ? pick(r, 256) : maybe(r, 0, 256);
 		s.dnr = !pick(r, 2);
 		s.more = !pick(r, 4);
+		s.execute = !pick(r, 2);
 	}
 	if (s.action == NVME_FAULT_READY_DELAY || !pick(r, 10))
 		s.ms = pick(r, 10) ? pick(r, 5) : maybe(r, -2, 5);
