@@ -106,6 +106,13 @@ static void nvme_scsi_set_status(struct scsi_cmnd *cmd, u16 status)
 	}
 	scsi_build_sense(cmd, nvme_scsi_desc_sense(cmd), key, asc, ascq);
 	scsi_set_resid(cmd, scsi_bufflen(cmd));
+	/*
+	 * DNR: the controller says the same command will fail again.  Sense
+	 * data has no such bit, and the midlayer retries ABORTED COMMAND and
+	 * most MEDIUM ERRORs; a fail-fast request it hands back at once.
+	 */
+	if (status & NVME_STATUS_DNR)
+		scsi_cmd_to_rq(cmd)->cmd_flags |= REQ_FAILFAST_DEV;
 }
 
 /* Copy emulated response data into the command's buffer. */

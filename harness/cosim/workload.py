@@ -17,6 +17,7 @@ class FioResult:
     ios: int            # IOs fio completed (reads + writes)
     errors: int         # IO errors fio saw
     output: str
+    writes: int = 0     # of which writes
 
 
 def _parse(status, output):
@@ -24,8 +25,9 @@ def _parse(status, output):
         job = json.loads(output[output.index("{"):])["jobs"][0]
     except (ValueError, KeyError, IndexError):
         return FioResult(status, 0, 0, output)
-    ios = job["read"]["total_ios"] + job["write"]["total_ios"]
-    return FioResult(status, ios, job.get("error", 0), output)
+    writes = job["write"]["total_ios"]
+    return FioResult(status, job["read"]["total_ios"] + writes, job.get("error", 0), output,
+                     writes)
 
 
 class Fio:

@@ -2,6 +2,7 @@
 model while a verifying fio job runs; the driver must recover within a bound
 derived from its timeouts, and every block fio wrote must read back intact.
 Each case runs against nvme_scsi and against Linux's nvme driver."""
+import os
 import re
 import time
 
@@ -38,7 +39,15 @@ def run_through_fault(fg, record, bound, job=JOB, **rule):
     record(recovery=recovery, ios=verified)
     assert recovery < bound + SLACK, f"recovery took {recovery:.1f}s"
     fg.assert_counters_agree(before)
-    return rid
+    return rid, result
+
+
+def io_commands_traced(fg, since, opcode):
+    """IO commands with `opcode` the model fetched after trace.log offset `since`."""
+    with open(fg.trace_log, "rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    return len(re.findall(rf"cosim_nvme_cmd sqid [1-9]\d* cid \S+ opcode {opcode:#x} ", text))
 
 
 @pytest.mark.smoke
@@ -83,6 +92,20 @@ def test_dropped_admin_command_reset(fg, record):
     fg.assert_counters_agree(before)
 
 
+def test_write_failed_after_reaching_medium_retried(fg, record):
+    """Five writes reach the medium yet complete with 0/07h Command Abort
+    Requested (no DNR): each driver retries them (nvme_scsi: ABORTED COMMAND
+    sense, which the SCSI midlayer retries), fio never sees an error, and the
+    data written twice reads back intact."""
+    trace_at = os.path.getsize(fg.trace_log)
+    rid, fio = run_through_fault(fg, record, bound=fg.io_timeout, action="status",
+                                 execute=True, queue="io", opcode=WRITE, sc=0x07, every=50,
+                                 count=5)
+    assert fg.faults.hits(rid) == 5
+    # Each failed write was sent again: five more Writes than fio made.
+    assert io_commands_traced(fg, trace_at, WRITE) == fio.writes + 5
+
+
 def test_fatal_status_during_io(fg, record):
     """CSTS.CFS set mid-run: the driver resets the controller."""
     run_through_fault(fg, record, bound=3 * fg.io_timeout,
@@ -118,7 +141,8 @@ def test_media_error_reaches_application(fg, record, kind):
     result = fg.guest.run(f"dd {dd.format(dev=dev)} bs=4096 count=1", check=False)
     # The block layer reports a medium error as ENODATA, others as EIO.
     assert result.status != 0 and re.search(MEDIUM_ERRNO, result.output), result
-    assert fg.faults.hits(rid) >= 1
+    # DNR is set: neither driver (nor the SCSI midlayer) may try again.
+    assert fg.faults.hits(rid) == 1
     log = fg.guest.run("dmesg").output
     assert logged[fg.driver].lower() in log.lower(), log
     fg.faults.remove(rid)
