@@ -294,6 +294,8 @@ void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
 {
 	/* the host timer fired: it is no longer armed */
 	ctrl->timer_deadline = UINT64_MAX;
+	if (ctrl->gone)
+		return;		/* delayed commands and ready waits died with it */
 	if (ctrl->ready_wait && nvme_clock_ns(ctrl) >= ctrl->ready_deadline) {
 		ctrl->ready_wait = false;
 		ctrl->ready_deadline = UINT64_MAX;
@@ -392,6 +394,7 @@ void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 	/* nothing may complete towards the guest from here on */
 	ctrl->disabling = true;
 	ctrl->stats.hard_resets++;
+	ctrl->gone = false;	/* power comes back */
 	nvme_ready_wait_cancel(ctrl);
 	nvme_aer_drop_all(ctrl);
 	/* requests still out at the host are orphaned (see nvme_sq_orphan) */
@@ -509,6 +512,8 @@ uint64_t nvme_ctrl_mmio_read(struct nvme_ctrl *ctrl, uint64_t addr, unsigned int
 {
 	uint64_t val;
 
+	if (ctrl->gone)		/* a read nobody answers: the root port returns all ones */
+		return size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
 	if ((size != 4 && size != 8) || (addr & (size - 1))) {
 		nvme_guest_error(ctrl, "bad register read size %u at 0x%llx",
 				 size, (unsigned long long)addr);
@@ -525,6 +530,8 @@ uint64_t nvme_ctrl_mmio_read(struct nvme_ctrl *ctrl, uint64_t addr, unsigned int
 void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
 			  unsigned int size)
 {
+	if (ctrl->gone)
+		return;
 	if ((size != 4 && size != 8) || (addr & (size - 1))) {
 		nvme_guest_error(ctrl, "bad register write size %u at 0x%llx",
 				 size, (unsigned long long)addr);
@@ -554,7 +561,7 @@ void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
 
 void nvme_ctrl_process(struct nvme_ctrl *ctrl)
 {
-	if (!ctrl->enabled || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS))
+	if (!ctrl->enabled || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS) || ctrl->gone)
 		return;
 	nvme_queues_process(ctrl);
 }

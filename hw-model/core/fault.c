@@ -33,6 +33,7 @@ static const char *const action_names[NVME_FAULT_NR_ACTIONS] = {
 	[NVME_FAULT_DUP_COMPLETION] = "dup-completion",
 	[NVME_FAULT_BAD_CID] = "bad-cid",
 	[NVME_FAULT_CORRUPT_READ] = "corrupt-read",
+	[NVME_FAULT_VANISH] = "vanish",
 };
 
 void nvme_fault_spec_init(struct nvme_fault_spec *s)
@@ -63,7 +64,7 @@ int nvme_fault_action_parse(const char *name)
 const char *nvme_fault_action_list(void)
 {
 	return "drop, delay, status, cfs, ready-delay, ignore-shutdown, drop-irq, "
-	       "dup-completion, bad-cid, corrupt-read";
+	       "dup-completion, bad-cid, corrupt-read, vanish";
 }
 
 static bool is_event_action(enum nvme_fault_action a)
@@ -345,6 +346,11 @@ static bool nvme_fault_match_cmd(const struct nvme_fault_spec *s, const struct n
 	return true;
 }
 
+bool nvme_ctrl_gone(const struct nvme_ctrl *ctrl)
+{
+	return ctrl->gone;
+}
+
 uint64_t nvme_clock_ns(struct nvme_ctrl *ctrl)
 {
 	return ctrl->ops->clock_ns ? ctrl->ops->clock_ns(ctrl->opaque) : 0;
@@ -387,6 +393,15 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 			/* fall through */
 		case NVME_FAULT_DROP:
 			ctrl->stats.cmds_dropped++;
+			nvme_fault_hold(req, &ctrl->fault_held, NVME_REQ_F_HELD);
+			return true;
+		case NVME_FAULT_VANISH:
+			/*
+			 * As a card losing power: nothing it held completes,
+			 * reads return all ones, writes go nowhere.
+			 */
+			ctrl->gone = true;
+			ctrl->stats.vanished++;
 			nvme_fault_hold(req, &ctrl->fault_held, NVME_REQ_F_HELD);
 			return true;
 		case NVME_FAULT_DELAY:

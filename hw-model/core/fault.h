@@ -25,6 +25,7 @@ enum nvme_fault_action {
 	NVME_FAULT_DUP_COMPLETION,	/* post the completion twice */
 	NVME_FAULT_BAD_CID,		/* an extra completion with a CID not outstanding */
 	NVME_FAULT_CORRUPT_READ,	/* flip data a Read returns */
+	NVME_FAULT_VANISH,		/* drop off the bus: registers and config space all ones */
 	NVME_FAULT_NR_ACTIONS,
 };
 
@@ -105,12 +106,20 @@ struct nvme_ctrl_stats {
 	uint64_t aborts, aborts_succeeded;		/* Abort commands / "aborted" */
 	uint64_t resets;				/* CC.EN 1->0 */
 	uint64_t hard_resets;				/* nvme_ctrl_reset */
+	uint64_t vanished;				/* vanish fired */
 };
 
 void nvme_ctrl_get_stats(const struct nvme_ctrl *ctrl, struct nvme_ctrl_stats *st);
 /* Per SQ id (0..max-ioqpairs): commands fetched and CQEs posted; false if out of range. */
 bool nvme_ctrl_get_queue_stats(const struct nvme_ctrl *ctrl, uint32_t qid,
 			       uint64_t *submitted, uint64_t *completed);
+
+/*
+ * A vanish rule fired and no hard reset (power cycle) came since: the
+ * function is off the bus, so the glue answers config space reads with all
+ * ones as a missing device does.
+ */
+bool nvme_ctrl_gone(const struct nvme_ctrl *ctrl);
 
 /* The host's timer (ops->timer_mod) expired. */
 void nvme_ctrl_timer(struct nvme_ctrl *ctrl);

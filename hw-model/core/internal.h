@@ -177,6 +177,7 @@ struct nvme_ctrl {
 	bool enabled;			/* CC.EN seen 0->1 and accepted */
 	bool disabling;			/* CC.EN 1->0, waiting for the backend */
 	bool shutting_down;		/* CC.SHN set, waiting for the backend */
+	bool gone;			/* vanish fault: off the bus until a hard reset */
 
 	uint32_t nqueues;		/* max_ioqpairs + 1 */
 	struct nvme_sq **sq;

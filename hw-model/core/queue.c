@@ -422,7 +422,7 @@ void nvme_req_complete(struct nvme_req *req)
 	struct nvme_ctrl *ctrl = sq->ctrl;
 	struct nvme_cq *cq = sq->cq;
 
-	if (sq->deleting || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS)) {
+	if (sq->deleting || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS) || ctrl->gone) {
 		nvme_req_release(req);
 		return;
 	}

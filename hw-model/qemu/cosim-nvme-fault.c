@@ -356,6 +356,7 @@ void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
     F("aborts-succeeded", st.aborts_succeeded);
     F("resets", st.resets);
     F("hard-resets", st.hard_resets);
+    F("vanished", st.vanished);
     /* "queues": {"<sqid>": {"submitted": n, "completed": m}} for SQs used */
     if (!visit_start_struct(v, "queues", NULL, 0, errp)) {
         goto out;

@@ -545,6 +545,33 @@ static void cosim_nvme_reset(DeviceState *dev)
     nvme_ctrl_reset(s->ctrl);
 }
 
+/*
+ * After a vanish fault the function is off the bus: config reads return all
+ * ones (what a root port answers for a missing device, and how a driver's
+ * pci_device_is_present() finds out) and writes go nowhere, until a reset
+ * powers it on again.
+ */
+static uint32_t cosim_nvme_config_read(PCIDevice *pci, uint32_t addr, int len)
+{
+    CosimNvmeState *s = COSIM_NVME(pci);
+
+    if (s->ctrl && nvme_ctrl_gone(s->ctrl)) {
+        return len == 4 ? UINT32_MAX : (1u << (len * 8)) - 1;
+    }
+    return pci_default_read_config(pci, addr, len);
+}
+
+static void cosim_nvme_config_write(PCIDevice *pci, uint32_t addr,
+                                    uint32_t val, int len)
+{
+    CosimNvmeState *s = COSIM_NVME(pci);
+
+    if (s->ctrl && nvme_ctrl_gone(s->ctrl)) {
+        return;
+    }
+    pci_default_write_config(pci, addr, val, len);
+}
+
 /* device_del of a namespace: its unrealize drains and detaches it. */
 static void cosim_nvme_ns_unplug(HotplugHandler *hotplug_dev, DeviceState *dev,
                                  Error **errp)
@@ -610,6 +637,8 @@ static void cosim_nvme_class_init(ObjectClass *oc, void *data)
 
     pc->realize = cosim_nvme_realize;
     pc->exit = cosim_nvme_exit;
+    pc->config_read = cosim_nvme_config_read;
+    pc->config_write = cosim_nvme_config_write;
     pc->class_id = PCI_CLASS_STORAGE_EXPRESS;
     pc->vendor_id = COSIM_NVME_VENDOR_ID;
     pc->device_id = COSIM_NVME_DEVICE_ID;

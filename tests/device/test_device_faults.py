@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from nvme_qtest import (ADM_ABORT, ADM_IDENTIFY, CC, CMD_READ, CMD_WRITE, CSTS,
-                        CSTS_CFS, CSTS_RDY, PAGE, SC_SUCCESS, qemu_args)
+from nvme_qtest import (ADM_ABORT, ADM_IDENTIFY, CC, CMD_READ, CMD_WRITE, COSIM_DEVICE,
+                        COSIM_VENDOR, CSTS, CSTS_CFS, CSTS_RDY, PAGE, SC_SUCCESS, qemu_args)
 
 pytestmark = pytest.mark.device
 
@@ -116,6 +116,34 @@ def test_status_after_execute(vm, nvme):
     executed, plain = fault_list(vm)
     assert executed["execute"] is True and plain["execute"] is False
     assert stats(vm)["status-injected"] == 2
+
+
+def test_vanish(vm, nvme):
+    """At the matching Write the controller drops off the bus: config space
+    and BAR0 read all ones, nothing completes, nothing reaches it; a system
+    reset (power cycle) brings it back."""
+    fault_add(vm, action="vanish", queue="io", opcode=CMD_WRITE)
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    buf = nvme.alloc(PAGE)
+    assert nvme.rw(q, CMD_READ, 1, 0, 8, buf, PAGE).sc == SC_SUCCESS
+    nvme.submit(q, nvme.sqe(CMD_WRITE, 7, nsid=1, prp1=buf, cdw12=7))
+    assert nvme.no_completion(q)
+    assert nvme.pci.read32(0) == 0xffffffff             # vendor/device ID
+    assert nvme.readl(CSTS) == 0xffffffff and nvme.readq(0) == 2**64 - 1
+    submit_read(nvme, q, 8, buf)
+    nvme.writel(CC, 0)
+    assert nvme.no_completion(q)
+    st = stats(vm)
+    assert st["vanished"] == 1 and st["resets"] == 0
+    assert vm.qmp("qom-get", path="/machine/peripheral/nvme0",
+                  property="cc")["return"] & 1 == 1   # the CC write went nowhere
+    vm.qmp("system_reset")
+    assert nvme.pci.read32(0) == COSIM_DEVICE << 16 | COSIM_VENDOR
+    nvme.map_bars()
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    assert nvme.rw(q, CMD_READ, 1, 0, 8, buf, PAGE).sc == SC_SUCCESS
 
 
 def test_nth_and_lba_range(vm, nvme):

@@ -464,6 +464,60 @@ static void test_cfs(void)
 	fh_free(e.fh);
 }
 
+/*
+ * vanish: at the matching command the controller drops off the bus.  A Read
+ * already at the backend finishes there but posts nothing, registers read
+ * all ones, doorbells and CC go nowhere; a hard reset brings it back.
+ */
+static void test_vanish(void)
+{
+	struct env e;
+	struct nvme_fault_spec s = spec(NVME_FAULT_VANISH);
+	struct nvme_sqe rd = rw(NVME_CMD_READ, 1, 0, 1), wr = rw(NVME_CMD_WRITE, 1, 8, 1);
+	struct nvme_cqe cqe;
+	unsigned int irqs;
+	struct nvme_ctrl_stats st;
+
+	up(&e);
+	s.opcode = NVME_CMD_WRITE;
+	add(e.fh, &s);
+	rd.cid = 1;
+	fh_submit(e.fh, &e.q, &rd);
+	fh_run_no_io(e.fh);
+	g_assert_cmpuint(e.fh->npending, ==, 1);
+	g_assert_false(nvme_ctrl_gone(e.fh->ctrl));
+	wr.cid = 2;
+	fh_submit(e.fh, &e.q, &wr);
+	fh_run_no_io(e.fh);
+	g_assert_true(nvme_ctrl_gone(e.fh->ctrl));
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, UINT32_MAX);
+	g_assert_cmphex(fh_rd64(e.fh, NVME_REG_CAP), ==, UINT64_MAX);
+	irqs = e.fh->msix_count[1];
+	fh_complete_io(e.fh);
+	fh_run(e.fh);
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmpuint(e.fh->msix_count[1], ==, irqs);
+	/* neither a new command nor a disable reaches it */
+	rd.cid = 3;
+	fh_submit(e.fh, &e.q, &rd);
+	fh_wr32(e.fh, NVME_REG_CC, 0);
+	fh_run(e.fh);
+	g_assert_false(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_true(nvme_ctrl_gone(e.fh->ctrl));
+	nvme_ctrl_get_stats(e.fh->ctrl, &st);
+	g_assert_cmpuint(st.vanished, ==, 1);
+	g_assert_cmpuint(st.resets, ==, 0);
+	/* power cycle: registers answer again, a new enable works */
+	nvme_ctrl_reset(e.fh->ctrl);
+	fh_run(e.fh);
+	g_assert_false(nvme_ctrl_gone(e.fh->ctrl));
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, 0);
+	fh_enable(e.fh, 32);
+	fh_create_io_pair(e.fh, &e.q, 1, 64);
+	g_assert_cmphex(read_sc(&e, 1, 0, 1), ==, 0);
+	fh_free(e.fh);
+}
+
 static void enable_raw(struct fake_host *fh)
 {
 	fh->admin = (struct fh_queue){
@@ -767,6 +821,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fault/drop-reset", test_drop_reset);
 	g_test_add_func("/fault/delay", test_delay);
 	g_test_add_func("/fault/cfs", test_cfs);
+	g_test_add_func("/fault/vanish", test_vanish);
 	g_test_add_func("/fault/ready-delay", test_ready_delay);
 	g_test_add_func("/fault/ignore-shutdown", test_ignore_shutdown);
 	g_test_add_func("/fault/drop-irq", test_drop_irq);

@@ -192,6 +192,15 @@ static int64_t maybe(GRand *r, int64_t lo, int64_t hi)
 	return lo + (int64_t)pick(r, (uint32_t)(hi - lo + 1));
 }
 
+/* A vanished controller reads CSTS as all ones; only a power cycle brings it back. */
+static void fuzz_power_cycle_if_gone(struct fake_host *fh)
+{
+	if (fh_rd32(fh, NVME_REG_CSTS) != UINT32_MAX)
+		return;
+	fh_complete_io(fh);
+	nvme_ctrl_reset(fh->ctrl);
+}
+
 static void fuzz_fault(struct fake_host *fh, GRand *r)
 {
 	struct nvme_fault_spec s;
@@ -303,6 +312,7 @@ static void fuzz_seed(guint32 seed)
 				nvme_ctrl_fault_clear(fh->ctrl);
 				/* the host re-enables from scratch, as after a reset */
 				fh_complete_io(fh);
+				fuzz_power_cycle_if_gone(fh);
 				fh_disable(fh);
 				fh_run(fh);
 				fh_enable(fh, 64);
@@ -319,6 +329,7 @@ static void fuzz_seed(guint32 seed)
 	}
 	/* whatever happened, a disable with the backend drained ends in RDY=0 */
 	nvme_ctrl_fault_clear(fh->ctrl);
+	fuzz_power_cycle_if_gone(fh);
 	fh_wr32(fh, NVME_REG_CC, 0);
 	fh_run(fh);
 	g_assert_cmpuint(nvme_ctrl_io_inflight(fh->ctrl), ==, 0);
