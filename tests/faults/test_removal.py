@@ -203,3 +203,45 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
 
     guest.run(f"{sltctl}; new={power_on}; {SLTCTL_WRITE}")
     re_add(guest, driver, disk, size=None)
+
+
+def test_controller_falls_off_the_bus(hotplug_guest, record):
+    """The model's vanish fault: at a write under fio the controller drops off
+    the bus by itself (config space and registers all ones, nothing
+    completes), no guest help and no hotplug event.  As with the slot power
+    cut every command must end and fio gets errors; then `device_del`
+    takes the dead function away and a new controller on the port works."""
+    guest = hotplug_guest
+    driver = guest.cfg.driver.name
+    disk = guest.block_devices()[0][0]
+    bdf = guest.run(f"ls -d /sys/bus/pci/drivers/{driver}/0000:* | head -1").output.strip()
+    bdf = bdf.rsplit("/", 1)[1]
+    faults = control.Faults(guest)
+    fio = Fio(guest, disk, JOB).start()
+    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
+                     "-gt 500 ]", timeout=120)
+    guest.run("dmesg -c > /dev/null")
+    rule = faults.add("vanish", queue="io", opcode=0x01)
+    faults.wait_hit(rule, timeout=60)
+    t_gone = time.monotonic()
+    vid = guest.run(f"od -An -tx2 -N2 /sys/bus/pci/devices/{bdf}/config").output.strip()
+    assert vid == "ffff", vid
+
+    result = fio.wait(timeout=180)
+    recovery = time.monotonic() - t_gone
+    assert result.status != 0, f"fio did not notice the controller going:\n{result.output[-2000:]}"
+    record(recovery=recovery)
+    log = guest.run("dmesg").output
+    if driver == "nvme_scsi":
+        assert recovery < IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the fault"
+        assert "controller gone: controller marked dead, 1 SCSI device(s) offline" in log, log
+    else:
+        assert recovery < 3 * IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the fault"
+    assert control.stats(guest)["vanished"] == 1
+
+    guest.vm.command("device_del", id="nvme0")
+    guest.vm.event_wait("DEVICE_DELETED", timeout=120, match={"data": {"device": "nvme0"}})
+    guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
+    assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
+    guest.run(f"rmmod {driver}", timeout=60)
+    re_add(guest, driver, disk)
