@@ -97,15 +97,43 @@ def re_add(guest, driver, disk, size=64 << 20):
     return fio_verify(guest, devs[0][0], "--rw=randwrite --bs=4k --size=16M --iodepth=16").ios
 
 
+def bound_function(guest, driver):
+    """PCI address (0000:bb:dd.f) of the controller `driver` is bound to."""
+    path = guest.run(f"ls -d /sys/bus/pci/drivers/{driver}/0000:* | head -1").output.strip()
+    return path.rsplit("/", 1)[1]
+
+
+def fio_flowing(guest, disk):
+    """Start the long fio job on `disk` and return it once 500 writes are done."""
+    fio = Fio(guest, disk, JOB).start()
+    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
+                     "-gt 500 ]", timeout=120)
+    return fio
+
+
+def assert_io_ended_on_dead_controller(guest, fio, t_gone, record):
+    """fio ends with errors once the driver finds the function gone: nvme_scsi
+    at its first timeout (it reads the config space), Linux's nvme after
+    abort and a failed reset."""
+    result = fio.wait(timeout=180)
+    recovery = time.monotonic() - t_gone
+    assert result.status != 0, f"fio did not notice the controller going:\n{result.output[-2000:]}"
+    record(recovery=recovery)
+    if guest.cfg.driver.name == "nvme_scsi":
+        assert recovery < IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the controller went"
+        log = guest.run("dmesg").output
+        assert "controller gone: controller marked dead, 1 SCSI device(s) offline" in log, log
+    else:
+        assert recovery < 3 * IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after it went"
+
+
 def test_controller_removed_under_io(hotplug_guest, record):
     guest = hotplug_guest
     driver = guest.cfg.driver.name
     disk = guest.block_devices()[0][0]
     assert guest.run(HOSTS[driver], check=False).output.strip(), "no host registered"
 
-    fio = Fio(guest, disk, JOB).start()
-    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
-                     "-gt 500 ]", timeout=120)
+    fio = fio_flowing(guest, disk)
     t_del = time.monotonic()
     guest.vm.command("device_del", id="nvme0")
     guest.vm.event_wait("DEVICE_DELETED", timeout=120, match={"data": {"device": "nvme0"}})
@@ -131,9 +159,7 @@ def test_controller_removed_with_commands_stuck(hotplug_guest, record):
     driver = guest.cfg.driver.name
     disk = guest.block_devices()[0][0]
     faults = control.Faults(guest)
-    fio = Fio(guest, disk, JOB).start()
-    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
-                     "-gt 500 ]", timeout=120)
+    fio = fio_flowing(guest, disk)
     faults.add("drop", queue="admin", opcode=0x08, count=0)
     stuck = faults.add("drop", queue="io", opcode=0x01, count=0)
     faults.wait_hit(stuck, timeout=60)      # writes are getting stuck in the controller
@@ -164,16 +190,13 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
     guest = hotplug_guest
     driver = guest.cfg.driver.name
     disk = guest.block_devices()[0][0]
-    bdf = guest.run(f"ls -d /sys/bus/pci/drivers/{driver}/0000:* | head -1").output.strip()
-    bdf = bdf.rsplit("/", 1)[1]
+    bdf = bound_function(guest, driver)
     rp = guest.run(f"basename $(readlink -f /sys/bus/pci/devices/{bdf}/..)").output.strip()
     sltctl = SLTCTL.format(rp=rp)
     power_on = int(guest.run(f"{sltctl}; echo $ctl").output)
     assert not power_on & 0x400, f"slot of {rp} not powered: Slot Control {power_on:#x}"
 
-    fio = Fio(guest, disk, JOB).start()
-    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
-                     "-gt 500 ]", timeout=120)
+    fio = fio_flowing(guest, disk)
     guest.run("dmesg -c > /dev/null")
     t_cut = time.monotonic()
     guest.run(f"{sltctl}; new=$((ctl | {PCC_OFF_PIC_OFF})); {SLTCTL_WRITE}")
@@ -183,18 +206,9 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
     vid = guest.run(f"od -An -tx2 -N2 /sys/bus/pci/devices/{bdf}/config").output.strip()
     assert vid == "ffff", vid
 
-    result = fio.wait(timeout=180)
-    recovery = time.monotonic() - t_cut
-    assert result.status != 0, f"fio did not notice the removal:\n{result.output[-2000:]}"
-    record(recovery=recovery)
-    log = guest.run("dmesg").output
+    assert_io_ended_on_dead_controller(guest, fio, t_cut, record)
     if driver == "nvme_scsi":
-        # one io_timeout: the first timed-out command finds the function gone
-        assert recovery < IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the removal"
-        assert "controller gone: controller marked dead, 1 SCSI device(s) offline" in log, log
         assert guest.run(f"cat /sys/block/{disk[5:]}/device/state").output.strip() == "offline"
-    else:
-        assert recovery < 3 * IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the removal"
 
     guest.run(f"echo 1 > /sys/bus/pci/devices/{bdf}/remove", timeout=120)
     guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
@@ -214,12 +228,9 @@ def test_controller_falls_off_the_bus(hotplug_guest, record):
     guest = hotplug_guest
     driver = guest.cfg.driver.name
     disk = guest.block_devices()[0][0]
-    bdf = guest.run(f"ls -d /sys/bus/pci/drivers/{driver}/0000:* | head -1").output.strip()
-    bdf = bdf.rsplit("/", 1)[1]
+    bdf = bound_function(guest, driver)
     faults = control.Faults(guest)
-    fio = Fio(guest, disk, JOB).start()
-    guest.wait_until(f"[ $(awk '$3 == \"{disk[5:]}\" {{print $8}}' /proc/diskstats) "
-                     "-gt 500 ]", timeout=120)
+    fio = fio_flowing(guest, disk)
     guest.run("dmesg -c > /dev/null")
     rule = faults.add("vanish", queue="io", opcode=0x01)
     faults.wait_hit(rule, timeout=60)
@@ -227,16 +238,7 @@ def test_controller_falls_off_the_bus(hotplug_guest, record):
     vid = guest.run(f"od -An -tx2 -N2 /sys/bus/pci/devices/{bdf}/config").output.strip()
     assert vid == "ffff", vid
 
-    result = fio.wait(timeout=180)
-    recovery = time.monotonic() - t_gone
-    assert result.status != 0, f"fio did not notice the controller going:\n{result.output[-2000:]}"
-    record(recovery=recovery)
-    log = guest.run("dmesg").output
-    if driver == "nvme_scsi":
-        assert recovery < IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the fault"
-        assert "controller gone: controller marked dead, 1 SCSI device(s) offline" in log, log
-    else:
-        assert recovery < 3 * IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after the fault"
+    assert_io_ended_on_dead_controller(guest, fio, t_gone, record)
     assert control.stats(guest)["vanished"] == 1
 
     guest.vm.command("device_del", id="nvme0")
