@@ -127,6 +127,7 @@ MEDIA_ERRORS = {
 }
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("kind", MEDIA_ERRORS)
 def test_media_error_reaches_application(fg, record, kind):
     """A media error on one 4 KiB block: the application gets EIO, the kernel
