@@ -559,9 +559,14 @@ void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
 	nvme_reg_write32(ctrl, addr, (uint32_t)val);
 }
 
+bool nvme_ctrl_gone(const struct nvme_ctrl *ctrl)
+{
+	return ctrl->gone;
+}
+
 void nvme_ctrl_process(struct nvme_ctrl *ctrl)
 {
-	if (!ctrl->enabled || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS) || ctrl->gone)
+	if (!nvme_ctrl_running(ctrl))
 		return;
 	nvme_queues_process(ctrl);
 }

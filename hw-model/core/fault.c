@@ -346,11 +346,6 @@ static bool nvme_fault_match_cmd(const struct nvme_fault_spec *s, const struct n
 	return true;
 }
 
-bool nvme_ctrl_gone(const struct nvme_ctrl *ctrl)
-{
-	return ctrl->gone;
-}
-
 uint64_t nvme_clock_ns(struct nvme_ctrl *ctrl)
 {
 	return ctrl->ops->clock_ns ? ctrl->ops->clock_ns(ctrl->opaque) : 0;
@@ -411,13 +406,13 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 			nvme_fault_timer_update(ctrl);
 			return true;
 		case NVME_FAULT_STATUS:
-			ctrl->stats.cmds_status++;
 			if (s->execute) {
 				/* e.g. a Write that reached the medium reports a failure */
 				req->fault_flags |= NVME_REQ_F_STATUS;
 				req->fault_status = nvme_fault_status(s);
 				return false;
 			}
+			ctrl->stats.cmds_status++;
 			req->status = nvme_fault_status(s);
 			nvme_req_complete(req);
 			return true;
@@ -507,7 +502,7 @@ void nvme_fault_run_delayed(struct nvme_ctrl *ctrl)
 {
 	bool again = true;
 
-	if (!ctrl->enabled || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS))
+	if (!nvme_ctrl_running(ctrl))
 		again = false;
 	while (again) {
 		uint64_t now = nvme_clock_ns(ctrl);
@@ -524,7 +519,7 @@ void nvme_fault_run_delayed(struct nvme_ctrl *ctrl)
 			req->state = NVME_REQ_ACTIVE;
 			/* executing may change the list (an Abort, a queue deletion) */
 			nvme_req_exec(ctrl, req);
-			again = !(ctrl->csts & NVME_CSTS_CFS);
+			again = nvme_ctrl_running(ctrl);
 			break;
 		}
 	}

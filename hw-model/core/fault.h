@@ -99,7 +99,7 @@ struct nvme_ctrl_stats {
 	uint64_t faults_fired;				/* every action, every rule */
 	uint64_t cmds_dropped;				/* drop and cfs */
 	uint64_t cmds_delayed;
-	uint64_t cmds_status;				/* status rule completions */
+	uint64_t cmds_status;				/* completions with a status rule's status */
 	uint64_t irqs_dropped;
 	uint64_t extra_completions;			/* dup-completion, bad-cid */
 	uint64_t reads_corrupted;

@@ -252,6 +252,16 @@ void nvme_fatal(struct nvme_ctrl *ctrl, const char *why);
 void nvme_check_idle(struct nvme_ctrl *ctrl);
 struct nvme_ns *nvme_ns_get(struct nvme_ctrl *ctrl, uint32_t nsid);
 
+/*
+ * Commands are fetched, executed and completed only while this holds:
+ * enabled, not disabling, no fatal status, and still on the bus.
+ */
+static inline bool nvme_ctrl_running(const struct nvme_ctrl *ctrl)
+{
+	return ctrl->enabled && !ctrl->disabling && !(ctrl->csts & NVME_CSTS_CFS) &&
+	       !ctrl->gone;
+}
+
 /* queue.c */
 struct nvme_cq *nvme_cq_create(struct nvme_ctrl *ctrl, uint16_t qid, uint64_t base,
 			       uint32_t size, bool ien, uint16_t iv);

@@ -77,7 +77,7 @@ void nvme_coalesce_timer(struct nvme_ctrl *ctrl)
 		cq->irq_deadline = UINT64_MAX;
 		cq->coalesced = 0;
 		if (cq->ien && nvme_msix(ctrl) && !ctrl->disabling &&
-		    !(ctrl->csts & NVME_CSTS_CFS))
+		    !(ctrl->csts & NVME_CSTS_CFS) && !ctrl->gone)
 			ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
 	}
 }
@@ -427,8 +427,10 @@ void nvme_req_complete(struct nvme_req *req)
 		return;
 	}
 	/* status rule with execute: the command ran; its own failure wins */
-	if ((req->fault_flags & NVME_REQ_F_STATUS) && !req->status)
+	if ((req->fault_flags & NVME_REQ_F_STATUS) && !req->status) {
 		req->status = req->fault_status;
+		ctrl->stats.cmds_status++;
+	}
 	if (req->status)
 		nvme_error_log_add(ctrl, req);
 	if (!list_empty(&cq->wait) || nvme_cq_full(cq)) {
@@ -521,11 +523,6 @@ void nvme_req_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		nvme_admin_exec(ctrl, req);
 	else
 		nvme_io_exec(ctrl, req);
-}
-
-static bool nvme_ctrl_running(const struct nvme_ctrl *ctrl)
-{
-	return ctrl->enabled && !ctrl->disabling && !(ctrl->csts & NVME_CSTS_CFS);
 }
 
 static bool nvme_sq_ready(const struct nvme_sq *sq)

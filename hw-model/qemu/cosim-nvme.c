@@ -556,7 +556,7 @@ static uint32_t cosim_nvme_config_read(PCIDevice *pci, uint32_t addr, int len)
     CosimNvmeState *s = COSIM_NVME(pci);
 
     if (s->ctrl && nvme_ctrl_gone(s->ctrl)) {
-        return len == 4 ? UINT32_MAX : (1u << (len * 8)) - 1;
+        return MAKE_64BIT_MASK(0, len * 8);
     }
     return pci_default_read_config(pci, addr, len);
 }
