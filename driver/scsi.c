@@ -108,8 +108,9 @@ static void nvme_scsi_set_status(struct scsi_cmnd *cmd, u16 status)
 	scsi_set_resid(cmd, scsi_bufflen(cmd));
 	/*
 	 * DNR: the controller says the same command will fail again.  Sense
-	 * data has no such bit, and the midlayer retries ABORTED COMMAND and
-	 * most MEDIUM ERRORs; a fail-fast request it hands back at once.
+	 * data has no such bit and the midlayer retries ABORTED COMMAND and
+	 * most MEDIUM ERRORs; REQ_FAILFAST_DEV makes scsi_noretry_cmd() fail
+	 * the command at once instead.
 	 */
 	if (status & NVME_STATUS_DNR)
 		scsi_cmd_to_rq(cmd)->cmd_flags |= REQ_FAILFAST_DEV;
