@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -210,16 +211,16 @@ class Guest:
         kernel, initrd = image.build()
         if not paths.QEMU_BIN.exists():
             raise GuestError(f"no QEMU at {paths.QEMU_BIN}: run `make qemu`")
-        for attempt in itertools.count(1):
+        for attempt in range(1, BOOT_RETRIES + 2):
             self._launch(kernel, initrd)
             try:
                 self._agent.wait_ready(BOOT_TIMEOUT)
                 return self
             except AgentTimeout as e:
-                hang = f"{e}\n{self._boot_diagnostics()}"
-                if attempt > BOOT_RETRIES:
-                    self.healthy = False
-                    raise GuestError(hang) from e
+                hang, timeout = f"{e}\n{self._boot_diagnostics()}", e
+            if attempt > BOOT_RETRIES:
+                self.healthy = False
+                raise GuestError(hang) from timeout
             kept = self._set_aside_hung_boot(attempt)
             warnings.warn(BootRetry(f"guest boot hung, booting again; the hung boot's "
                                     f"console and QEMU state are in {kept}\n{hang}"))
@@ -264,14 +265,29 @@ class Guest:
         report = self.rundir / "boot-timeout.txt"
         with open(report, "w") as f:
             for hmp in self.BOOT_DIAGNOSTICS:
-                try:
-                    out = self._vm.command("human-monitor-command", command_line=hmp)
-                except Exception as e:      # QEMU wedged too: say so, keep going
-                    out = f"(failed: {e})\n"
+                out = self._hmp_with_deadline(hmp)
+                if out is None:     # the monitor is stuck: more would queue behind it
+                    f.write(f"== {hmp}\n(no answer in time: QEMU hangs too)\n")
+                    break
                 f.write(f"== {hmp}\n{out}\n")
         tail = self.console.text().splitlines()[-15:]
         return ("  console ends with:\n" + "".join(f"    {l}\n" for l in tail) +
                 f"  console: {self.console.path}\n  QEMU state: {report}")
+
+    def _hmp_with_deadline(self, command, timeout=10):
+        """An HMP command's output, or None if QEMU did not answer in time: the
+        monitor has no deadline of its own, and a hung main loop never answers."""
+        out = []
+
+        def ask():
+            try:
+                out.append(self._vm.command("human-monitor-command", command_line=command))
+            except Exception as e:
+                out.append(f"(failed: {e})\n")
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        asker.join(timeout)
+        return out[0] if out else None
 
     def close(self):
         if self._agent:

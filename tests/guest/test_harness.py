@@ -49,6 +49,13 @@ def test_hung_boot_retried_once_then_reported(monkeypatch):
     QEMU's view of the vCPUs beside its console log."""
     monkeypatch.setattr(machine, "BOOT_TIMEOUT", 0.5)
     guest = Guest(config.from_env(driver="none"), name="harness")
+    launched = []
+    launch = Guest._launch
+
+    def record_launch(self, *args):
+        launch(self, *args)
+        launched.append(self.vm)
+    monkeypatch.setattr(Guest, "_launch", record_launch)
     with pytest.warns(BootRetry, match="booting again") as warned:
         with pytest.raises(GuestError) as e:
             with guest:
@@ -60,4 +67,5 @@ def test_hung_boot_retried_once_then_reported(monkeypatch):
         state = (rundir / "boot-timeout.txt").read_text()
         assert "VM status: running" in state and "CPU#1" in state
         assert (rundir / "console.log").exists()
-    assert not guest.running()
+    # both QEMUs, the hung one set aside and the last one, are gone
+    assert len(launched) == 2 and not any(vm.is_running() for vm in launched)
