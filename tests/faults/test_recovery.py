@@ -118,23 +118,23 @@ def test_duplicate_completion_rejected(fg, record):
                       action="dup-completion", queue="io", opcode=WRITE, nth=100)
 
 
+READ_BLOCK = "if={dev} of=/dev/null skip=2048 iflag=direct"
+WRITE_BLOCK = "if=/dev/zero of={dev} seek=2048 oflag=direct"
 # (opcode, status code, dd command, what the kernel log must say per driver)
 MEDIA_ERRORS = {
-    "read": (READ, 0x81, "if={dev} of=/dev/null skip=2048 iflag=direct",
+    "read": (READ, 0x81, READ_BLOCK,
              {"nvme_scsi": "Unrecovered read error", "nvme": "sct 0x2 / sc 0x81"}),
-    "write": (WRITE, 0x80, "if=/dev/zero of={dev} seek=2048 oflag=direct",
+    "write": (WRITE, 0x80, WRITE_BLOCK,
               {"nvme_scsi": "Peripheral device write fault", "nvme": "sct 0x2 / sc 0x80"}),
 }
 
 
-@pytest.mark.smoke
-@pytest.mark.parametrize("kind", MEDIA_ERRORS)
-def test_media_error_reaches_application(fg, record, kind):
-    """A media error on one 4 KiB block: the application gets EIO, the kernel
-    log names the error, and the rest of the namespace still works."""
-    opcode, sc, dd, logged = MEDIA_ERRORS[kind]
+def fail_block_with_dnr(fg, opcode, sct, sc, dd, logged):
+    """dd one 4 KiB block whose command the model fails with sct/sc and DNR:
+    the application gets an error, the kernel log names it, nobody retries
+    it, and the rest of the namespace still works."""
     lba = 2048 * 4096 // 512                     # dd's block 2048, in 512-byte LBAs
-    rid = fg.faults.add(action="status", queue="io", opcode=opcode, sct=2, sc=sc,
+    rid = fg.faults.add(action="status", queue="io", opcode=opcode, sct=sct, sc=sc,
                         dnr=True, lba_start=lba, lba_end=lba + 7, count=0)
     dev = fg.disk
     before = fg.counters()
@@ -148,8 +148,26 @@ def test_media_error_reaches_application(fg, record, kind):
     assert logged[fg.driver].lower() in log.lower(), log
     fg.faults.remove(rid)
     fg.guest.run(f"dd if={dev} of=/dev/null bs=4096 count=16 iflag=direct")
-    record()
     fg.assert_counters_agree(before)
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("kind", MEDIA_ERRORS)
+def test_media_error_reaches_application(fg, record, kind):
+    """A media error on one 4 KiB block reaches the application as EIO/ENODATA
+    with the right sense (nvme_scsi) or status (nvme) in the kernel log."""
+    opcode, sc, dd, logged = MEDIA_ERRORS[kind]
+    fail_block_with_dnr(fg, opcode, 2, sc, dd, logged)
+    record()
+
+
+def test_aborted_with_dnr_not_retried(fg, record):
+    """0/07h with DNR on a write: without DNR both drivers retry an aborted
+    command (nvme_scsi through ABORTED COMMAND sense), with it the error goes
+    straight to the application."""
+    fail_block_with_dnr(fg, WRITE, 0, 0x07, WRITE_BLOCK,
+                        {"nvme_scsi": "Aborted Command", "nvme": "sct 0x0 / sc 0x7"})
+    record()
 
 
 def test_unknown_cid_completion_rejected(fg, record):
