@@ -38,28 +38,76 @@ def run(cmd, **kw):
                          f"(exit {e.returncode}); its output is above") from None
 
 
+def upstream_version(deb_version):
+    """"1:7.2+dfsg-7+deb12u18" -> "7.2+dfsg": the QEMU release, without
+    epoch and Debian revision."""
+    return deb_version.split(":", 1)[-1].rsplit("-", 1)[0]
+
+
+def deb_version_key(version):
+    """Sort key ordering Debian versions as dpkg does."""
+    class Key:
+        def __init__(self, v):
+            self.v = v
+
+        def __lt__(self, other):
+            return subprocess.run(["dpkg", "--compare-versions", self.v, "lt", other.v]
+                                  ).returncode == 0
+    return Key(version)
+
+
+def source_versions():
+    """The qemu source versions the configured archives carry (apt-cache showsrc)."""
+    out = subprocess.run(["apt-cache", "showsrc", "qemu"], capture_output=True,
+                         text=True).stdout
+    return [line.split()[1] for line in out.splitlines() if line.startswith("Version:")]
+
+
+def pick_version(available):
+    """The pinned version if the archive still carries it, else the newest
+    Debian revision of the same QEMU release (Debian drops a stable
+    package's older security revisions; hook.patch targets the release)."""
+    pinned = paths.QEMU_DEB_VERSION
+    if pinned in available:
+        return pinned
+    same = [v for v in available if upstream_version(v) == upstream_version(pinned)]
+    if not same:
+        raise BuildError(f"Debian's archive carries no qemu {upstream_version(pinned)} source "
+                         f"(pinned {pinned}; apt-cache showsrc qemu lists "
+                         f"{', '.join(available) or 'nothing'}): is there a deb-src entry "
+                         "(harness/setup.sh adds one), and has `apt-get update` run?")
+    newest = max(same, key=deb_version_key)
+    log(f"warning: the archive no longer carries qemu {pinned}; building {newest}, "
+        f"the same QEMU {upstream_version(pinned)} with Debian's later patches "
+        f"(update paths.QEMU_DEB_VERSION to pin it)")
+    return newest
+
+
 def fetch_source():
     stamp = paths.QEMU_SRC / ".cosim-deb-version"
-    if stamp.exists() and stamp.read_text().strip() == paths.QEMU_DEB_VERSION:
+    have = stamp.read_text().strip() if stamp.exists() else None
+    if have == paths.QEMU_DEB_VERSION:
         return
-    log(f"fetching Debian qemu source {paths.QEMU_DEB_VERSION}")
+    version = pick_version(source_versions())
+    if have == version:
+        return
+    log(f"fetching Debian qemu source {version}")
     dl = paths.BUILD / "qemu-dl"
     shutil.rmtree(dl, ignore_errors=True)
     shutil.rmtree(paths.QEMU_SRC, ignore_errors=True)
     shutil.rmtree(paths.QEMU_BUILD, ignore_errors=True)
     dl.mkdir(parents=True)
     try:
-        run(["apt-get", "source", "-q", "--download-only",
-             f"qemu={paths.QEMU_DEB_VERSION}"], cwd=dl)
+        run(["apt-get", "source", "-q", "--download-only", f"qemu={version}"], cwd=dl)
     except BuildError:
-        raise BuildError(f"apt-get source qemu={paths.QEMU_DEB_VERSION} failed; is there a "
-                         "deb-src entry (harness/setup.sh adds one) and does the archive "
-                         "still carry that version? (apt-cache showsrc qemu)") from None
+        raise BuildError(f"apt-get source qemu={version} failed; is there a deb-src entry "
+                         "(harness/setup.sh adds one) and does the archive still carry "
+                         "that version? (apt-cache showsrc qemu)") from None
     dsc = next(dl.glob("qemu_*.dsc"))
     run(["dpkg-source", "--no-check", "-x", dsc.name, str(paths.QEMU_SRC)],
         cwd=dl, stdout=subprocess.DEVNULL)
     shutil.rmtree(dl)
-    stamp.write_text(paths.QEMU_DEB_VERSION + "\n")
+    stamp.write_text(version + "\n")
 
 
 # Files of ours that QEMU's build must see inside its tree.
