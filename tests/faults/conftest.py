@@ -46,15 +46,17 @@ class FaultGuest:
     io_timeout = IO_TIMEOUT
     admin_timeout = ADMIN_TIMEOUT
 
-    def __init__(self, driver):
+    def __init__(self, driver, notice_aen=True):
         cfg = config.from_env(model="cosim", driver=driver)
         cfg.machine.kernel_args = DRIVER_SETUP[driver]["kernel_args"]
         cfg.driver.params = DRIVER_SETUP[driver]["params"]
-        # Both drivers learn of namespace hot add/remove from the Notice AEN.
-        cfg.controller.ns_notice_aen = True
+        # Both drivers learn of namespace hot add/remove from the Notice AEN;
+        # without it, only from failing commands and an explicit rescan.
+        cfg.controller.ns_notice_aen = notice_aen
         self.driver = driver
         self.chardev = CHARDEV[driver]
-        self.guest = Guest(cfg, name=f"faults-{driver}", trace=TRACE_EVENTS).start()
+        name = f"faults-{driver}" + ("" if notice_aen else "-no-aen")
+        self.guest = Guest(cfg, name=name, trace=TRACE_EVENTS).start()
         try:
             self.guest.load_driver()
         except BaseException:
@@ -165,13 +167,27 @@ class CaseResults:
 def fg(request, fault_guests):
     """A fault guest for each driver: nvme_scsi, and Linux's nvme as the
     reference that shows the test itself is right."""
-    driver = request.param
-    fgst = fault_guests.get(driver)
+    yield from _use_fault_guest(request, fault_guests, request.param, notice_aen=True)
+
+
+@pytest.fixture(params=["nvme_scsi", "nvme"])
+def fg_no_aen(request, fault_guests):
+    """The same, with a controller that sends no Namespace Attribute Notice."""
+    yield from _use_fault_guest(request, fault_guests, request.param, notice_aen=False)
+
+
+def _use_fault_guest(request, fault_guests, driver, notice_aen):
+    """Hand the session's fault guest for (driver, notice_aen) to a test (a
+    new one if the last test left it unwell), with the case's results
+    directory around the test; afterwards clear its rules and fail on
+    console trouble."""
+    key = (driver, notice_aen)
+    fgst = fault_guests.get(key)
     if fgst is None or not fgst.guest.healthy:
         if fgst:
             fgst.guest.close()
         try:
-            fgst = fault_guests[driver] = FaultGuest(driver)
+            fgst = fault_guests[key] = FaultGuest(driver, notice_aen)
         except GuestError as e:
             pytest.fail(f"fault guest did not come up: {e}")
     results = CaseResults(request.node, fgst)

@@ -3,8 +3,9 @@ device_del of cosim-nvme-ns).  The fault guests run the controller with
 ns-notice-aen=on, so both drivers learn of a change from the Namespace
 Attribute Notice: the new disk must appear and a removed one go, while the
 verifying job on namespace 1 carries on and every block of it reads back
-intact; no command may time out on the way.  Each case runs against
-nvme_scsi and Linux's nvme."""
+intact; no command may time out on the way.  One case runs without the
+notice, where only failing commands and an explicit rescan tell the driver.
+Each case runs against nvme_scsi and Linux's nvme."""
 import time
 
 import pytest
@@ -147,6 +148,56 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     record(recovery=failed_after, ios=verify_only(g, dev1, JOB).ios)
     assert failed_after < bound + SLACK, f"IO on the removed namespace took " \
         f"{failed_after:.1f}s to fail"
+    fg.assert_counters_agree(before)
+    fg.assert_no_timeouts()
+
+
+# Each driver's own namespace rescan (Linux nvme: Identify CNS 2, nvme_scsi too).
+RESCAN = {"nvme_scsi": "echo 1 > /sys/class/nvme_scsi/nvme_scsi0/rescan",
+          "nvme": "echo 1 > /sys/class/nvme/nvme0/rescan_controller"}
+
+
+def test_hot_remove_with_io_found_by_rescan(fg_no_aen, record):
+    """No Notice AEN: a namespace removed under IO shows only in its commands
+    failing (0/0Bh Invalid Namespace), within the timeouts and without a
+    hang; an explicit rescan then takes its disk away and brings a new
+    namespace in.  Namespace 1's verifying job runs throughout, intact."""
+    fg = fg_no_aen
+    g, ns = fg.guest, Namespaces(fg)
+    rescan = RESCAN[fg.driver]
+    control.add_namespace(g, nsid=3, size_mib=64)
+    g.run(rescan, timeout=60)
+    dev3 = ns.wait_present(3, timeout=appear_bound(fg) + SLACK)
+    dev1 = fg.disk
+    before = fg.counters()
+    fio1 = Fio(g, dev1, JOB).start()
+    doomed = Fio(g, dev3, DOOMED_JOB, name="doomed").start()
+    g.wait_until(f"[ $(awk '{{print $5}}' /sys/block/{dev3.rsplit('/', 1)[1]}/stat) -gt 0 ]",
+                 timeout=60)
+    t0 = time.monotonic()
+    control.remove_namespace(g, nsid=3)
+    bound = 3 * fg.io_timeout
+    lost = doomed.wait(timeout=bound + SLACK)
+    failed_after = doomed.t_end - t0
+    assert lost.status != 0, f"IO on a removed namespace succeeded:\n{lost.output[-3000:]}"
+    assert g.run(running(fio1), check=False).status == 0, \
+        "namespace 1's job ended before the rescan: it proves nothing"
+    assert g.run(ns.present(3), check=False).status == 0, \
+        "the disk went before the rescan: something else told the driver"
+    g.run(rescan, timeout=60)
+    ns.wait_gone(3, timeout=appear_bound(fg) + SLACK)
+    control.add_namespace(g, nsid=4, size_mib=16)
+    g.run(rescan, timeout=60)
+    dev4 = ns.wait_present(4, timeout=appear_bound(fg) + SLACK)
+    new = fio_verify(g, dev4, "--rw=randwrite --bs=4k --size=8M --iodepth=8")
+    result = fio1.wait(timeout=900)
+    assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
+    record(recovery=failed_after, ios=verify_only(g, dev1, JOB).ios + new.ios)
+    assert failed_after < bound + SLACK, f"IO on the removed namespace took " \
+        f"{failed_after:.1f}s to fail"
+    control.remove_namespace(g, nsid=4)
+    g.run(rescan, timeout=60)
+    ns.wait_gone(4, timeout=appear_bound(fg) + SLACK)
     fg.assert_counters_agree(before)
     fg.assert_no_timeouts()
 
