@@ -44,9 +44,4 @@ def vm(launch, image):
 @pytest.fixture
 def nvme(vm):
     """The controller with BAR0 mapped and bus mastering on, not yet enabled."""
-    qt = nvme_qtest.Qtest(vm)
-    devs = nvme_qtest.PciDevice.find(qt)
-    assert len(devs) == 1
-    dev = nvme_qtest.Nvme(qt, devs[0])
-    dev.map_bars()
-    return dev
+    return nvme_qtest.Nvme.attach(vm)

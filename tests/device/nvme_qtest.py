@@ -200,6 +200,17 @@ class Nvme:
         self.admin = None
         self.dstrd = 0
 
+    @classmethod
+    def attach(cls, vm, vendor=COSIM_VENDOR, device=COSIM_DEVICE):
+        """The one controller with these IDs in `vm`, its BARs mapped and bus
+        mastering on, not yet enabled."""
+        qt = Qtest(vm)
+        devs = PciDevice.find(qt, vendor, device)
+        assert len(devs) == 1, f"{len(devs)} functions {vendor:04x}:{device:04x}"
+        nvme = cls(qt, devs[0])
+        nvme.map_bars()
+        return nvme
+
     # ---- setup ----
     def map_bars(self):
         self.pci.write32(PCI_BAR0, self.BAR0_ADDR)

@@ -35,9 +35,7 @@ def throttled(launch, image):
                             "nsid": 1})):
         r = vm.qmp(cmd, **args)
         assert "return" in r, r
-    qt = nvme_qtest.Qtest(vm)
-    nvme = nvme_qtest.Nvme(qt, nvme_qtest.PciDevice.find(qt)[0])
-    nvme.map_bars()
+    nvme = nvme_qtest.Nvme.attach(vm)
     nvme.enable()
     return vm, nvme, nvme.create_io_queues(1, 16)
 

@@ -22,10 +22,7 @@ CQ_SIZE = 256
 
 def controller(launch, image, props):
     vm = launch(qemu_args(image, ctrl_props=f"serial=QT0001,{props}"))
-    qt = nvme_qtest.Qtest(vm)
-    dev = nvme_qtest.Nvme(qt, nvme_qtest.PciDevice.find(qt)[0])
-    dev.map_bars()
-    return dev
+    return nvme_qtest.Nvme.attach(vm)
 
 
 def shared_cq_setup(nvme, prios, arb=0):

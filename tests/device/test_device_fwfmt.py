@@ -19,9 +19,7 @@ SC_FIRMWARE_SLOT, SC_FIRMWARE_IMAGE, SC_INVALID_FORMAT = 0x106, 0x107, 0x10a
 
 def controller(launch, image, props):
     vm = launch(qemu_args(image, ctrl_props=props))
-    qt = nvme_qtest.Qtest(vm)
-    dev = nvme_qtest.Nvme(qt, nvme_qtest.PciDevice.find(qt)[0])
-    dev.map_bars()
+    dev = nvme_qtest.Nvme.attach(vm)
     dev.enable()
     return dev
 

@@ -32,9 +32,7 @@ def many_ns_args(nn=NN):
 
 
 def controller(vm):
-    qt = nvme_qtest.Qtest(vm)
-    nvme = nvme_qtest.Nvme(qt, nvme_qtest.PciDevice.find(qt)[0])
-    nvme.map_bars()
+    nvme = nvme_qtest.Nvme.attach(vm)
     nvme.enable()
     return nvme
 

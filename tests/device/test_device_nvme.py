@@ -244,10 +244,7 @@ def test_shutdown_and_system_reset(nvme, vm):
 def test_properties(launch, image):
     vm = launch(qemu_args(image, "serial=PROPS,mdts=3,max-ioqpairs=2,mqes=63,dstrd=2,nn=4,"
                                  "vendor-id=0x1d0f,device-id=0x0042"))
-    qt = Qtest(vm)
-    (pci,) = PciDevice.find(qt, vendor=0x1d0f, device=0x0042)
-    nvme = Nvme(qt, pci)
-    nvme.map_bars()
+    nvme = Nvme.attach(vm, vendor=0x1d0f, device=0x0042)
     cap = nvme.readq(CAP)
     assert cap & 0xffff == 63 and cap >> 32 & 0xf == 2
     nvme.enable()
@@ -364,10 +361,7 @@ def test_prp_list_chained_and_cq_wrap(nvme):
 def test_namespace_hotplug_notice(launch, image, tmp_path):
     """ns-notice-aen=on: device_add/device_del complete an AER with a Notice."""
     vm = launch(qemu_args(image, "serial=HP,ns-notice-aen=on"))
-    qt = Qtest(vm)
-    (pci,) = PciDevice.find(qt)
-    nvme = Nvme(qt, pci)
-    nvme.map_bars()
+    nvme = Nvme.attach(vm)
     nvme.enable()
     cqe, data = nvme.identify(1)
     assert struct.unpack_from("<I", data, 92)[0] == 1 << 8         # OAES

@@ -16,10 +16,7 @@ pytestmark = pytest.mark.device
 
 def controller(launch, image, props):
     vm = launch(qemu_args(image, ctrl_props=props))
-    qt = nvme_qtest.Qtest(vm)
-    dev = nvme_qtest.Nvme(qt, nvme_qtest.PciDevice.find(qt)[0])
-    dev.map_bars()
-    return dev
+    return nvme_qtest.Nvme.attach(vm)
 
 
 @pytest.mark.parametrize("vs", [0x10000, 0x10100, 0x10200])
