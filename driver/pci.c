@@ -223,6 +223,15 @@ void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl)
 	nvme_scsi_schedule_reset(ctrl, "command timeout");
 }
 
+/* Nothing will complete any more: fail every outstanding command with DID_NO_CONNECT. */
+static void nvme_scsi_fail_outstanding(struct nvme_scsi_ctrl *ctrl)
+{
+	unsigned int i;
+
+	for (i = 0; i <= ctrl->nr_io_queues; i++)
+		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
+}
+
 /*
  * Give up on the controller for good (its function is gone, or a command
  * timed out while the device is being removed, as Linux's nvme does in
@@ -232,8 +241,6 @@ void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl)
  */
 void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why)
 {
-	unsigned int i;
-
 	mutex_lock(&ctrl->reset_lock);
 	if (nvme_scsi_state(ctrl) == NVME_SCSI_DEAD ||
 	    !nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD)) {
@@ -243,8 +250,7 @@ void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why)
 	if (READ_ONCE(ctrl->enabled) && pci_device_is_present(ctrl->pdev))
 		nvme_scsi_shutdown_ctrl(ctrl);
 	nvme_scsi_disable_ctrl(ctrl);
-	for (i = 0; i <= ctrl->nr_io_queues; i++)
-		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
+	nvme_scsi_fail_outstanding(ctrl);
 	mutex_unlock(&ctrl->reset_lock);
 	dev_err(ctrl->dev, "%s: controller marked dead, %u SCSI device(s) offline\n",
 		why, nvme_scsi_set_luns_offline(ctrl, true));
@@ -586,8 +592,7 @@ dead:
 	 */
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 	nvme_scsi_disable_ctrl(ctrl);
-	for (i = 0; i <= ctrl->nr_io_queues; i++)
-		nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
+	nvme_scsi_fail_outstanding(ctrl);
 	mutex_unlock(&ctrl->reset_lock);
 	dev_err(ctrl->dev, "reset failed (%d): controller marked dead, %u SCSI device(s) offline\n",
 		ret, nvme_scsi_set_luns_offline(ctrl, true));
@@ -774,7 +779,6 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 {
 	struct nvme_scsi_ctrl *ctrl = pci_get_drvdata(pdev);
 	struct Scsi_Host *shost = ctrl->shost;
-	unsigned int i;
 
 	/* from here on a command timeout ends it all (no abort, no reset) */
 	WRITE_ONCE(ctrl->removing, true);
@@ -786,8 +790,7 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 		/* surprise removal: nothing will complete, fail it all now */
 		nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 		WRITE_ONCE(ctrl->enabled, false);
-		for (i = 0; i <= ctrl->nr_io_queues; i++)
-			nvme_scsi_cancel_queue(&ctrl->queues[i], NVME_SCSI_SC_DEAD);
+		nvme_scsi_fail_outstanding(ctrl);
 	}
 	/* the controller stays live here so sd can flush its cache */
 	scsi_remove_host(shost);
