@@ -3,6 +3,8 @@ import re
 
 import pytest
 
+from cosim import config
+
 MIB = 1 << 20
 
 
@@ -36,16 +38,16 @@ def queue_stats(guest, dev):
     return guest.queue_counters(dev.rsplit("/", 1)[1])
 
 
-def boot_guest(name, cfg):
-    """A guest of its own (not from the pool) with the driver loaded."""
-    from cosim.machine import Guest
-    guest = Guest(cfg, name=name).start()
-    try:
-        guest.load_driver()
-    except Exception:
-        guest.close()
-        raise
-    return guest
+def nvme_scsi_config(named=None, why="nvme_scsi's own interface"):
+    """The config from the environment (or configs/<named>.toml with the
+    environment's model and driver); the test is skipped, saying `why`,
+    unless the driver is nvme_scsi."""
+    env = config.from_env()
+    if env.driver.name != "nvme_scsi":
+        pytest.skip(why)
+    if named is None:
+        return env
+    return config.named(named, model=env.controller.model, driver=env.driver.name)
 
 
 def check_console(guest, since):

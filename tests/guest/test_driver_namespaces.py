@@ -7,9 +7,10 @@ import json
 import pytest
 
 from cosim import config, control
+from cosim.machine import module_guest
 from cosim.workload import FIO_BASE
-from driver_helpers import (MIB, boot_guest, chardev, check_console,
-                            luns, reload_driver, wait_disks)
+from driver_helpers import (MIB, chardev, check_console, luns, nvme_scsi_config,
+                            reload_driver, wait_disks)
 
 pytestmark = pytest.mark.guest
 
@@ -17,9 +18,7 @@ SIZES = [64, 32, 16]
 
 
 def three_ns_config(aen):
-    cfg = config.from_env()
-    if cfg.driver.name != "nvme_scsi":
-        pytest.skip("nvme_scsi's own interface")
+    cfg = nvme_scsi_config()
     cfg.namespaces = [config.Namespace(size_mib=s) for s in SIZES]
     cfg.controller.ns_notice_aen = aen
     return cfg
@@ -31,9 +30,7 @@ def expected(nsids):
 
 @pytest.fixture(scope="module")
 def three_ns():
-    guest = boot_guest("three_ns", three_ns_config(aen=False))
-    yield guest
-    guest.close()
+    yield from module_guest(three_ns_config(aen=False), "three_ns")
 
 
 @pytest.fixture
@@ -109,9 +106,7 @@ def three_ns_aen():
     cfg = three_ns_config(aen=True)
     if cfg.controller.model != "cosim":
         pytest.skip("the namespace notice AEN is cosim-nvme's")
-    guest = boot_guest("three_ns_aen", cfg)
-    yield guest
-    guest.close()
+    yield from module_guest(cfg, "three_ns_aen")
 
 
 def test_notice_aen_follows_hotplug(three_ns_aen):
@@ -135,14 +130,9 @@ def test_notice_aen_follows_hotplug(three_ns_aen):
 
 @pytest.fixture(scope="module")
 def eight_ns():
-    env = config.from_env()
-    if env.driver.name != "nvme_scsi":
-        pytest.skip("nvme_scsi's own interface")
-    cfg = config.named("eight-namespaces", model=env.controller.model, driver=env.driver.name)
+    cfg = nvme_scsi_config("eight-namespaces")
     assert len(cfg.namespaces) == 8
-    guest = boot_guest("eight_ns", cfg)
-    yield guest
-    guest.close()
+    yield from module_guest(cfg, "eight_ns")
 
 
 def test_eight_luns_map_to_nsids(eight_ns):

@@ -14,7 +14,7 @@ import pytest
 from cosim import config
 from cosim.machine import module_guest
 from cosim.workload import fio_verify
-from driver_helpers import chardev, first_disk, queue_stats, scsi_host
+from driver_helpers import chardev, first_disk, nvme_scsi_config, queue_stats, scsi_host
 
 pytestmark = pytest.mark.guest
 
@@ -110,10 +110,7 @@ def topology(guest):
 
 @pytest.fixture(scope="module")
 def numa():
-    env = config.from_env()
-    if env.driver.name != "nvme_scsi":
-        pytest.skip("nvme_scsi's io_queue_mode")
-    cfg = config.named("numa-2", model=env.controller.model, driver=env.driver.name)
+    cfg = nvme_scsi_config("numa-2", why="nvme_scsi's io_queue_mode")
     cfg.machine.cpus = 4            # two CPUs per node: per-node and per-CPU queues differ
     cfg.driver.params = "io_queue_mode=numa"
     yield from module_guest(cfg, "queues-numa")
