@@ -40,6 +40,14 @@ static uint16_t prp_add(struct prp_walk *w, uint64_t addr, uint64_t len)
  * Walk a PRP list starting at @list for @remaining bytes.  Each list page
  * holds page_size/8 entries; when more entries are needed than fit in the
  * rest of a page, its last entry points to the next list page.
+ *
+ * Only the first list may start inside a page (spec 4.3: PRP2 as a list
+ * pointer has a qword-aligned offset); a chain pointer is a PRP entry and
+ * so has offset 0.  That alone makes the walk finish: every chained page
+ * holds page_size/8 - 1 data entries before its own chain pointer.  A list
+ * at offset 0xff8 whose one slot points back into itself would otherwise
+ * loop forever with QEMU's main loop held.  With aligned chains the pages
+ * walked are bounded by the transfer (at most max_xfer / page_size entries).
  */
 static uint16_t prp_walk_list(struct nvme_ctrl *ctrl, struct prp_walk *w,
 			      uint64_t list, uint64_t remaining)
@@ -71,8 +79,9 @@ static uint16_t prp_walk_list(struct nvme_ctrl *ctrl, struct prp_walk *w,
 			e = entries[i % PRP_CHUNK];
 			if (needed > slots && i == n - 1) {
 				/* last slot of a full page: chain to the next list page */
-				if (e & 0x7) {
-					nvme_guest_error(ctrl, "chained PRP list pointer misaligned");
+				if (e & (psz - 1)) {
+					nvme_guest_error(ctrl, "chained PRP list pointer 0x%llx has an offset",
+							 (unsigned long long)e);
 					return NVME_SC_INVALID_FIELD | NVME_DNR;
 				}
 				list = e;

@@ -150,6 +150,29 @@ static void test_prp_list_chained(void)
 	fh_free(e.fh);
 }
 
+/*
+ * A list at page offset 0xff8 has one slot, its chain pointer.  Pointing it
+ * back at itself, or at another such slot that points back, used to make the
+ * walk loop forever; a chain pointer with an offset is now Invalid Field.
+ */
+static void test_prp_list_chain_loop(void)
+{
+	struct io_env e;
+	uint64_t a = FH_PRPLIST + PAGE - 8, b = FH_PRPLIST + 2 * PAGE - 8;
+	struct nvme_sqe cmd;
+
+	io_up(&e, NULL);
+	put_prp_list(e.fh, a, &a, 1);
+	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 24, FH_DATA, a);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	put_prp_list(e.fh, a, &b, 1);
+	put_prp_list(e.fh, b, &a, 1);
+	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 24, FH_DATA, a);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
+	fh_free(e.fh);
+}
+
 static void test_prp_errors(void)
 {
 	struct io_env e;
@@ -773,6 +796,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/prp2-data", test_prp2_data);
 	g_test_add_func("/io/prp-list", test_prp_list);
 	g_test_add_func("/io/prp-list-chained", test_prp_list_chained);
+	g_test_add_func("/io/prp-list-chain-loop", test_prp_list_chain_loop);
 	g_test_add_func("/io/prp-errors", test_prp_errors);
 	g_test_add_func("/io/status-errors", test_status_errors);
 	g_test_add_func("/io/flush-fua", test_flush_fua);
