@@ -76,7 +76,7 @@ struct nvme_range_set {
 	unsigned int n, cap;
 };
 
-/* at most this many disjoint ranges are added (removal may split past it) */
+/* at most this many disjoint ranges, whether added or split by a removal */
 #define NVME_RANGE_SET_MAX	256
 
 struct nvme_ns {
@@ -315,7 +315,7 @@ void nvme_id_string(char *dst, size_t size, const char *src);
 
 /* range.c */
 bool nvme_range_add(struct nvme_range_set *s, uint64_t start, uint64_t end);
-void nvme_range_remove(struct nvme_range_set *s, uint64_t start, uint64_t end);
+bool nvme_range_remove(struct nvme_range_set *s, uint64_t start, uint64_t end);
 bool nvme_range_overlaps(const struct nvme_range_set *s, uint64_t start, uint64_t end);
 void nvme_range_clear(struct nvme_range_set *s);
 

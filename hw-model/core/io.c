@@ -180,6 +180,18 @@ static uint16_t nvme_dsm(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nv
 	return NVME_SUBMITTED;
 }
 
+static void nvme_uncor_clear(struct nvme_ctrl *ctrl, struct nvme_ns *ns,
+			     uint64_t offset, uint64_t len)
+{
+	uint64_t slba = offset >> ns->lbads, elba = (offset + len) >> ns->lbads;
+
+	if (!nvme_range_remove(&ns->uncor, slba, elba))
+		nvme_guest_error(ctrl, "nsid %u: Write Uncorrectable ranges full (%u), "
+				 "a write to LBAs %llu-%llu cleared more marks than it rewrote",
+				 ns->nsid, NVME_RANGE_SET_MAX, (unsigned long long)slba,
+				 (unsigned long long)elba - 1);
+}
+
 /* The LBAs a successful Write or Deallocate rewrote lose their uncorrectable mark. */
 static void nvme_uncor_rewritten(struct nvme_ctrl *ctrl, struct nvme_req *req)
 {
@@ -190,12 +202,10 @@ static void nvme_uncor_rewritten(struct nvme_ctrl *ctrl, struct nvme_req *req)
 	if (!ns || ns->backend != io->backend || !ns->uncor.n)
 		return;
 	if (io->op == NVME_IO_WRITE) {
-		nvme_range_remove(&ns->uncor, io->offset >> ns->lbads,
-				  (io->offset + io->len) >> ns->lbads);
+		nvme_uncor_clear(ctrl, ns, io->offset, io->len);
 	} else if (io->op == NVME_IO_ZERO) {
 		for (i = 0; i < io->nsg; i++)
-			nvme_range_remove(&ns->uncor, io->sg[i].addr >> ns->lbads,
-					  (io->sg[i].addr + io->sg[i].len) >> ns->lbads);
+			nvme_uncor_clear(ctrl, ns, io->sg[i].addr, io->sg[i].len);
 	}
 }
 

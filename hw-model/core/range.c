@@ -72,42 +72,53 @@ bool nvme_range_add(struct nvme_range_set *s, uint64_t start, uint64_t end)
 	return true;
 }
 
-/* Remove [start, end); a range that contains it is split in two. */
-void nvme_range_remove(struct nvme_range_set *s, uint64_t start, uint64_t end)
+/*
+ * Remove [start, end).  A range that contains it is split in two; when the
+ * set is full the split keeps the larger piece and the smaller one is
+ * dropped, so the set never grows past NVME_RANGE_SET_MAX (a Write in the
+ * middle of every range would otherwise double it, Write after Write).
+ * Returns false when LBAs outside [start, end) were dropped that way.
+ */
+bool nvme_range_remove(struct nvme_range_set *s, uint64_t start, uint64_t end)
 {
-	unsigned int i = 0;
+	unsigned int i, j;
 
 	if (start >= end)
-		return;
-	while (i < s->n) {
+		return true;
+	/* first range ending after start: ranges before it are untouched */
+	i = nvme_range_find(s, start + 1);
+	if (i == s->n || s->r[i].start >= end)
+		return true;
+	if (s->r[i].start < start && s->r[i].end > end) {
 		struct nvme_range *r = &s->r[i];
 
-		if (r->end <= start || r->start >= end) {
-			i++;
-		} else if (r->start < start && r->end > end) {
-			/* split; if memory fails keep the lower part only (conservative) */
-			uint64_t hi_end = r->end;
-
-			r->end = start;
-			if (nvme_range_reserve(s, s->n + 1)) {
-				memmove(&s->r[i + 2], &s->r[i + 1],
-					(s->n - i - 1) * sizeof(s->r[0]));
-				s->r[i + 1].start = end;
-				s->r[i + 1].end = hi_end;
-				s->n++;
-			}
-			return;
-		} else if (r->start < start) {
-			r->end = start;
-			i++;
-		} else if (r->end > end) {
-			r->start = end;
-			i++;
-		} else {
-			memmove(r, r + 1, (s->n - i - 1) * sizeof(s->r[0]));
-			s->n--;
+		if (s->n >= NVME_RANGE_SET_MAX || !nvme_range_reserve(s, s->n + 1)) {
+			if (start - r->start >= r->end - end)
+				r->end = start;
+			else
+				r->start = end;
+			return false;
 		}
+		r = &s->r[i];
+		memmove(r + 2, r + 1, (s->n - i - 1) * sizeof(*r));
+		r[1].start = end;
+		r[1].end = r->end;
+		r->end = start;
+		s->n++;
+		return true;
 	}
+	if (s->r[i].start < start) {
+		s->r[i].end = start;	/* keep the head of the first range */
+		i++;
+	}
+	/* ranges i..j-1 lie wholly inside [start, end); range j may start inside */
+	for (j = i; j < s->n && s->r[j].end <= end; j++)
+		;
+	if (j < s->n && s->r[j].start < end)
+		s->r[j].start = end;
+	memmove(&s->r[i], &s->r[j], (s->n - j) * sizeof(s->r[0]));
+	s->n -= j - i;
+	return true;
 }
 
 bool nvme_range_overlaps(const struct nvme_range_set *s, uint64_t start, uint64_t end)

@@ -77,6 +77,46 @@ static void test_limit(void)
 	nvme_range_clear(&s);
 }
 
+/* Splits keep the set at its cap: the smaller piece of a full set goes. */
+static void test_split_at_limit(void)
+{
+	struct nvme_range_set s = { 0 };
+	unsigned int i, round;
+
+	for (i = 0; i < NVME_RANGE_SET_MAX; i++)
+		g_assert_true(nvme_range_add(&s, i * 1000ull, i * 1000ull + 1000 - 1));
+	g_assert_false(nvme_range_remove(&s, 10, 11));
+	g_assert_cmpuint(s.n, ==, NVME_RANGE_SET_MAX);
+	g_assert_cmpuint(s.r[0].start, ==, 11);		/* [0, 10) was the smaller */
+	g_assert_false(nvme_range_remove(&s, 1990, 1991));
+	g_assert_cmpuint(s.r[1].end, ==, 1990);		/* [1991, 1999) was */
+	/* a write in the middle of every range, again and again */
+	for (round = 0; round < 8; round++)
+		for (i = 0; i < NVME_RANGE_SET_MAX; i++)
+			nvme_range_remove(&s, i * 1000ull + 500 - round, i * 1000ull + 501 + round);
+	g_assert_cmpuint(s.n, ==, NVME_RANGE_SET_MAX);
+	for (i = 1; i < s.n; i++)
+		g_assert_cmpuint(s.r[i - 1].end, <, s.r[i].start);
+	nvme_range_clear(&s);
+}
+
+/* Removing across many ranges at once: heads and tails trimmed, the rest gone. */
+static void test_remove_many(void)
+{
+	struct nvme_range_set s = { 0 };
+	unsigned int i;
+
+	for (i = 0; i < 10; i++)
+		nvme_range_add(&s, i * 10ull, i * 10ull + 5);
+	g_assert_true(nvme_range_remove(&s, 12, 73));
+	check(&s, (uint64_t[]){ 0, 5, 10, 12, 73, 75, 80, 85, 90, 95 }, 5);
+	g_assert_true(nvme_range_remove(&s, 5, 10));	/* a gap only */
+	check(&s, (uint64_t[]){ 0, 5, 10, 12, 73, 75, 80, 85, 90, 95 }, 5);
+	g_assert_true(nvme_range_remove(&s, 0, 5));
+	check(&s, (uint64_t[]){ 10, 12, 73, 75, 80, 85, 90, 95 }, 4);
+	nvme_range_clear(&s);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -84,5 +124,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/range/remove-split", test_remove_split);
 	g_test_add_func("/range/overlaps", test_overlaps);
 	g_test_add_func("/range/limit", test_limit);
+	g_test_add_func("/range/split-at-limit", test_split_at_limit);
+	g_test_add_func("/range/remove-many", test_remove_many);
 	return g_test_run();
 }
