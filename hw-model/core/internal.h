@@ -100,12 +100,23 @@ struct nvme_req {
 	uint16_t status;
 	struct list_node link;		/* free list, CQ wait list or AER list */
 	struct nvme_io io;
-	struct nvme_sg *sg;		/* ctrl->max_sg entries, allocated on first use */
-	void *buf;			/* per-command host buffer (Compare, DSM), freed at release */
+	struct nvme_sg *sg;		/* sg_cap entries, grown to what a command needs */
+	unsigned int sg_cap;
+	void *buf;			/* per-command host buffer (Compare, DSM, Format) */
+	uint64_t bounce;		/* bytes of buf counted in ctrl->bounce_bytes */
 	uint8_t fault_flags;		/* NVME_REQ_F_* set by the fault engine */
 	uint16_t fault_status;		/* NVME_REQ_F_STATUS: the status to report */
 	uint64_t deadline;		/* delay: when to execute (ns) */
 };
+
+/*
+ * A request slot keeps an sg array of up to this many entries between
+ * commands (a 128 KiB transfer in 4 KiB pages); larger ones are freed at
+ * release, so idle slots cost little whatever the max transfer.
+ */
+#define NVME_SG_KEEP		34
+/* host memory all Compare commands of a controller may hold at once */
+#define NVME_BOUNCE_MAX		(64ull << 20)
 
 /* struct nvme_req.fault_flags */
 #define NVME_REQ_F_HELD		0x01	/* HELD by drop/cfs/delay (abortable) */
@@ -173,6 +184,7 @@ struct nvme_ctrl {
 	uint64_t page_size;
 	uint64_t max_xfer;		/* bytes, from MDTS */
 	unsigned int max_sg;		/* sg entries a max transfer may need */
+	uint64_t bounce_bytes;		/* Compare buffers held, at most NVME_BOUNCE_MAX */
 
 	bool enabled;			/* CC.EN seen 0->1 and accepted */
 	bool disabling;			/* CC.EN 1->0, waiting for the backend */
@@ -277,6 +289,7 @@ void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val);
 void nvme_queues_process(struct nvme_ctrl *ctrl);
 void nvme_req_complete(struct nvme_req *req);
 void nvme_req_release(struct nvme_req *req);
+void nvme_req_free_buffers(struct nvme_req *req);
 void nvme_req_exec(struct nvme_ctrl *ctrl, struct nvme_req *req);
 void nvme_irq_update(struct nvme_ctrl *ctrl);
 void nvme_coalesce_timer(struct nvme_ctrl *ctrl);

@@ -85,10 +85,19 @@ static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvm
 		.nsg = nsg,
 	};
 	if (compare) {
-		/* storage into a buffer of ours; compared with guest memory at completion */
+		/*
+		 * Storage into a buffer of ours, compared with guest memory at
+		 * completion.  The host decides how many are out at once, so
+		 * their total is bounded: beyond it the model is out of
+		 * resources, as a controller with a fixed buffer pool would be.
+		 */
+		if (ctrl->bounce_bytes + len > NVME_BOUNCE_MAX)
+			return NVME_SC_INTERNAL;
 		req->buf = malloc(len);
 		if (!req->buf)
 			return NVME_SC_INTERNAL;
+		req->bounce = len;
+		ctrl->bounce_bytes += len;
 		req->io.op = NVME_IO_READ_BUF;
 		req->io.buf = req->buf;
 	}

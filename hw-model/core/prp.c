@@ -137,12 +137,24 @@ uint16_t nvme_prp_map(struct nvme_ctrl *ctrl, uint64_t prp1, uint64_t prp2, uint
 	return st;
 }
 
-/* Ensure req has its sg array (sized for the largest transfer). */
-static bool nvme_req_sg(struct nvme_ctrl *ctrl, struct nvme_req *req)
+/*
+ * Ensure req's sg array holds the extents of a @len-byte transfer: at most
+ * one per page it spans, which is never more than ctrl->max_sg.
+ */
+static bool nvme_req_sg(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len)
 {
-	if (!req->sg)
-		req->sg = calloc(ctrl->max_sg, sizeof(*req->sg));
-	return req->sg != NULL;
+	uint64_t need = MIN((len + ctrl->page_size - 1) / ctrl->page_size + 1,
+			    (uint64_t)ctrl->max_sg);
+	struct nvme_sg *sg;
+
+	if (req->sg_cap >= need)
+		return true;
+	sg = realloc(req->sg, need * sizeof(*sg));
+	if (!sg)
+		return false;
+	req->sg = sg;
+	req->sg_cap = (unsigned int)need;
+	return true;
 }
 
 /*
@@ -156,9 +168,9 @@ static uint16_t nvme_dma_copy(struct nvme_ctrl *ctrl, struct nvme_req *req,
 	uint16_t st;
 	int err;
 
-	if (!nvme_req_sg(ctrl, req))
+	if (!nvme_req_sg(ctrl, req, len))
 		return NVME_SC_INTERNAL;
-	st = nvme_prp_map(ctrl, req->cmd.prp1, req->cmd.prp2, len, req->sg, ctrl->max_sg, &nsg);
+	st = nvme_prp_map(ctrl, req->cmd.prp1, req->cmd.prp2, len, req->sg, req->sg_cap, &nsg);
 	if (st)
 		return st;
 	for (i = 0; i < nsg; i++) {
@@ -190,8 +202,8 @@ uint16_t nvme_dma_from_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 
 uint16_t nvme_req_map(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len)
 {
-	if (!nvme_req_sg(ctrl, req))
+	if (!nvme_req_sg(ctrl, req, len))
 		return NVME_SC_INTERNAL;
-	return nvme_prp_map(ctrl, req->cmd.prp1, req->cmd.prp2, len, req->sg, ctrl->max_sg,
+	return nvme_prp_map(ctrl, req->cmd.prp1, req->cmd.prp2, len, req->sg, req->sg_cap,
 			    &req->io.nsg);
 }

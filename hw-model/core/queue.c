@@ -244,13 +244,30 @@ void nvme_zombies_free(struct nvme_ctrl *ctrl)
 	}
 }
 
+/*
+ * Give back the host memory a command holds once its completion is decided:
+ * its buffer, and an sg array larger than an idle slot keeps.  A completion
+ * waiting for CQ space holds nothing, however long the host lets it wait.
+ */
+void nvme_req_free_buffers(struct nvme_req *req)
+{
+	req->sq->ctrl->bounce_bytes -= req->bounce;
+	req->bounce = 0;
+	free(req->buf);
+	req->buf = NULL;
+	if (req->sg_cap > NVME_SG_KEEP) {
+		free(req->sg);
+		req->sg = NULL;
+		req->sg_cap = 0;
+	}
+}
+
 void nvme_req_release(struct nvme_req *req)
 {
 	struct nvme_sq *sq = req->sq;
 
 	list_del(&req->link);
-	free(req->buf);
-	req->buf = NULL;
+	nvme_req_free_buffers(req);
 	req->state = NVME_REQ_FREE;
 	list_add_tail(&sq->free, &req->link);
 	/*
@@ -434,6 +451,7 @@ void nvme_req_complete(struct nvme_req *req)
 	if (req->status)
 		nvme_error_log_add(ctrl, req);
 	if (!list_empty(&cq->wait) || nvme_cq_full(cq)) {
+		nvme_req_free_buffers(req);
 		list_del(&req->link);
 		req->state = NVME_REQ_CQ_WAIT;
 		list_add_tail(&cq->wait, &req->link);

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A hostile host: what it makes the controller hold in host memory stays
+ * bounded, whatever queue sizes, transfer sizes and CQ neglect it picks.
+ */
+#include "internal.h"
+#undef MIN
+#include <glib.h>
+#include <string.h>
+
+#include "fake_host.h"
+
+#define PAGE		4096ull
+#define NLBAS		32768u		/* 512-byte LBAs: 16 MiB */
+#define BIG_LBAS	16384u		/* 8 MiB: the model's own bound with mdts 0 */
+
+static struct nvme_sqe rw_cmd(uint8_t opcode, uint64_t slba, uint32_t nlb,
+			      uint64_t prp1, uint64_t prp2)
+{
+	struct nvme_sqe cmd = {
+		.opcode = opcode, .nsid = 1, .prp1 = prp1, .prp2 = prp2,
+		.cdw10 = (uint32_t)slba, .cdw11 = (uint32_t)(slba >> 32), .cdw12 = nlb - 1,
+	};
+	return cmd;
+}
+
+/*
+ * A PRP list at @list (page aligned) for @n pages after the first, every
+ * one of them FH_DATA: chained list pages follow each other.
+ */
+static void put_prp_list_same_page(struct fake_host *fh, uint64_t list, unsigned int n)
+{
+	uint64_t *e = (uint64_t *)(fh->ram + list);
+	unsigned int per = PAGE / 8, i = 0;
+
+	while (n) {
+		if (i == per - 1 && n > 1) {
+			e[i] = list + PAGE;	/* chain */
+			list += PAGE;
+			e = (uint64_t *)(fh->ram + list);
+			i = 0;
+			continue;
+		}
+		e[i++] = FH_DATA;
+		n--;
+	}
+}
+
+static struct fake_host *big_up(struct fh_queue *q, uint32_t qsize)
+{
+	struct nvme_ctrl_params p;
+	struct fake_host *fh;
+
+	nvme_ctrl_params_default(&p);
+	p.mdts = 0;
+	fh = fh_new(&p);
+	fh_attach_ns(fh, 1, 9, NLBAS);
+	fh_enable(fh, 32);
+	fh_create_io_pair(fh, q, 1, qsize);
+	put_prp_list_same_page(fh, FH_PRPLIST, BIG_LBAS * 512 / PAGE - 1);
+	return fh;
+}
+
+static struct nvme_req *io_req(struct fake_host *fh, uint16_t cid)
+{
+	struct nvme_sq *sq = fh->ctrl->sq[1];
+	uint32_t i;
+
+	for (i = 0; i < sq->size; i++)
+		if (sq->reqs[i].state != NVME_REQ_FREE && sq->reqs[i].cmd.cid == cid)
+			return &sq->reqs[i];
+	return NULL;
+}
+
+/* A Compare whose completion waits for CQ space holds no buffer meanwhile. */
+static void test_compare_parked_holds_nothing(void)
+{
+	struct fh_queue q;
+	struct fake_host *fh = big_up(&q, 4);
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+	struct nvme_req *req;
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {		/* fill the CQ (3 of 4 entries) */
+		cmd = rw_cmd(NVME_CMD_READ, i, 1, FH_DATA, 0);
+		cmd.cid = (uint16_t)i;
+		fh_submit(fh, &q, &cmd);
+	}
+	fh_run(fh);
+	fh->ram[FH_DATA + 100] = 1;		/* the medium reads zeroes */
+	cmd = rw_cmd(NVME_CMD_COMPARE, 0, BIG_LBAS, FH_DATA, FH_PRPLIST);
+	cmd.cid = 99;
+	fh_submit(fh, &q, &cmd);
+	fh_run(fh);
+	req = io_req(fh, 99);
+	g_assert_nonnull(req);
+	g_assert_cmpint(req->state, ==, NVME_REQ_CQ_WAIT);
+	g_assert_null(req->buf);
+	g_assert_cmpuint(req->sg_cap, <=, NVME_SG_KEEP);
+	g_assert_cmpuint(fh->ctrl->bounce_bytes, ==, 0);
+	/* the parked completion still arrives, with the Compare's outcome */
+	for (i = 0; i < 4; i++) {
+		g_assert_true(fh_poll(fh, &q, &cqe));
+		fh_run(fh);
+	}
+	g_assert_cmpuint(cqe.cid, ==, 99);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_COMPARE_FAILED);
+	fh_free(fh);
+}
+
+/* Compares out at the block layer share NVME_BOUNCE_MAX; the next is refused. */
+static void test_compare_bounce_bounded(void)
+{
+	struct fh_queue q;
+	struct fake_host *fh = big_up(&q, 16);
+	unsigned int fit = (unsigned int)(NVME_BOUNCE_MAX / (BIG_LBAS * 512ull)), i;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+
+	for (i = 0; i <= fit; i++) {
+		cmd = rw_cmd(NVME_CMD_COMPARE, 0, BIG_LBAS, FH_DATA, FH_PRPLIST);
+		cmd.cid = (uint16_t)i;
+		fh_submit(fh, &q, &cmd);
+	}
+	fh_run_no_io(fh);
+	g_assert_cmpuint(fh->ctrl->bounce_bytes, ==, NVME_BOUNCE_MAX);
+	g_assert_true(fh_poll(fh, &q, &cqe));
+	g_assert_cmpuint(cqe.cid, ==, fit);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_INTERNAL);
+	fh_run(fh);
+	g_assert_cmpuint(fh->ctrl->bounce_bytes, ==, 0);
+	fh_free(fh);
+}
+
+/* After a max-size transfer a slot keeps at most NVME_SG_KEEP sg entries. */
+static void test_idle_slots_keep_small_sg(void)
+{
+	struct fh_queue q;
+	struct fake_host *fh = big_up(&q, 16);
+	struct nvme_sq *sq = fh->ctrl->sq[1];
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+	unsigned int i, round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 15; i++) {
+			cmd = rw_cmd(i % 2 ? NVME_CMD_READ : NVME_CMD_WRITE, 0, BIG_LBAS,
+				     FH_DATA, FH_PRPLIST);
+			cmd.cid = (uint16_t)i;
+			fh_submit(fh, &q, &cmd);
+		}
+		fh_run(fh);
+		for (i = 0; i < 15; i++) {
+			g_assert_true(fh_poll(fh, &q, &cqe));
+			g_assert_cmphex(fh_status(&cqe), ==, 0);
+		}
+	}
+	for (i = 0; i < sq->size; i++)
+		g_assert_cmpuint(sq->reqs[i].sg_cap, <=, NVME_SG_KEEP);
+	fh_free(fh);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/hostile/compare-parked-holds-nothing",
+			test_compare_parked_holds_nothing);
+	g_test_add_func("/hostile/compare-bounce-bounded", test_compare_bounce_bounded);
+	g_test_add_func("/hostile/idle-slots-keep-small-sg", test_idle_slots_keep_small_sg);
+	return g_test_run();
+}
