@@ -34,6 +34,7 @@ static const char *const action_names[NVME_FAULT_NR_ACTIONS] = {
 	[NVME_FAULT_BAD_CID] = "bad-cid",
 	[NVME_FAULT_CORRUPT_READ] = "corrupt-read",
 	[NVME_FAULT_VANISH] = "vanish",
+	[NVME_FAULT_STALE_COMPLETION] = "stale-completion",
 };
 
 void nvme_fault_spec_init(struct nvme_fault_spec *s)
@@ -64,7 +65,7 @@ int nvme_fault_action_parse(const char *name)
 const char *nvme_fault_action_list(void)
 {
 	return "drop, delay, status, cfs, ready-delay, ignore-shutdown, drop-irq, "
-	       "dup-completion, bad-cid, corrupt-read, vanish";
+	       "dup-completion, bad-cid, corrupt-read, vanish, stale-completion";
 }
 
 static bool is_event_action(enum nvme_fault_action a)
@@ -424,6 +425,9 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 			return false;
 		case NVME_FAULT_CORRUPT_READ:
 			req->fault_flags |= NVME_REQ_F_CORRUPT;
+			return false;
+		case NVME_FAULT_STALE_COMPLETION:
+			req->fault_flags |= NVME_REQ_F_STALE;
 			return false;
 		default:
 			return false;

@@ -26,6 +26,7 @@ enum nvme_fault_action {
 	NVME_FAULT_BAD_CID,		/* an extra completion with a CID not outstanding */
 	NVME_FAULT_CORRUPT_READ,	/* flip data a Read returns */
 	NVME_FAULT_VANISH,		/* drop off the bus: registers and config space all ones */
+	NVME_FAULT_STALE_COMPLETION,	/* post the completion again after the SQ's next fetch */
 	NVME_FAULT_NR_ACTIONS,
 };
 
@@ -101,7 +102,7 @@ struct nvme_ctrl_stats {
 	uint64_t cmds_delayed;
 	uint64_t cmds_status;				/* completions with a status rule's status */
 	uint64_t irqs_dropped;
-	uint64_t extra_completions;			/* dup-completion, bad-cid */
+	uint64_t extra_completions;			/* dup-, stale-completion, bad-cid */
 	uint64_t reads_corrupted;
 	uint64_t aborts, aborts_succeeded;		/* Abort commands / "aborted" */
 	uint64_t resets;				/* CC.EN 1->0 */

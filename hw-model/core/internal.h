@@ -126,6 +126,7 @@ struct nvme_req {
 #define NVME_REQ_F_CORRUPT	0x10	/* flip the data of this Read */
 #define NVME_REQ_F_ABORTED	0x20	/* Abort named it at the block layer */
 #define NVME_REQ_F_STATUS	0x40	/* ran; report fault_status if it succeeded */
+#define NVME_REQ_F_STALE	0x80	/* replay the completion after the next fetch */
 
 struct nvme_cq {
 	uint16_t qid;
@@ -157,6 +158,12 @@ struct nvme_sq {
 	/* orphaned by a hard reset while requests were out at the host */
 	bool zombie;
 	struct list_node zombie_link;
+	/* stale-completion: a CQE posted once more after the next fetch */
+	struct {
+		bool armed;
+		uint16_t cid, status;
+		uint32_t dw0;
+	} stale;
 };
 
 #define NVME_ARB_CLASSES	4

@@ -426,6 +426,33 @@ static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme
 	if ((req->fault_flags & NVME_REQ_F_DUP) && nvme_cq_room(cq) >= 1 &&
 	    nvme_cq_put(ctrl, cq, sq, req->cmd.cid, req->status, req->dw0))
 		ctrl->stats.extra_completions++;
+	if (req->fault_flags & NVME_REQ_F_STALE) {
+		sq->stale.armed = true;
+		sq->stale.cid = req->cmd.cid;
+		sq->stale.status = req->status;
+		sq->stale.dw0 = req->dw0;
+	}
+	nvme_cq_notify(ctrl, cq);
+}
+
+/*
+ * stale-completion: a completion of @sq's posted once more, now that the
+ * host has submitted another command.  Its CID was freed when the first
+ * copy arrived and the host may have given it to the command just fetched
+ * (a host with one command out always does): the late copy then completes
+ * the wrong command unless the host checks more than the CID.
+ */
+static void nvme_sq_stale_replay(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
+{
+	struct nvme_cq *cq = sq->cq;
+
+	/* the real completion of what is out must still fit behind it */
+	if (nvme_cq_room(cq) < 2 || !list_empty(&cq->wait))
+		return;
+	sq->stale.armed = false;
+	if (!nvme_cq_put(ctrl, cq, sq, sq->stale.cid, sq->stale.status, sq->stale.dw0))
+		return;
+	ctrl->stats.extra_completions++;
 	nvme_cq_notify(ctrl, cq);
 }
 
@@ -579,6 +606,8 @@ static uint32_t nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32
 		else
 			ctrl->stats.admin_submitted++;
 		ctrl->q_submitted[sq->qid]++;
+		if (sq->stale.armed)
+			nvme_sq_stale_replay(ctrl, sq);
 		if (!nvme_fault_cmd(ctrl, req))
 			nvme_req_exec(ctrl, req);
 		if (!nvme_ctrl_running(ctrl) || sq->deleting)

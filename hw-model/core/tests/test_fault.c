@@ -702,6 +702,45 @@ static void test_bad_cid(void)
 	fh_free(e.fh);
 }
 
+/*
+ * stale-completion: the completion comes once as usual, and once more when
+ * the SQ's next command is fetched (here one reusing its CID, as a host
+ * with one command out does), ahead of that command's own completion.
+ */
+static void test_stale_completion(void)
+{
+	struct env e;
+	struct nvme_fault_spec s = spec(NVME_FAULT_STALE_COMPLETION);
+	struct nvme_sqe cmd = rw(NVME_CMD_READ, 1, 0, 1);
+	struct nvme_cqe a;
+
+	up(&e);
+	add(e.fh, &s);
+	cmd.cid = 9;
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.q, &a));
+	g_assert_cmphex(a.cid, ==, 9);
+	g_assert_false(fh_poll(e.fh, &e.q, &a));
+	e.fh->io_error = -5;		/* the new command fails: the stale copy says success */
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.q, &a));
+	g_assert_cmphex(a.cid, ==, 9);
+	g_assert_cmphex(FH_SC(a), ==, 0);
+	g_assert_true(fh_poll(e.fh, &e.q, &a));
+	g_assert_cmphex(a.cid, ==, 9);
+	g_assert_cmphex(FH_SC(a), ==, NVME_SC_READ_ERROR);
+	g_assert_false(fh_poll(e.fh, &e.q, &a));
+	g_assert_cmpuint(stats(e.fh).extra_completions, ==, 1);
+	/* once only: a third command completes once */
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.q, &a));
+	g_assert_false(fh_poll(e.fh, &e.q, &a));
+	fh_free(e.fh);
+}
+
 static void test_corrupt_read(void)
 {
 	struct env e;
@@ -845,6 +884,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fault/drop-irq", test_drop_irq);
 	g_test_add_func("/fault/dup-completion", test_dup_completion);
 	g_test_add_func("/fault/bad-cid", test_bad_cid);
+	g_test_add_func("/fault/stale-completion", test_stale_completion);
 	g_test_add_func("/fault/corrupt-read", test_corrupt_read);
 	g_test_add_func("/fault/status-after-execute", test_status_after_execute);
 	g_test_add_func("/fault/order-list", test_order_list);
