@@ -57,6 +57,9 @@
 /* smallest IO queue (NVMe): one command and the slot that stays empty */
 #define NVME_SCSI_MIN_IO_DEPTH		2
 
+/* AERs the controller failed in a row before the driver stops resending. */
+#define NVME_SCSI_AER_RETRIES		3
+
 /* Char device minors (one per controller). */
 #define NVME_SCSI_MINORS		64
 
@@ -67,15 +70,23 @@
 #define NVME_SCSI_MAX_LUNS		256
 
 /*
- * Driver-internal status values passed to a request's end() when the
- * controller did not complete it (they are NVMe "host path" codes, which a
- * 1.0e controller never returns).
+ * Driver-made status values passed to a request's end() when the controller
+ * did not complete it. A completion's status field is 15 bits (phase tag
+ * dropped), so a value with bit 15 set can never come from the device,
+ * whatever it sends (NVMe's own "host" codes 0x370/0x371 included).
  */
-#define NVME_SCSI_SC_CANCELLED		NVME_SC_HOST_ABORTED_CMD	/* reset: retry */
-#define NVME_SCSI_SC_DEAD		NVME_SC_HOST_PATH_ERROR		/* controller gone */
+#define NVME_SCSI_STATUS_DRIVER		0x8000
+#define NVME_SCSI_SC_CANCELLED		(NVME_SCSI_STATUS_DRIVER | 1)	/* reset: retry */
+#define NVME_SCSI_SC_DEAD		(NVME_SCSI_STATUS_DRIVER | 2)	/* controller gone */
 
 /* Status field of a completion, phase bit dropped: DNR/M/CRD/SCT/SC. */
 #define NVME_SCSI_STATUS_CODE(s)	((s) & 0x7ff)	/* SCT << 8 | SC */
+
+/* Did the driver end the request (reset, dead controller), not the device? */
+static inline bool nvme_scsi_status_is_driver(u16 status)
+{
+	return status & NVME_SCSI_STATUS_DRIVER;
+}
 
 enum nvme_scsi_state {
 	NVME_SCSI_NEW = 0,	/* probing */
@@ -91,7 +102,8 @@ struct nvme_scsi_req {
 	/*
 	 * Called once per submission, from completion processing with the
 	 * queue's cq_lock held, or from cancellation when the controller was
-	 * disabled. @status is the 15-bit status without the phase tag.
+	 * disabled. @status is the 15-bit status without the phase tag, or one of
+	 * the driver's NVME_SCSI_SC_* values.
 	 */
 	void (*end)(struct nvme_scsi_queue *q, struct nvme_scsi_req *req,
 		    u16 status, union nvme_result result);
@@ -233,6 +245,8 @@ struct nvme_scsi_ctrl {
 	unsigned long aer_busy;		/* bit 0: an AER is outstanding */
 	int aer_cid;
 	u32 aen_result;			/* dword 0 of the last AER completion */
+	bool aer_resend;		/* the last AER failed: event work resends */
+	unsigned int aer_errors;	/* AERs failed in a row */
 	struct nvme_scsi_req aer_req;
 	struct work_struct async_work;
 

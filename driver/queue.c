@@ -472,18 +472,11 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 
 	if (result)
 		*result = sreq.result;
-	switch (NVME_SCSI_STATUS_CODE(sreq.status)) {
-	case NVME_SCSI_SC_CANCELLED:
-		ret = -EINTR;
-		break;
-	case NVME_SCSI_SC_DEAD:
-		ret = -ENODEV;
-		break;
-	default:
-		ret = sreq.status;
-		break;
-	}
-	return ret;
+	if (sreq.status == NVME_SCSI_SC_CANCELLED)
+		return -EINTR;
+	if (sreq.status == NVME_SCSI_SC_DEAD)
+		return -ENODEV;
+	return sreq.status;
 }
 
 /*
@@ -521,7 +514,7 @@ static void nvme_scsi_abort_end(struct nvme_scsi_queue *aq,
 	struct nvme_scsi_queue *q = &ctrl->queues[ar->sqid];
 	u16 sc = NVME_SCSI_STATUS_CODE(status);
 
-	if (sc == NVME_SCSI_SC_CANCELLED || sc == NVME_SCSI_SC_DEAD) {
+	if (nvme_scsi_status_is_driver(status)) {
 		/* the controller went away under the abort: nothing to add */
 	} else if (sc) {
 		atomic_inc(&q->nr_aborts_failed);
@@ -578,21 +571,40 @@ int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid)
 
 /* ---- Asynchronous Event Requests --------------------------------------- */
 
+/*
+ * The controller failed an AER. With none outstanding no event would ever
+ * arrive, so the event work sends another, unless the controller says that
+ * is pointless (DNR) or keeps failing them (no loop with a broken device).
+ */
+static void nvme_scsi_aer_failed(struct nvme_scsi_ctrl *ctrl, u16 status)
+{
+	unsigned int errors = READ_ONCE(ctrl->aer_errors) + 1;
+	bool again = !(status & NVME_STATUS_DNR) && errors <= NVME_SCSI_AER_RETRIES;
+
+	WRITE_ONCE(ctrl->aer_errors, errors);
+	dev_warn(ctrl->dev, "Asynchronous Event Request failed: status %#x%s\n", status,
+		 again ? ", sending another" : "");
+	if (!again || READ_ONCE(ctrl->aen_stop))
+		return;
+	WRITE_ONCE(ctrl->aer_resend, true);
+	queue_work(system_unbound_wq, &ctrl->async_work);
+}
+
 static void nvme_scsi_aer_end(struct nvme_scsi_queue *aq,
 			      struct nvme_scsi_req *req, u16 status,
 			      union nvme_result result)
 {
 	struct nvme_scsi_ctrl *ctrl = aq->ctrl;
-	u16 sc = NVME_SCSI_STATUS_CODE(status);
 
 	nvme_scsi_put_cid(aq, ctrl->aer_cid);
 	clear_bit(0, &ctrl->aer_busy);
-	if (sc == NVME_SCSI_SC_CANCELLED || sc == NVME_SCSI_SC_DEAD)
+	if (nvme_scsi_status_is_driver(status))
 		return;			/* a reset re-arms it */
-	if (sc) {
-		dev_warn(ctrl->dev, "Asynchronous Event Request failed: status %#x\n", status);
+	if (NVME_SCSI_STATUS_CODE(status)) {
+		nvme_scsi_aer_failed(ctrl, status);
 		return;
 	}
+	WRITE_ONCE(ctrl->aer_errors, 0);
 	WRITE_ONCE(ctrl->aen_result, le32_to_cpu(result.u32));
 	if (!READ_ONCE(ctrl->aen_stop))
 		queue_work(system_unbound_wq, &ctrl->async_work);
@@ -645,6 +657,7 @@ void nvme_scsi_setup_aen(struct nvme_scsi_ctrl *ctrl)
 	}
 	if (!ctrl->aen_enabled)
 		dev_info(ctrl->dev, "namespace attribute notices enabled\n");
+	WRITE_ONCE(ctrl->aer_errors, 0);
 	WRITE_ONCE(ctrl->aen_enabled, true);
 	nvme_scsi_submit_aer(ctrl);
 }
@@ -675,6 +688,11 @@ void nvme_scsi_async_work(struct work_struct *work)
 	u32 res = READ_ONCE(ctrl->aen_result);
 	u8 type = res & 0x7, info = (res >> 8) & 0xff, lid = (res >> 16) & 0xff;
 
+	if (xchg(&ctrl->aer_resend, false)) {
+		/* the last AER failed: no event to handle */
+		nvme_scsi_submit_aer(ctrl);
+		return;
+	}
 	if (type == NVME_AER_NOTICE && info == NVME_AER_NOTICE_NS_CHANGED) {
 		dev_info(ctrl->dev, "namespace attribute changed: rescanning\n");
 		/* the event stays masked until the Changed Namespace List is read */

@@ -49,15 +49,15 @@ static void nvme_scsi_set_status(struct scsi_cmnd *cmd, u16 status)
 {
 	u8 key = ILLEGAL_REQUEST, asc = 0, ascq = 0;
 
+	if (nvme_scsi_status_is_driver(status)) {
+		/* cancelled by a reset: retry; controller dead: give up */
+		cmd->result = (status == NVME_SCSI_SC_CANCELLED ? DID_RESET :
+			       DID_NO_CONNECT) << 16;
+		return;
+	}
 	switch (NVME_SCSI_STATUS_CODE(status)) {
 	case NVME_SC_SUCCESS:
 		cmd->result = 0;
-		return;
-	case NVME_SCSI_SC_CANCELLED:
-		cmd->result = DID_RESET << 16;
-		return;
-	case NVME_SCSI_SC_DEAD:
-		cmd->result = DID_NO_CONNECT << 16;
 		return;
 	case NVME_SC_INVALID_OPCODE:
 		asc = 0x20;				/* invalid command op code */
