@@ -336,6 +336,20 @@ static void nvme_scsi_copy_str(char *dst, const char *src, size_t len)
 	strim(dst);
 }
 
+/*
+ * MDTS in bytes (units of CAP.MPSMIN pages, 0 = no limit). MDTS is a u8:
+ * anything at or beyond the most the driver ever maps does not limit it, and
+ * must not be used as a shift count.
+ */
+static u32 nvme_scsi_mdts_bytes(struct nvme_scsi_ctrl *ctrl, u8 mdts)
+{
+	unsigned int shift = mdts + 12 + NVME_CAP_MPSMIN(ctrl->cap);
+
+	if (!mdts || shift >= ilog2(NVME_SCSI_MAX_XFER))
+		return NVME_SCSI_MAX_XFER;
+	return 1U << shift;
+}
+
 static int nvme_scsi_identify_ctrl(struct nvme_scsi_ctrl *ctrl)
 {
 	struct nvme_id_ctrl *id;
@@ -361,9 +375,7 @@ static int nvme_scsi_identify_ctrl(struct nvme_scsi_ctrl *ctrl)
 
 	max_xfer = min_t(u64, NVME_SCSI_MAX_XFER,
 			 max_transfer_size ? max_transfer_size : (u64)max_transfer_kb * 1024);
-	if (id->mdts)
-		max_xfer = min_t(u64, max_xfer,
-				 1ULL << (id->mdts + 12 + NVME_CAP_MPSMIN(ctrl->cap)));
+	max_xfer = min_t(u64, max_xfer, nvme_scsi_mdts_bytes(ctrl, id->mdts));
 	ctrl->max_xfer = max_t(u64, round_down(max_xfer, NVME_SCSI_PAGE_SIZE),
 			       NVME_SCSI_PAGE_SIZE);
 
