@@ -485,7 +485,7 @@ static int nvme_scsi_irqs_show(struct seq_file *m, void *unused)
 
 	seq_printf(m, "node %d\n", dev_to_node(ctrl->dev));
 	seq_puts(m, "qid vector irq hctx node cpus\n");
-	mutex_lock(&ctrl->reset_lock);
+	nvme_scsi_reset_lock(ctrl);
 	for (i = 0; i <= ctrl->nr_io_queues; i++) {
 		struct nvme_scsi_queue *q = &ctrl->queues[i];
 		const struct cpumask *mask;
@@ -499,7 +499,7 @@ static int nvme_scsi_irqs_show(struct seq_file *m, void *unused)
 			   pci_irq_vector(ctrl->pdev, q->cq_vector), (int)q->qid - 1,
 			   nvme_scsi_mask_node(mask), cpumask_pr_args(mask));
 	}
-	mutex_unlock(&ctrl->reset_lock);
+	nvme_scsi_reset_unlock(ctrl);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(nvme_scsi_irqs);

@@ -200,7 +200,8 @@ struct nvme_scsi_ctrl {
 
 	spinlock_t state_lock;
 	enum nvme_scsi_state state;
-	struct mutex reset_lock;	/* serialises reset, remove, queue setup */
+	struct mutex reset_lock;	/* serialises reset, remove, queue setup, CC */
+	struct task_struct *reset_owner;	/* who holds reset_lock */
 
 	/* queues[0] = admin, queues[1..nr_io_queues] = IO */
 	struct nvme_scsi_queue *queues;
@@ -272,7 +273,10 @@ enum nvme_scsi_state nvme_scsi_state(struct nvme_scsi_ctrl *ctrl);
 const char *nvme_scsi_state_name(enum nvme_scsi_state state);
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
-void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_reset_lock(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_reset_unlock(struct nvme_scsi_ctrl *ctrl);
+bool nvme_scsi_reset_lock_held(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl, int resets);
 void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why);
 void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why);
 

@@ -216,11 +216,48 @@ static void nvme_scsi_shutdown_ctrl(struct nvme_scsi_ctrl *ctrl)
 			    "shutdown (CSTS.SHST=complete)");
 }
 
-void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl)
+/*
+ * reset_lock, noting its owner: nvme_scsi_exec() runs both inside the paths
+ * that hold it (reset, remove) and outside them, and must know which.
+ */
+void nvme_scsi_reset_lock(struct nvme_scsi_ctrl *ctrl)
 {
-	dev_warn(ctrl->dev, "disabling controller after a command timeout\n");
-	nvme_scsi_disable_ctrl(ctrl);
-	nvme_scsi_schedule_reset(ctrl, "command timeout");
+	mutex_lock(&ctrl->reset_lock);
+	WRITE_ONCE(ctrl->reset_owner, current);
+}
+
+void nvme_scsi_reset_unlock(struct nvme_scsi_ctrl *ctrl)
+{
+	WRITE_ONCE(ctrl->reset_owner, NULL);
+	mutex_unlock(&ctrl->reset_lock);
+}
+
+bool nvme_scsi_reset_lock_held(struct nvme_scsi_ctrl *ctrl)
+{
+	return READ_ONCE(ctrl->reset_owner) == current;
+}
+
+/*
+ * A driver command was abandoned (@resets: nr_resets when it was): stop the
+ * controller before the caller frees the command's buffers. CC is written
+ * under reset_lock, or it could land in the middle of a reset (a controller
+ * the reset just enabled would be disabled behind its back). A reset that
+ * ran meanwhile has disabled the controller after the command was
+ * abandoned, which is all that is needed.
+ */
+void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl, int resets)
+{
+	bool held = nvme_scsi_reset_lock_held(ctrl);
+
+	if (!held)
+		nvme_scsi_reset_lock(ctrl);
+	if (atomic_read(&ctrl->nr_resets) == resets) {
+		dev_warn(ctrl->dev, "disabling controller after a command timeout\n");
+		nvme_scsi_disable_ctrl(ctrl);
+		nvme_scsi_schedule_reset(ctrl, "command timeout");
+	}
+	if (!held)
+		nvme_scsi_reset_unlock(ctrl);
 }
 
 /* Nothing will complete any more: fail every outstanding command with DID_NO_CONNECT. */
@@ -241,17 +278,17 @@ static void nvme_scsi_fail_outstanding(struct nvme_scsi_ctrl *ctrl)
  */
 void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why)
 {
-	mutex_lock(&ctrl->reset_lock);
+	nvme_scsi_reset_lock(ctrl);
 	if (nvme_scsi_state(ctrl) == NVME_SCSI_DEAD ||
 	    !nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD)) {
-		mutex_unlock(&ctrl->reset_lock);
+		nvme_scsi_reset_unlock(ctrl);
 		return;
 	}
 	if (READ_ONCE(ctrl->enabled) && pci_device_is_present(ctrl->pdev))
 		nvme_scsi_shutdown_ctrl(ctrl);
 	nvme_scsi_disable_ctrl(ctrl);
 	nvme_scsi_fail_outstanding(ctrl);
-	mutex_unlock(&ctrl->reset_lock);
+	nvme_scsi_reset_unlock(ctrl);
 	dev_err(ctrl->dev, "%s: controller marked dead, %u SCSI device(s) offline\n",
 		why, nvme_scsi_set_luns_offline(ctrl, true));
 }
@@ -552,10 +589,10 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 	bool was_dead;
 	int ret;
 
-	mutex_lock(&ctrl->reset_lock);
+	nvme_scsi_reset_lock(ctrl);
 	was_dead = nvme_scsi_state(ctrl) == NVME_SCSI_DEAD;
 	if (!nvme_scsi_change_state(ctrl, NVME_SCSI_RESETTING)) {
-		mutex_unlock(&ctrl->reset_lock);
+		nvme_scsi_reset_unlock(ctrl);
 		return -EBUSY;
 	}
 	dev_warn(ctrl->dev, "resetting controller\n");
@@ -588,7 +625,7 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 		goto dead;
 	nvme_scsi_setup_aen(ctrl);
 	nvme_scsi_change_state(ctrl, NVME_SCSI_LIVE);
-	mutex_unlock(&ctrl->reset_lock);
+	nvme_scsi_reset_unlock(ctrl);
 	if (was_dead)
 		dev_info(ctrl->dev, "controller reset complete, %u SCSI device(s) back online\n",
 			 nvme_scsi_set_luns_offline(ctrl, false));
@@ -605,7 +642,7 @@ dead:
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 	nvme_scsi_disable_ctrl(ctrl);
 	nvme_scsi_fail_outstanding(ctrl);
-	mutex_unlock(&ctrl->reset_lock);
+	nvme_scsi_reset_unlock(ctrl);
 	dev_err(ctrl->dev, "reset failed (%d): controller marked dead, %u SCSI device(s) offline\n",
 		ret, nvme_scsi_set_luns_offline(ctrl, true));
 	return ret < 0 ? ret : -EIO;
@@ -807,10 +844,10 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	/* the controller stays live here so sd can flush its cache */
 	scsi_remove_host(shost);
 
-	mutex_lock(&ctrl->reset_lock);
+	nvme_scsi_reset_lock(ctrl);
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DELETING);
 	nvme_scsi_teardown_queues(ctrl, true);
-	mutex_unlock(&ctrl->reset_lock);
+	nvme_scsi_reset_unlock(ctrl);
 	cancel_work_sync(&ctrl->reset_work);
 
 	nvme_scsi_free_namespaces(ctrl);
@@ -832,13 +869,13 @@ static void nvme_scsi_pci_shutdown(struct pci_dev *pdev)
 
 	if (!ctrl)
 		return;
-	mutex_lock(&ctrl->reset_lock);
+	nvme_scsi_reset_lock(ctrl);
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 	if (READ_ONCE(ctrl->enabled)) {
 		nvme_scsi_shutdown_ctrl(ctrl);
 		nvme_scsi_disable_ctrl(ctrl);
 	}
-	mutex_unlock(&ctrl->reset_lock);
+	nvme_scsi_reset_unlock(ctrl);
 }
 
 static const struct pci_device_id nvme_scsi_ids[] = {

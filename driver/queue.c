@@ -396,7 +396,7 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 	struct nvme_scsi_sync_req sreq;
 	bool abandoned = false;
 	unsigned long flags;
-	int cid = -1, ret;
+	int cid = -1, resets = 0, ret;
 	long left;
 
 	if (!q->cqes || !READ_ONCE(ctrl->enabled))
@@ -452,13 +452,14 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 				/* counted as the reset's: it will never complete */
 				q->nr_cancelled++;
 				abandoned = true;
+				resets = atomic_read(&ctrl->nr_resets);
 			}
 			spin_unlock_irqrestore(&q->cq_lock, flags);
 			if (abandoned) {
 				dev_err(ctrl->dev, "qid %u: command %#04x (cid %d) timed out after %u ms\n",
 					q->qid, cmd->common.opcode, cid,
 					jiffies_to_msecs(timeout));
-				nvme_scsi_disable_after_timeout(ctrl);
+				nvme_scsi_disable_after_timeout(ctrl, resets);
 				/* disabled: its SQ slot is free again */
 				nvme_scsi_put_slot(q);
 				nvme_scsi_put_cid(q, cid);

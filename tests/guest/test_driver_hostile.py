@@ -8,7 +8,8 @@ import pytest
 from cosim import config, control
 from cosim.control import Faults
 from cosim.machine import module_guest
-from driver_helpers import chardev, check_console, nvme_scsi_config, wait_disks
+from driver_helpers import (chardev, check_console, first_disk, nvme_scsi_config, queue_stats,
+                            wait_disks)
 
 pytestmark = pytest.mark.guest
 
@@ -79,3 +80,36 @@ def test_aer_failed_with_0x37x_is_rearmed(g, sc):
     log = guest.run("dmesg").output
     assert f"Asynchronous Event Request failed: status 0x3{sc:02x}, sending another" in log, log
 
+
+
+# ---- abandoned commands ---------------------------------------
+
+@pytest.fixture
+def short_admin_timeout(g):
+    guest, faults = g
+    guest.unload_driver()
+    guest.load_driver(params="admin_timeout=2")
+    yield guest, faults
+    faults.clear()
+    guest.unload_driver()
+    guest.load_driver()
+
+
+def test_abandoned_command_inside_reset(short_admin_timeout):
+    """Create I/O CQ dropped during a controller reset: the reset's own
+    command is abandoned (the controller disabled under the reset lock the
+    reset already holds, no deadlock), the reset fails, the controller is
+    marked dead; the next reset brings it back."""
+    guest, faults = short_admin_timeout
+    dev = chardev(guest)
+    rule = faults.add("drop", queue="admin", opcode=0x05, count=1)
+    guest.run("dmesg -c > /dev/null")
+    r = guest.run(f"nvme reset {dev}", check=False, timeout=60)
+    assert r.status != 0, r
+    assert faults.hits(rule) == 1
+    log = guest.run("dmesg").output
+    assert "disabling controller after a command timeout" in log, log
+    assert "controller marked dead" in log, log
+    guest.run(f"nvme reset {dev}", timeout=60)
+    assert queue_stats(guest, dev)["state"] == "live"
+    guest.run(f"dd if={first_disk(guest)} of=/dev/null bs=4096 count=16 iflag=direct")
