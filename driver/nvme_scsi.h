@@ -54,6 +54,20 @@
  * nvme_scsi_queue.shared_slots) they share the slots with blk-mq.
  */
 #define NVME_SCSI_PT_CIDS		4
+/*
+ * A command identifier on the wire: the low 12 bits index the queue's CID
+ * table (rqs[]), the top 4 are a generation counted up at each submission
+ * of that index. A late or repeated completion for an index that has been
+ * reused since then does not match the new owner's generation and is
+ * dropped, as in Linux's nvme (NVME_CID_GENCTR). So a queue has at most
+ * 4096 CIDs.
+ */
+#define NVME_SCSI_CID_BITS		12
+#define NVME_SCSI_MAX_CIDS		(1U << NVME_SCSI_CID_BITS)
+#define NVME_SCSI_CID_IDX(cid)		((cid) & (NVME_SCSI_MAX_CIDS - 1))
+#define NVME_SCSI_CID_GEN(cid)		((cid) >> NVME_SCSI_CID_BITS)
+#define NVME_SCSI_CID_GEN_MASK		0xf
+
 /* smallest IO queue (NVMe): one command and the slot that stays empty */
 #define NVME_SCSI_MIN_IO_DEPTH		2
 
@@ -113,7 +127,7 @@ struct nvme_scsi_queue {
 	struct nvme_scsi_ctrl *ctrl;
 	u16 qid;
 	u16 depth;		/* entries in the SQ and in the CQ */
-	u16 nr_cids;		/* CIDs 0..nr_cids-1: blk-mq tags + driver CIDs */
+	u16 nr_cids;		/* CID indexes 0..nr_cids-1: blk-mq tags + driver CIDs */
 	u16 cq_vector;		/* MSI-X vector index */
 	bool created;		/* known to the controller (IO queues) */
 	bool live;		/* accepts submissions (under sq_lock) */
@@ -134,8 +148,12 @@ struct nvme_scsi_queue {
 	u32 __iomem *sq_db;
 	u32 __iomem *cq_db;
 
-	/* CID -> owner; CIDs are blk-mq tags on IO queues, slots on admin. */
+	/*
+	 * CID index -> owner; indexes are blk-mq tags on IO queues, slots on
+	 * admin. gen[] is each index's generation at its last submission.
+	 */
 	struct nvme_scsi_req **rqs;
+	u8 *gen;
 
 	/* driver CIDs on an IO queue (bit n = CID pt_cid_base + n) */
 	unsigned long pt_cids;
@@ -297,6 +315,7 @@ int nvme_scsi_poll_cq(struct nvme_scsi_queue *q);
 void nvme_scsi_cancel_queue(struct nvme_scsi_queue *q, u16 status);
 bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
 			    struct nvme_scsi_req *req);
+u16 nvme_scsi_wire_cid(struct nvme_scsi_queue *q, u16 cid);
 int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 			 u32 *result);
 int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,

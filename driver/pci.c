@@ -548,7 +548,8 @@ static int nvme_scsi_setup_io_queues(struct nvme_scsi_ctrl *ctrl,
 	 * (at most half) are kept for driver commands, the others are blk-mq
 	 * tags. With fewer kept back the driver commands share the slots.
 	 */
-	ctrl->io_depth = min_t(u32, io_queue_size, NVME_CAP_MQES(ctrl->cap) + 1);
+	ctrl->io_depth = min3(io_queue_size, (u32)NVME_CAP_MQES(ctrl->cap) + 1,
+			      NVME_SCSI_MAX_CIDS);	/* CIDs carry a generation */
 	ctrl->io_tags = ctrl->io_depth - 1 -
 		min_t(u16, NVME_SCSI_PT_CIDS, (ctrl->io_depth - 1) / 2);
 

@@ -36,6 +36,11 @@ int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth,
 		q->nr_cids = nr_tags + NVME_SCSI_PT_CIDS;
 		q->shared_slots = depth - 1 - nr_tags < NVME_SCSI_PT_CIDS;
 	}
+	/* the top bits of a CID are its generation */
+	if (WARN_ON_ONCE(q->nr_cids > NVME_SCSI_MAX_CIDS)) {
+		q->ctrl = NULL;
+		return -EINVAL;
+	}
 	spin_lock_init(&q->sq_lock);
 	spin_lock_init(&q->cq_lock);
 
@@ -49,6 +54,9 @@ int nvme_scsi_alloc_queue(struct nvme_scsi_ctrl *ctrl, u16 qid, u16 depth,
 		goto fail;
 	q->rqs = kcalloc(q->nr_cids, sizeof(*q->rqs), GFP_KERNEL);
 	if (!q->rqs)
+		goto fail;
+	q->gen = kcalloc(q->nr_cids, sizeof(*q->gen), GFP_KERNEL);
+	if (!q->gen)
 		goto fail;
 
 	q->sq_db = nvme_scsi_db(ctrl, qid, false);
@@ -71,6 +79,8 @@ void nvme_scsi_free_queue(struct nvme_scsi_queue *q)
 		return;
 	kfree(q->rqs);
 	q->rqs = NULL;
+	kfree(q->gen);
+	q->gen = NULL;
 	if (q->sqes)
 		dma_free_coherent(ctrl->dev, q->depth * sizeof(struct nvme_command),
 				  q->sqes, q->sq_dma);
@@ -143,7 +153,9 @@ void nvme_scsi_put_slot(struct nvme_scsi_queue *q)
 
 /*
  * Put one command in the SQ. The caller owns command_id (a blk-mq tag or an
- * admin slot), so nobody else touches rqs[cid] until the command ends.
+ * admin slot, the CID index), so nobody else touches rqs[cid] until the
+ * command ends; the index's next generation goes into the top bits of
+ * command_id, which is left so (the CID an Abort names).
  * The doorbell write orders the SQ entry and rqs[] before the device sees it.
  * Returns -EAGAIN if the queue is closed (controller reset or teardown).
  */
@@ -152,13 +164,19 @@ int nvme_scsi_submit(struct nvme_scsi_queue *q, struct nvme_command *cmd,
 {
 	u16 cid = cmd->common.command_id;
 	unsigned long flags;
+	u8 gen;
 
 	spin_lock_irqsave(&q->sq_lock, flags);
 	if (unlikely(!q->live)) {
 		spin_unlock_irqrestore(&q->sq_lock, flags);
 		return -EAGAIN;
 	}
+	gen = (q->gen[cid] + 1) & NVME_SCSI_CID_GEN_MASK;
+	WRITE_ONCE(q->gen[cid], gen);
+	/* a completion that finds the new owner must see its generation */
+	smp_wmb();
 	WRITE_ONCE(q->rqs[cid], req);
+	cmd->common.command_id = cid | gen << NVME_SCSI_CID_BITS;
 	memcpy(&q->sqes[q->sq_tail], cmd, sizeof(*cmd));
 	q->nr_submitted++;
 	if (++q->sq_tail == q->depth)
@@ -181,17 +199,27 @@ void nvme_scsi_ring_sq(struct nvme_scsi_queue *q)
 static void nvme_scsi_handle_cqe(struct nvme_scsi_queue *q,
 				 struct nvme_completion *cqe)
 {
-	u16 cid = READ_ONCE(cqe->command_id);
+	u16 wire = READ_ONCE(cqe->command_id);
 	u16 status = le16_to_cpu(READ_ONCE(cqe->status)) >> 1;
+	u16 cid = NVME_SCSI_CID_IDX(wire);
 	struct nvme_scsi_req *req;
 
-	if (unlikely(cid >= q->nr_cids || !q->rqs[cid])) {
+	req = cid < q->nr_cids ? READ_ONCE(q->rqs[cid]) : NULL;
+	if (unlikely(!req)) {
 		dev_warn_ratelimited(q->ctrl->dev,
-				     "qid %u: completion for unknown command id %u (status %#x)\n",
-				     q->qid, cid, status);
+				     "qid %u: completion for unknown command id %#x (status %#x)\n",
+				     q->qid, wire, status);
 		return;
 	}
-	req = q->rqs[cid];
+	/* pairs with nvme_scsi_submit(): the owner's generation is set first */
+	smp_rmb();
+	if (unlikely(READ_ONCE(q->gen[cid]) != NVME_SCSI_CID_GEN(wire))) {
+		/* late or repeated: the index has been submitted again since */
+		dev_warn_ratelimited(q->ctrl->dev,
+				     "qid %u: stale completion for command id %#x (now %#x, status %#x) dropped\n",
+				     q->qid, wire, nvme_scsi_wire_cid(q, cid), status);
+		return;
+	}
 	WRITE_ONCE(q->rqs[cid], NULL);
 	q->nr_completed++;
 	nvme_scsi_put_slot(q);
@@ -304,6 +332,12 @@ bool nvme_scsi_req_inflight(struct nvme_scsi_queue *q, u16 cid,
 	ret = q->rqs[cid] == req;
 	spin_unlock_irqrestore(&q->cq_lock, flags);
 	return ret;
+}
+
+/* The CID on the wire of the latest submission of index @cid. */
+u16 nvme_scsi_wire_cid(struct nvme_scsi_queue *q, u16 cid)
+{
+	return cid | READ_ONCE(q->gen[cid]) << NVME_SCSI_CID_BITS;
 }
 
 /* ---- driver-internal and passthrough commands ------------------------ */
@@ -421,6 +455,7 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		nvme_scsi_put_cid(q, cid);
 		return -ENODEV;
 	}
+	/* from here on command_id carries the CID's generation */
 
 	if (!wait_for_completion_timeout(&sreq.done, timeout)) {
 		bool done = false;	/* the completion was consumed here */
@@ -434,7 +469,7 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 			dev_warn(ctrl->dev, "qid %u cid %d opcode %#04x timed out after %u ms, aborting\n",
 				 q->qid, cid, cmd->common.opcode, jiffies_to_msecs(timeout));
 			atomic_inc(&q->nr_aborts);
-			ret = nvme_scsi_abort_sync(ctrl, q->qid, cid, &res);
+			ret = nvme_scsi_abort_sync(ctrl, q->qid, cmd->common.command_id, &res);
 			if (ret || (res & 1)) {
 				atomic_inc(&q->nr_aborts_failed);
 				dev_warn(ctrl->dev, "abort of qid %u cid %d: %s (status %#x, dword 0 %#llx)\n",
@@ -519,24 +554,25 @@ static void nvme_scsi_abort_end(struct nvme_scsi_queue *aq,
 		/* the controller went away under the abort: nothing to add */
 	} else if (sc) {
 		atomic_inc(&q->nr_aborts_failed);
-		dev_warn(ctrl->dev, "abort of qid %u cid %u failed with status %#x\n",
+		dev_warn(ctrl->dev, "abort of qid %u cid %#x failed with status %#x\n",
 			 ar->sqid, ar->cid, status);
 		nvme_scsi_schedule_reset(ctrl, "abort failed");
 	} else if (le32_to_cpu(result.u32) & 1) {
 		/* not aborted: a second timeout of the command resets */
 		atomic_inc(&q->nr_aborts_failed);
-		dev_info(ctrl->dev, "qid %u cid %u: controller did not abort the command\n",
+		dev_info(ctrl->dev, "qid %u cid %#x: controller did not abort the command\n",
 			 ar->sqid, ar->cid);
 	} else {
-		dev_info(ctrl->dev, "qid %u cid %u aborted\n", ar->sqid, ar->cid);
+		dev_info(ctrl->dev, "qid %u cid %#x aborted\n", ar->sqid, ar->cid);
 	}
 	nvme_scsi_put_cid(aq, ar->admin_cid);
 	kfree(ar);
 }
 
 /*
- * Send an Abort for (@sqid, @cid) without waiting; its completion is only
- * logged (or, if the Abort itself fails, a controller reset is scheduled).
+ * Send an Abort for (@sqid, CID index @cid, at the generation it was last
+ * submitted with) without waiting; its completion is only logged (or, if
+ * the Abort itself fails, a controller reset is scheduled).
  * Returns 0 if the Abort was submitted.
  */
 int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid)
@@ -556,10 +592,10 @@ int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid)
 	}
 	ar->req.end = nvme_scsi_abort_end;
 	ar->sqid = sqid;
-	ar->cid = cid;
+	ar->cid = nvme_scsi_wire_cid(&ctrl->queues[sqid], cid);
 	c.abort.opcode = nvme_admin_abort_cmd;
 	c.abort.sqid = cpu_to_le16(sqid);
-	c.abort.cid = cid;
+	c.abort.cid = ar->cid;
 	c.abort.command_id = ar->admin_cid;
 	atomic_inc(&ctrl->queues[sqid].nr_aborts);
 	if (nvme_scsi_submit(aq, &c, &ar->req, true)) {
