@@ -179,6 +179,18 @@ static int nvme_scsi_disable_ctrl(struct nvme_scsi_ctrl *ctrl)
 				   "CSTS.RDY=0");
 }
 
+/*
+ * The controller may still own commands whose memory is about to be failed,
+ * reused or freed: as Linux's nvme_dev_disable(), take its bus mastering
+ * away first, so that even one that ignored CC.EN=0 (CSTS.RDY stuck at 1)
+ * cannot DMA into that memory any more. nvme_scsi_enable_ctrl() gives it
+ * back.
+ */
+static void nvme_scsi_stop_dma(struct nvme_scsi_ctrl *ctrl)
+{
+	pci_clear_master(ctrl->pdev);
+}
+
 /* Program the admin queue and set CC.EN; the admin queue must be idle. */
 static int nvme_scsi_enable_ctrl(struct nvme_scsi_ctrl *ctrl)
 {
@@ -186,6 +198,7 @@ static int nvme_scsi_enable_ctrl(struct nvme_scsi_ctrl *ctrl)
 	u32 aqa = (aq->depth - 1) | ((aq->depth - 1) << 16);
 	int ret;
 
+	pci_set_master(ctrl->pdev);
 	writel(aqa, ctrl->bar + NVME_REG_AQA);
 	lo_hi_writeq(aq->sq_dma, ctrl->bar + NVME_REG_ASQ);
 	lo_hi_writeq(aq->cq_dma, ctrl->bar + NVME_REG_ACQ);
@@ -254,6 +267,7 @@ void nvme_scsi_disable_after_timeout(struct nvme_scsi_ctrl *ctrl, int resets)
 	if (atomic_read(&ctrl->nr_resets) == resets) {
 		dev_warn(ctrl->dev, "disabling controller after a command timeout\n");
 		nvme_scsi_disable_ctrl(ctrl);
+		nvme_scsi_stop_dma(ctrl);
 		nvme_scsi_schedule_reset(ctrl, "command timeout");
 	}
 	if (!held)
@@ -287,6 +301,7 @@ void nvme_scsi_kill_ctrl(struct nvme_scsi_ctrl *ctrl, const char *why)
 	if (READ_ONCE(ctrl->enabled) && pci_device_is_present(ctrl->pdev))
 		nvme_scsi_shutdown_ctrl(ctrl);
 	nvme_scsi_disable_ctrl(ctrl);
+	nvme_scsi_stop_dma(ctrl);
 	nvme_scsi_fail_outstanding(ctrl);
 	nvme_scsi_reset_unlock(ctrl);
 	dev_err(ctrl->dev, "%s: controller marked dead, %u SCSI device(s) offline\n",
@@ -601,6 +616,7 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 
 	/* a controller that will not stop may still DMA: do not reuse queues */
 	ret = nvme_scsi_disable_ctrl(ctrl);
+	nvme_scsi_stop_dma(ctrl);
 	if (ret)
 		goto dead;
 	for (i = 0; i <= ctrl->nr_io_queues; i++) {
@@ -642,6 +658,7 @@ dead:
 	 */
 	nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 	nvme_scsi_disable_ctrl(ctrl);
+	nvme_scsi_stop_dma(ctrl);
 	nvme_scsi_fail_outstanding(ctrl);
 	nvme_scsi_reset_unlock(ctrl);
 	dev_err(ctrl->dev, "reset failed (%d): controller marked dead, %u SCSI device(s) offline\n",
@@ -664,6 +681,7 @@ static void nvme_scsi_teardown_queues(struct nvme_scsi_ctrl *ctrl, bool shutdown
 			nvme_scsi_shutdown_ctrl(ctrl);
 	}
 	nvme_scsi_disable_ctrl(ctrl);
+	nvme_scsi_stop_dma(ctrl);
 	nvme_scsi_free_io_queues(ctrl);
 	nvme_scsi_queue_free_irq(&ctrl->queues[0]);
 	nvme_scsi_cancel_queue(&ctrl->queues[0], NVME_SCSI_SC_DEAD);
@@ -840,6 +858,7 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 		/* surprise removal: nothing will complete, fail it all now */
 		nvme_scsi_change_state(ctrl, NVME_SCSI_DEAD);
 		WRITE_ONCE(ctrl->enabled, false);
+		nvme_scsi_stop_dma(ctrl);
 		nvme_scsi_fail_outstanding(ctrl);
 	}
 	/* the controller stays live here so sd can flush its cache */

@@ -82,7 +82,6 @@ def test_aer_failed_with_0x37x_is_rearmed(g, sc):
     assert f"Asynchronous Event Request failed: status 0x3{sc:02x}, sending another" in log, log
 
 
-
 # ---- late completions: CID generations -----------------------------------------
 
 def add_stale(faults, **match):
@@ -166,7 +165,16 @@ def test_stale_completions_under_fio(g):
     assert dropped, log
 
 
-# ---- abandoned commands ---------------------------------------
+# ---- abandoned commands and bus mastering ---------------------------------------
+
+def bus_master(guest):
+    """The Bus Master Enable bit of the controller's PCI command register."""
+    bdf = guest.run(f"readlink /sys/class/nvme_scsi/{chardev(guest)[5:]}/device"
+                    ).output.strip().rsplit("/", 1)[1]
+    out = guest.run(f"dd if=/sys/bus/pci/devices/{bdf}/config bs=1 skip=4 count=1 "
+                    "2>/dev/null | od -An -tu1").output
+    return bool(int(out) & 0x4)
+
 
 @pytest.fixture
 def short_admin_timeout(g):
@@ -196,4 +204,24 @@ def test_abandoned_command_inside_reset(short_admin_timeout):
     assert "controller marked dead" in log, log
     guest.run(f"nvme reset {dev}", timeout=60)
     assert queue_stats(guest, dev)["state"] == "live"
+    guest.run(f"dd if={first_disk(guest)} of=/dev/null bs=4096 count=16 iflag=direct")
+
+
+def test_dead_controller_loses_bus_mastering(g):
+    """A reset after which the controller never becomes ready again: before
+    the driver fails the outstanding commands and reuses their memory, the
+    function loses bus mastering, so a controller that ignores CC.EN cannot
+    DMA into it; a reset that succeeds turns it back on."""
+    guest, faults = g
+    dev = chardev(guest)
+    assert bus_master(guest)
+    rule = faults.add("ready-delay", ms=-1)
+    r = guest.run(f"nvme reset {dev}", check=False, timeout=120)
+    assert r.status != 0, r
+    assert queue_stats(guest, dev)["state"] == "dead"
+    assert not bus_master(guest), "bus mastering still on with the controller given up"
+    faults.remove(rule)
+    guest.run(f"nvme reset {dev}", timeout=60)
+    assert queue_stats(guest, dev)["state"] == "live"
+    assert bus_master(guest)
     guest.run(f"dd if={first_disk(guest)} of=/dev/null bs=4096 count=16 iflag=direct")
