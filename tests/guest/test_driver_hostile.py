@@ -122,7 +122,9 @@ def test_stale_io_completion_is_dropped(g):
     zeroes, and the controller then writes into a freed buffer); dropped,
     both Reads return their data."""
     guest, faults = g
-    dev, disk = chardev(guest), first_disk(guest)
+    dev = chardev(guest)
+    # NSID 1: LUN 0, whatever sd name it got (sd probes LUNs in parallel)
+    disk = next(d for d, _, addr in guest.block_devices() if addr.endswith(":0"))
     lba = guest.cfg.namespaces[0].lba_size
     offs = (1 << 20, 2 << 20)
     for i, off in enumerate(offs):
