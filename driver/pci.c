@@ -869,6 +869,11 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	nvme_scsi_teardown_queues(ctrl, true);
 	nvme_scsi_reset_unlock(ctrl);
 	cancel_work_sync(&ctrl->reset_work);
+	/*
+	 * An AER that completed (or failed) just as aen_stop was set may have
+	 * queued event work after the cancel above; its interrupt is gone now.
+	 */
+	cancel_work_sync(&ctrl->async_work);
 
 	nvme_scsi_free_namespaces(ctrl);
 	kfree(ctrl->id);
