@@ -290,12 +290,8 @@ static void nvme_ready_wait_cancel(struct nvme_ctrl *ctrl)
 	nvme_fault_timer_update(ctrl);
 }
 
-void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
+static void nvme_timer(struct nvme_ctrl *ctrl)
 {
-	/* the host timer fired: it is no longer armed */
-	ctrl->timer_deadline = UINT64_MAX;
-	if (ctrl->gone)
-		return;		/* delayed commands and ready waits died with it */
 	if (ctrl->ready_wait && nvme_clock_ns(ctrl) >= ctrl->ready_deadline) {
 		ctrl->ready_wait = false;
 		ctrl->ready_deadline = UINT64_MAX;
@@ -311,6 +307,17 @@ void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
 	nvme_fault_timer_update(ctrl);
 	if (ctrl->enabled)
 		ctrl->ops->schedule(ctrl->opaque);
+}
+
+void nvme_ctrl_timer(struct nvme_ctrl *ctrl)
+{
+	/* the host timer fired: it is no longer armed */
+	ctrl->timer_deadline = UINT64_MAX;
+	if (ctrl->gone)
+		return;		/* delayed commands and ready waits died with it */
+	nvme_enter(ctrl);
+	nvme_timer(ctrl);
+	nvme_leave(ctrl);
 }
 
 /* Back to the state after a controller reset; the backend is idle. */
@@ -389,10 +396,37 @@ static void nvme_shutdown(struct nvme_ctrl *ctrl)
 	nvme_check_idle(ctrl);
 }
 
+/*
+ * Every entry point that may call the host's ops runs between nvme_enter()
+ * and nvme_leave().  An op can reset the function under us: an MSI-X
+ * message or a DMA write the guest aimed at a bridge's config space
+ * (Secondary Bus Reset) resets it from inside ops->msix_notify or
+ * ops->dma_write, while the frames below hold queues and requests the
+ * reset frees.  Such a reset stops all completions at once and runs when
+ * the outermost entry point returns, before the guest runs again.
+ */
+void nvme_enter(struct nvme_ctrl *ctrl)
+{
+	ctrl->depth++;
+}
+
+void nvme_leave(struct nvme_ctrl *ctrl)
+{
+	if (--ctrl->depth || !ctrl->reset_pending)
+		return;
+	ctrl->reset_pending = false;
+	nvme_ctrl_reset(ctrl);
+}
+
 void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 {
 	/* nothing may complete towards the guest from here on */
 	ctrl->disabling = true;
+	if (ctrl->depth) {
+		ctrl->reset_pending = true;
+		return;
+	}
+	nvme_enter(ctrl);
 	ctrl->stats.hard_resets++;
 	ctrl->gone = false;	/* power comes back */
 	nvme_ready_wait_cancel(ctrl);
@@ -406,6 +440,7 @@ void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 	ctrl->aqa = 0;
 	ctrl->asq = 0;
 	ctrl->acq = 0;
+	nvme_leave(ctrl);
 }
 
 /* ---- registers ---- */
@@ -527,11 +562,9 @@ uint64_t nvme_ctrl_mmio_read(struct nvme_ctrl *ctrl, uint64_t addr, unsigned int
 	return val;
 }
 
-void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
-			  unsigned int size)
+static void nvme_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
+			    unsigned int size)
 {
-	if (ctrl->gone)
-		return;
 	if ((size != 4 && size != 8) || (addr & (size - 1))) {
 		nvme_guest_error(ctrl, "bad register write size %u at 0x%llx",
 				 size, (unsigned long long)addr);
@@ -559,6 +592,16 @@ void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
 	nvme_reg_write32(ctrl, addr, (uint32_t)val);
 }
 
+void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
+			  unsigned int size)
+{
+	if (ctrl->gone)
+		return;
+	nvme_enter(ctrl);
+	nvme_mmio_write(ctrl, addr, val, size);
+	nvme_leave(ctrl);
+}
+
 bool nvme_ctrl_gone(const struct nvme_ctrl *ctrl)
 {
 	return ctrl->gone;
@@ -568,7 +611,9 @@ void nvme_ctrl_process(struct nvme_ctrl *ctrl)
 {
 	if (!nvme_ctrl_running(ctrl))
 		return;
+	nvme_enter(ctrl);
 	nvme_queues_process(ctrl);
+	nvme_leave(ctrl);
 }
 
 /* ---- namespaces ---- */
@@ -614,7 +659,9 @@ uint32_t nvme_ctrl_ns_attach(struct nvme_ctrl *ctrl, const struct nvme_ns_params
 	ns->bytes = p->nlbas << p->lbads;
 	ns->backend = p->backend;
 	ctrl->ns[nsid] = ns;
+	nvme_enter(ctrl);
 	nvme_ns_changed(ctrl, nsid);
+	nvme_leave(ctrl);
 	return nsid;
 }
 
@@ -628,7 +675,9 @@ void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid)
 	nvme_range_clear(&ns->uncor);
 	free(ns->lbart);
 	free(ns);
+	nvme_enter(ctrl);
 	nvme_ns_changed(ctrl, nsid);
+	nvme_leave(ctrl);
 }
 
 bool nvme_ctrl_ns_present(const struct nvme_ctrl *ctrl, uint32_t nsid)

@@ -197,6 +197,8 @@ struct nvme_ctrl {
 	bool disabling;			/* CC.EN 1->0, waiting for the backend */
 	bool shutting_down;		/* CC.SHN set, waiting for the backend */
 	bool gone;			/* vanish fault: off the bus until a hard reset */
+	unsigned int depth;		/* host entry points on the stack (nvme_enter) */
+	bool reset_pending;		/* nvme_ctrl_reset asked for with depth > 0 */
 
 	uint32_t nqueues;		/* max_ioqpairs + 1 */
 	struct nvme_sq **sq;
@@ -294,6 +296,8 @@ void nvme_zombies_free(struct nvme_ctrl *ctrl);
 void nvme_queues_teardown(struct nvme_ctrl *ctrl);
 void nvme_doorbell_write(struct nvme_ctrl *ctrl, uint64_t off, uint32_t val);
 void nvme_queues_process(struct nvme_ctrl *ctrl);
+void nvme_enter(struct nvme_ctrl *ctrl);
+void nvme_leave(struct nvme_ctrl *ctrl);
 void nvme_req_complete(struct nvme_req *req);
 void nvme_req_release(struct nvme_req *req);
 void nvme_req_free_buffers(struct nvme_req *req);

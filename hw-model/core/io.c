@@ -303,18 +303,11 @@ static void nvme_io_account(struct nvme_ctrl *ctrl, const struct nvme_io *io, ui
 	}
 }
 
-void nvme_io_complete(struct nvme_io *io, int ret)
+static void nvme_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req, int ret)
 {
-	struct nvme_req *req = container_of(io, struct nvme_req, io);
 	struct nvme_sq *sq = req->sq;
-	struct nvme_ctrl *ctrl = sq->ctrl;
+	struct nvme_io *io = &req->io;
 
-	if (req->state != NVME_REQ_BACKEND)
-		return;		/* a second completion from a confused host */
-	if (sq->zombie) {
-		nvme_zombie_io_done(req);
-		return;
-	}
 	sq->backend--;
 	ctrl->io_inflight--;
 	req->state = NVME_REQ_ACTIVE;
@@ -338,4 +331,20 @@ void nvme_io_complete(struct nvme_io *io, int ret)
 	if (sq->deleting)
 		nvme_sq_try_free(ctrl, sq);
 	nvme_check_idle(ctrl);
+}
+
+void nvme_io_complete(struct nvme_io *io, int ret)
+{
+	struct nvme_req *req = container_of(io, struct nvme_req, io);
+	struct nvme_ctrl *ctrl = req->sq->ctrl;
+
+	if (req->state != NVME_REQ_BACKEND)
+		return;		/* a second completion from a confused host */
+	if (req->sq->zombie) {
+		nvme_zombie_io_done(req);
+		return;
+	}
+	nvme_enter(ctrl);
+	nvme_io_done(ctrl, req, ret);
+	nvme_leave(ctrl);
 }

@@ -159,9 +159,12 @@ void nvme_ctrl_mmio_write(struct nvme_ctrl *ctrl, uint64_t addr, uint64_t val,
 void nvme_ctrl_process(struct nvme_ctrl *ctrl);
 
 /*
- * Controller-level reset (PCI/system reset), immediate.  The host should
- * finish its block requests first (QEMU: drain); any still out are
- * orphaned: their later nvme_io_complete() is accepted and dropped.
+ * Controller-level reset (PCI/system reset), immediate, unless an op the
+ * core is calling asked for it (a guest-aimed MSI-X message or DMA write
+ * that resets the function): then nothing completes from that moment and
+ * the reset runs as the core returns to the host.  The host should finish
+ * its block requests first (QEMU: drain); any still out are orphaned: their
+ * later nvme_io_complete() is accepted and dropped.
  */
 void nvme_ctrl_reset(struct nvme_ctrl *ctrl);
 

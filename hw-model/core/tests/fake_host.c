@@ -21,6 +21,8 @@ static int fh_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len
 	if (addr >= FH_RAM_SIZE || len > FH_RAM_SIZE - addr)
 		return -1;
 	memcpy(fh->ram + addr, buf, len);
+	if (fh->reset_at_dma_write && !--fh->reset_at_dma_write)
+		nvme_ctrl_reset(fh->ctrl);
 	return 0;
 }
 
@@ -35,6 +37,8 @@ static void fh_msix_notify(void *opaque, uint16_t vector)
 
 	g_assert_cmpuint(vector, <, G_N_ELEMENTS(fh->msix_count));
 	fh->msix_count[vector]++;
+	if (fh->reset_at_msix && !--fh->reset_at_msix)
+		nvme_ctrl_reset(fh->ctrl);
 }
 
 static void fh_intx_set(void *opaque, bool level)

@@ -57,6 +57,12 @@ struct fake_host {
 	/* fetched commands, sqid << 16 | cid (trace_cmd), a ring of the last FH_FETCH_LOG */
 	uint32_t fetched[FH_FETCH_LOG];
 	unsigned int nfetched;
+	/*
+	 * The n-th MSI-X message / guest memory write from now resets the
+	 * controller from inside the op, as a guest aiming them at a bridge's
+	 * Secondary Bus Reset would; 0: never.
+	 */
+	unsigned int reset_at_msix, reset_at_dma_write;
 	uint64_t now_ns;		/* the fake clock */
 	uint64_t timer_deadline;	/* armed timer, UINT64_MAX: none */
 };

@@ -161,6 +161,51 @@ static void test_idle_slots_keep_small_sg(void)
 	fh_free(fh);
 }
 
+/*
+ * A reset from inside an op the core is calling (the CQE write or the MSI-X
+ * message of a completion) takes effect when the core returns: no freed
+ * queue or request is touched (ASan would say so), the controller is then
+ * reset, and it comes back up for IO.
+ */
+static void reset_inside_op(bool at_msix)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct fh_queue q;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 16);
+	/* one command: nothing else is out, so the reset frees its SQ at once */
+	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
+	fh_submit(fh, &q, &cmd);
+	if (at_msix)
+		fh->reset_at_msix = 1;
+	else
+		fh->reset_at_dma_write = 1;
+	fh_run(fh);
+	g_assert_cmpuint(fh->reset_at_msix + fh->reset_at_dma_write, ==, 0);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CC), ==, 0);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 16);
+	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
+	cqe = fh_cmd(fh, &q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	fh_free(fh);
+}
+
+static void test_reset_inside_cqe_write(void)
+{
+	reset_inside_op(false);
+}
+
+static void test_reset_inside_msix(void)
+{
+	reset_inside_op(true);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -168,5 +213,7 @@ int main(int argc, char **argv)
 			test_compare_parked_holds_nothing);
 	g_test_add_func("/hostile/compare-bounce-bounded", test_compare_bounce_bounded);
 	g_test_add_func("/hostile/idle-slots-keep-small-sg", test_idle_slots_keep_small_sg);
+	g_test_add_func("/hostile/reset-inside-cqe-write", test_reset_inside_cqe_write);
+	g_test_add_func("/hostile/reset-inside-msix", test_reset_inside_msix);
 	return g_test_run();
 }
