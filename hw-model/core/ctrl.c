@@ -363,7 +363,8 @@ static void nvme_disable(struct nvme_ctrl *ctrl)
 /* Called whenever backend work may have drained. */
 void nvme_check_idle(struct nvme_ctrl *ctrl)
 {
-	if (ctrl->io_inflight)
+	/* a pending reset tears down once the stack above us has unwound */
+	if (ctrl->io_inflight || ctrl->reset_pending)
 		return;
 	if (ctrl->disabling) {
 		nvme_reset_finish(ctrl);
@@ -420,13 +421,14 @@ void nvme_leave(struct nvme_ctrl *ctrl)
 
 void nvme_ctrl_reset(struct nvme_ctrl *ctrl)
 {
-	/* nothing may complete towards the guest from here on */
-	ctrl->disabling = true;
 	if (ctrl->depth) {
+		/* nothing is fetched, completed or torn down until it runs */
 		ctrl->reset_pending = true;
 		return;
 	}
 	nvme_enter(ctrl);
+	/* nothing may complete towards the guest from here on */
+	ctrl->disabling = true;
 	ctrl->stats.hard_resets++;
 	ctrl->gone = false;	/* power comes back */
 	nvme_ready_wait_cancel(ctrl);

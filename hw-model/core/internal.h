@@ -280,7 +280,7 @@ struct nvme_ns *nvme_ns_get(struct nvme_ctrl *ctrl, uint32_t nsid);
 static inline bool nvme_ctrl_running(const struct nvme_ctrl *ctrl)
 {
 	return ctrl->enabled && !ctrl->disabling && !(ctrl->csts & NVME_CSTS_CFS) &&
-	       !ctrl->gone;
+	       !ctrl->gone && !ctrl->reset_pending;
 }
 
 /* queue.c */

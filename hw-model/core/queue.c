@@ -375,6 +375,8 @@ static bool nvme_cq_put(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_
 		.status = (uint16_t)(status << 1 | cq->phase),
 	};
 
+	if (ctrl->reset_pending)
+		return false;	/* the last write reset us: nothing more goes out */
 	if (ctrl->ops->dma_write(ctrl->opaque, cq->base + (uint64_t)cq->tail * sizeof(cqe),
 				 &cqe, sizeof(cqe))) {
 		nvme_fatal(ctrl, "cannot write a completion queue entry");
@@ -466,7 +468,8 @@ void nvme_req_complete(struct nvme_req *req)
 	struct nvme_ctrl *ctrl = sq->ctrl;
 	struct nvme_cq *cq = sq->cq;
 
-	if (sq->deleting || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS) || ctrl->gone) {
+	if (sq->deleting || ctrl->disabling || (ctrl->csts & NVME_CSTS_CFS) || ctrl->gone ||
+	    ctrl->reset_pending) {
 		nvme_req_release(req);
 		return;
 	}

@@ -206,6 +206,36 @@ static void test_reset_inside_msix(void)
 	reset_inside_op(true);
 }
 
+/*
+ * Found by fuzz_core: an Abort cancels a Read at the block layer, the
+ * cancelled Read's CQE write resets the controller, and the reset must not
+ * tear down the admin SQ under the Abort still running from it.
+ */
+static void test_reset_inside_abort(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct nvme_sqe cmd, abort = { .opcode = NVME_ADM_ABORT };
+	struct fh_queue q;
+
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 16);
+	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
+	cmd.cid = 7;
+	fh_submit(fh, &q, &cmd);
+	fh_run_no_io(fh);
+	g_assert_cmpuint(fh->npending, ==, 1);
+	fh->cancel_wins = true;
+	fh->reset_at_dma_write = 1;
+	abort.cdw10 = 7u << 16 | 1;
+	fh_submit(fh, &fh->admin, &abort);
+	fh_run(fh);
+	g_assert_cmpuint(fh->cancels, ==, 1);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_enable(fh, 8);
+	fh_free(fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -215,5 +245,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/hostile/idle-slots-keep-small-sg", test_idle_slots_keep_small_sg);
 	g_test_add_func("/hostile/reset-inside-cqe-write", test_reset_inside_cqe_write);
 	g_test_add_func("/hostile/reset-inside-msix", test_reset_inside_msix);
+	g_test_add_func("/hostile/reset-inside-abort", test_reset_inside_abort);
 	return g_test_run();
 }
