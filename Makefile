@@ -7,7 +7,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE
 
-.PHONY: all setup qemu driver image sim test test-faults interop test-unit bench qmp-shell clean distclean
+.PHONY: all setup qemu driver image sim test test-faults interop test-unit fuzz bench qmp-shell clean distclean
 
 all: qemu image
 
@@ -61,6 +61,12 @@ bench: qemu
 
 test-unit: setup
 	@$(MAKE) -s -C hw-model check
+
+# Coverage-guided fuzzing of hw-model/core with libFuzzer (clang, ASan +
+# UBSan): FUZZ_SECONDS (default 180), FUZZ_JOBS (default 2).  The corpus
+# is kept in build/fuzz/corpus; findings go to build/fuzz/findings/.
+fuzz: setup
+	@$(MAKE) -s -C hw-model fuzz
 
 clean:
 	-@$(MAKE) -s -C driver clean

@@ -4,6 +4,7 @@
 set -eu
 
 PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
+      clang libclang-rt-14-dev
       libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
       seabios qemu-system-data
       linux-image-amd64 linux-headers-amd64 kmod cpio

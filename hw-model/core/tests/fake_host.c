@@ -1,8 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <glib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fake_host.h"
+
+/*
+ * Guest RAM and namespace storage: anonymous mappings, zero pages until
+ * written, so a host that touches a few pages of them costs a few pages
+ * (the fuzzers build a fake host per input).
+ */
+static uint8_t *fh_zalloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	g_assert(p != MAP_FAILED);
+	return p;
+}
+
+static void fh_zfree(uint8_t *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
 
 static int fh_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
 {
@@ -210,7 +230,7 @@ struct fake_host *fh_new(const struct nvme_ctrl_params *p)
 		fh->params = *p;
 	else
 		nvme_ctrl_params_default(&fh->params);
-	fh->ram = g_malloc0(FH_RAM_SIZE);
+	fh->ram = fh_zalloc(FH_RAM_SIZE);
 	fh->msix = true;
 	fh->timer_deadline = UINT64_MAX;
 	fh->ctrl = nvme_ctrl_new(&fh->params, &fh_ops, fh);
@@ -225,8 +245,8 @@ void fh_free(struct fake_host *fh)
 	fh_complete_io(fh);
 	nvme_ctrl_free(fh->ctrl);
 	for (i = 0; i <= FH_MAX_NS; i++)
-		g_free(fh->disk[i]);
-	g_free(fh->ram);
+		fh_zfree(fh->disk[i], fh->disk_size[i]);
+	fh_zfree(fh->ram, FH_RAM_SIZE);
 	g_free(fh);
 }
 
@@ -273,7 +293,7 @@ uint32_t fh_attach_ns(struct fake_host *fh, uint32_t nsid, uint8_t lbads, uint64
 	g_assert_cmpuint(id, !=, 0);
 	g_assert_cmpuint(id, ==, (uint32_t)(uintptr_t)p.backend);
 	fh->disk_size[id] = nlbas << lbads;
-	fh->disk[id] = g_malloc0(fh->disk_size[id]);
+	fh->disk[id] = fh_zalloc(fh->disk_size[id]);
 	return id;
 }
 
