@@ -411,6 +411,11 @@ void nvme_enter(struct nvme_ctrl *ctrl)
 	ctrl->depth++;
 }
 
+bool nvme_ctrl_in_call(const struct nvme_ctrl *ctrl)
+{
+	return ctrl->depth > 0;
+}
+
 void nvme_leave(struct nvme_ctrl *ctrl)
 {
 	if (--ctrl->depth || !ctrl->reset_pending)

@@ -168,6 +168,13 @@ void nvme_ctrl_process(struct nvme_ctrl *ctrl);
  */
 void nvme_ctrl_reset(struct nvme_ctrl *ctrl);
 
+/*
+ * The core is calling one of the host's ops right now: a reset requested
+ * now only stops the controller, and the host must not drain (its nested
+ * event loop would run completions and bottom halves under the core).
+ */
+bool nvme_ctrl_in_call(const struct nvme_ctrl *ctrl);
+
 /* Block requests the host has not completed yet. */
 unsigned int nvme_ctrl_io_inflight(const struct nvme_ctrl *ctrl);
 

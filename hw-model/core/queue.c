@@ -77,14 +77,15 @@ void nvme_coalesce_timer(struct nvme_ctrl *ctrl)
 		cq->irq_deadline = UINT64_MAX;
 		cq->coalesced = 0;
 		if (cq->ien && nvme_msix(ctrl) && !ctrl->disabling &&
-		    !(ctrl->csts & NVME_CSTS_CFS) && !ctrl->gone)
+		    !(ctrl->csts & NVME_CSTS_CFS) && !ctrl->gone && !ctrl->reset_pending)
 			ctrl->ops->msix_notify(ctrl->opaque, cq->iv);
 	}
 }
 
 static void nvme_cq_notify(struct nvme_ctrl *ctrl, struct nvme_cq *cq)
 {
-	if (!cq->ien)
+	/* the CQE write that reset us asks for no interrupt either */
+	if (!cq->ien || ctrl->reset_pending)
 		return;
 	if (nvme_fault_event(ctrl, NVME_FAULT_DROP_IRQ, cq->qid, NULL)) {
 		ctrl->stats.irqs_dropped++;
@@ -609,8 +610,14 @@ static uint32_t nvme_sq_fetch(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32
 		else
 			ctrl->stats.admin_submitted++;
 		ctrl->q_submitted[sq->qid]++;
-		if (sq->stale.armed)
+		if (sq->stale.armed) {
 			nvme_sq_stale_replay(ctrl, sq);
+			if (!nvme_ctrl_running(ctrl)) {
+				/* that CQE write failed or reset us: this one never ran */
+				nvme_req_release(req);
+				return n + 1;
+			}
+		}
 		if (!nvme_fault_cmd(ctrl, req))
 			nvme_req_exec(ctrl, req);
 		if (!nvme_ctrl_running(ctrl) || sq->deleting)

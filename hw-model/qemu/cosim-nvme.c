@@ -541,6 +541,17 @@ static void cosim_nvme_reset(DeviceState *dev)
     CosimNvmeState *s = COSIM_NVME(dev);
 
     trace_cosim_nvme_reset();
+    if (nvme_ctrl_in_call(s->ctrl)) {
+        /*
+         * A guest-aimed MSI-X message or DMA write reset us while the core
+         * was calling out: draining here would run completions and our
+         * bottom half under it.  The core stops at once and resets as it
+         * returns; block requests still out are orphaned (see
+         * nvme_ctrl_reset).
+         */
+        nvme_ctrl_reset(s->ctrl);
+        return;
+    }
     cosim_nvme_drain(s);
     nvme_ctrl_reset(s->ctrl);
 }

@@ -34,6 +34,23 @@ static int fh_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * A reset from inside one of the core's calls to us, as QEMU's glue does it
+ * (the core only marks it), followed by what a nested event loop would run
+ * meanwhile, block completions and the scheduled processing: the core must
+ * stay inert through both.
+ */
+static void fh_reset_from_op(struct fake_host *fh)
+{
+	g_assert_true(nvme_ctrl_in_call(fh->ctrl));
+	nvme_ctrl_reset(fh->ctrl);
+	fh_complete_io(fh);
+	if (fh->scheduled) {
+		fh->scheduled = false;
+		nvme_ctrl_process(fh->ctrl);
+	}
+}
+
 static int fh_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
 {
 	struct fake_host *fh = opaque;
@@ -42,7 +59,7 @@ static int fh_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len
 		return -1;
 	memcpy(fh->ram + addr, buf, len);
 	if (fh->reset_at_dma_write && !--fh->reset_at_dma_write)
-		nvme_ctrl_reset(fh->ctrl);
+		fh_reset_from_op(fh);
 	return 0;
 }
 
@@ -58,7 +75,7 @@ static void fh_msix_notify(void *opaque, uint16_t vector)
 	g_assert_cmpuint(vector, <, G_N_ELEMENTS(fh->msix_count));
 	fh->msix_count[vector]++;
 	if (fh->reset_at_msix && !--fh->reset_at_msix)
-		nvme_ctrl_reset(fh->ctrl);
+		fh_reset_from_op(fh);
 }
 
 static void fh_intx_set(void *opaque, bool level)

@@ -236,6 +236,84 @@ static void test_reset_inside_abort(void)
 	fh_free(fh);
 }
 
+static uint64_t cqes_posted(struct fake_host *fh)
+{
+	struct nvme_ctrl_stats st;
+
+	nvme_ctrl_get_stats(fh->ctrl, &st);
+	return st.admin_completed + st.io_completed + st.extra_completions;
+}
+
+/*
+ * After the CQE write that resets the function, nothing else happens until
+ * the reset: queued admin and I/O commands are not run, the completion of
+ * a Read that the nested event loop finishes is not posted, and no
+ * interrupt goes out, not even for the CQE that was written.
+ */
+static void test_inert_after_reset_request(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct nvme_sqe cmd, gf = { .opcode = NVME_ADM_GET_FEATURES, .cdw10 = 7 };
+	struct fh_queue q1, q2;
+	unsigned int i, msix = 0;
+	uint64_t posted;
+
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q1, 1, 16);
+	fh_create_io_pair(fh, &q2, 2, 16);
+	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
+	fh_submit(fh, &q2, &cmd);
+	fh_run_no_io(fh);
+	g_assert_cmpuint(fh->npending, ==, 1);
+	for (i = 0; i < 4; i++)
+		fh_submit(fh, &fh->admin, &gf);
+	cmd = rw_cmd(NVME_CMD_WRITE, 8, 1, FH_DATA, 0);
+	fh_submit(fh, &q1, &cmd);
+	for (i = 0; i < G_N_ELEMENTS(fh->msix_count); i++)
+		msix += fh->msix_count[i];
+	posted = cqes_posted(fh);
+	fh->reset_at_dma_write = 1;
+	fh_run_no_io(fh);
+	g_assert_cmpuint(cqes_posted(fh), ==, posted + 1);
+	for (i = 0; i < G_N_ELEMENTS(fh->msix_count); i++)
+		msix -= fh->msix_count[i];
+	g_assert_cmpint(msix, ==, 0);
+	g_assert_cmpuint(fh->npending, ==, 0);		/* the Write never went out */
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_enable(fh, 8);
+	fh_free(fh);
+}
+
+/* The stale copy's CQE write resets the function: the command just fetched never runs. */
+static void test_stale_replay_reset(void)
+{
+	struct fake_host *fh = fh_new(NULL);
+	struct nvme_fault_spec s;
+	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
+	struct fh_queue q;
+	char err[NVME_FAULT_ERR_LEN];
+
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, &q, 1, 16);
+	nvme_fault_spec_init(&s);
+	s.action = NVME_FAULT_STALE_COMPLETION;
+	g_assert_cmpuint(nvme_ctrl_fault_add(fh->ctrl, &s, err), !=, 0);
+	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
+	cqe = fh_cmd(fh, &q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	memset(fh->ram + FH_DATA, 0xab, 512);
+	cmd = rw_cmd(NVME_CMD_WRITE, 5, 1, FH_DATA, 0);
+	fh->reset_at_dma_write = 1;
+	fh_submit(fh, &q, &cmd);
+	fh_run(fh);
+	g_assert_cmphex(fh->disk[1][5 * 512], ==, 0);
+	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS), ==, 0);
+	fh_free(fh);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -246,5 +324,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/hostile/reset-inside-cqe-write", test_reset_inside_cqe_write);
 	g_test_add_func("/hostile/reset-inside-msix", test_reset_inside_msix);
 	g_test_add_func("/hostile/reset-inside-abort", test_reset_inside_abort);
+	g_test_add_func("/hostile/inert-after-reset-request", test_inert_after_reset_request);
+	g_test_add_func("/hostile/stale-replay-reset", test_stale_replay_reset);
 	return g_test_run();
 }
