@@ -7,7 +7,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE
 
-.PHONY: all setup qemu driver image sim test test-faults interop test-unit fuzz bench qmp-shell clean distclean
+.PHONY: all setup qemu qemu-fuzz driver image sim test test-faults interop test-unit fuzz bench qmp-shell clean distclean
 
 all: qemu image
 
@@ -16,6 +16,10 @@ setup:
 
 qemu: setup
 	@$(PY) -m cosim qemu
+
+# QEMU's fuzzer (generic-fuzz) with the model: clang, ASan + UBSan.
+qemu-fuzz: setup
+	@$(PY) -m cosim qemu --fuzz
 
 driver: setup
 	@$(PY) -c 'from cosim import image, paths; image.build_driver(paths.guest_kernel_release())'
@@ -42,7 +46,7 @@ PYTEST = $(PY) -m pytest $(XDIST) $(1) $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests" >&2; exit 1; fi; \
 	 exit $$rc
 
-test: qemu
+test: qemu qemu-fuzz
 	@$(call PYTEST,-m "not (faults or interop) or smoke")
 
 # Every config in configs/ x {nvme_scsi, nvme} x {cosim-nvme, QEMU nvme}.
@@ -62,11 +66,15 @@ bench: qemu
 test-unit: setup
 	@$(MAKE) -s -C hw-model check
 
-# Coverage-guided fuzzing of hw-model/core with libFuzzer (clang, ASan +
-# UBSan): FUZZ_SECONDS (default 180), FUZZ_JOBS (default 2).  The corpus
-# is kept in build/fuzz/corpus; findings go to build/fuzz/findings/.
-fuzz: setup
-	@$(MAKE) -s -C hw-model fuzz
+# Coverage-guided fuzzing, FUZZ_SECONDS each (default 180), FUZZ_JOBS
+# workers (default 2), both with ASan + UBSan: libFuzzer on hw-model/core
+# (corpus build/fuzz/corpus, findings build/fuzz/findings/), then QEMU's
+# generic-fuzz on cosim-nvme in a clang build of QEMU (build/qemu-fuzz/).
+FUZZ_SECONDS ?= 180
+FUZZ_JOBS ?= 2
+fuzz: qemu-fuzz
+	@$(MAKE) -s -C hw-model fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS)
+	@$(PY) -m cosim.qemu_fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 clean:
 	-@$(MAKE) -s -C driver clean

@@ -158,7 +158,9 @@ def sim(args):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="cosim")
     sub = p.add_subparsers(dest="what", required=True)
-    sub.add_parser("qemu", help="build QEMU with the cosim-nvme model")
+    q = sub.add_parser("qemu", help="build QEMU with the cosim-nvme model")
+    q.add_argument("--fuzz", action="store_true",
+                   help="QEMU's fuzzer instead (clang, ASan + UBSan): qemu-fuzz-x86_64")
     sub.add_parser("image", help="build the driver and the guest initramfs")
     s = sub.add_parser("sim", help="boot a guest with the driver loaded")
     s.add_argument("--config", default=os.environ.get("CONFIG") or None)
@@ -173,7 +175,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         if args.what == "qemu":
-            qemu_build.build()
+            qemu_build.build(fuzz=args.fuzz)
         elif args.what == "image":
             print(image.build()[1])
         else:

@@ -12,6 +12,9 @@ QEMU_SRC = BUILD / "qemu-src"
 QEMU_BUILD = BUILD / "qemu-build"
 QEMU_BIN = QEMU_BUILD / "qemu-system-x86_64"
 QEMU_PYTHON = QEMU_SRC / "python"
+# The same tree built with clang for QEMU's fuzzer (generic-fuzz), ASan + UBSan.
+QEMU_FUZZ_BUILD = BUILD / "qemu-fuzz-build"
+QEMU_FUZZ_BIN = QEMU_FUZZ_BUILD / "qemu-fuzz-x86_64"
 # Firmware comes from Debian's seabios and qemu-system-data packages.
 FIRMWARE_DIRS = ("/usr/share/seabios", "/usr/share/qemu")
 

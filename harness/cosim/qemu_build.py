@@ -10,13 +10,18 @@ import sys
 from . import paths
 from .errors import BuildError
 
-CONFIGURE_ARGS = [
+# What both builds share: x86_64 only, our device set, nothing else.
+COMMON_ARGS = [
     "--target-list=x86_64-softmmu",
     "--without-default-features",
     "--without-default-devices",
     "--with-devices-x86_64=cosim",
     "--disable-install-blobs",
     "--disable-docs",
+]
+
+CONFIGURE_ARGS = [
+    *COMMON_ARGS,
     "--enable-trace-backends=log",
     # QEMU's configure hands meson an explicit compiler, so meson's own
     # ccache detection never triggers: use Debian's ccache wrappers instead.
@@ -24,6 +29,14 @@ CONFIGURE_ARGS = [
     "--cxx=/usr/lib/ccache/g++",
 ]
 
+# QEMU's fuzzer: clang's libFuzzer, with ASan and UBSan (qemu-fuzz-x86_64).
+FUZZ_CONFIGURE_ARGS = [
+    *COMMON_ARGS,
+    "--enable-fuzzing",
+    "--enable-sanitizers",
+    "--cc=/usr/lib/ccache/clang",
+    "--cxx=/usr/lib/ccache/clang++",
+]
 
 def log(msg):
     print(f"qemu-build: {msg}", file=sys.stderr, flush=True)
@@ -143,34 +156,35 @@ def install_device_config():
         shutil.copyfile(src, dst)
 
 
-def configure():
-    stamp = paths.QEMU_BUILD / ".cosim-configure"
-    args = "\n".join(CONFIGURE_ARGS) + "\n"
-    if stamp.exists() and stamp.read_text() == args and \
-            (paths.QEMU_BUILD / "build.ninja").exists():
+def configure(build_dir, args):
+    stamp = build_dir / ".cosim-configure"
+    text = "\n".join(args) + "\n"
+    if stamp.exists() and stamp.read_text() == text and (build_dir / "build.ninja").exists():
         return
-    paths.QEMU_BUILD.mkdir(parents=True, exist_ok=True)
-    run([str(paths.QEMU_SRC / "configure"), *CONFIGURE_ARGS], cwd=paths.QEMU_BUILD,
-        stdout=sys.stderr)
-    stamp.write_text(args)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    run([str(paths.QEMU_SRC / "configure"), *args], cwd=build_dir, stdout=sys.stderr)
+    stamp.write_text(text)
 
 
-def build():
+def build(fuzz=False):
+    """qemu-system-x86_64, or with @fuzz QEMU's fuzzer binary; returns its path."""
     paths.BUILD.mkdir(parents=True, exist_ok=True)
     with open(paths.BUILD / ".qemu-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)    # one build at a time (xdist, make -j)
-        return _build()
+        if fuzz:
+            return _build(paths.QEMU_FUZZ_BUILD, FUZZ_CONFIGURE_ARGS, paths.QEMU_FUZZ_BIN)
+        return _build(paths.QEMU_BUILD, CONFIGURE_ARGS, paths.QEMU_BIN)
 
 
-def _build():
+def _build(build_dir, args, binary):
     fetch_source()
     hook_model()
     install_device_config()
-    configure()
+    configure(build_dir, args)
     # stdout stays clean for `make sim SIM_CMD=...`; progress goes to stderr.
-    run(["ninja", "-C", str(paths.QEMU_BUILD), "qemu-system-x86_64"], stdout=sys.stderr)
-    return paths.QEMU_BIN
+    run(["ninja", "-C", str(build_dir), binary.name], stdout=sys.stderr)
+    return binary
 
 
 if __name__ == "__main__":
-    build()
+    build(fuzz="--fuzz" in sys.argv[1:])

@@ -9,6 +9,8 @@
  * can see (I/O within the namespace, sg lengths adding up, vectors in
  * range); ASan/UBSan see the rest.
  */
+#include "internal.h"
+#undef MIN
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +319,49 @@ static void fuzz_fault(struct fake_host *fh, struct fuzz_src *r)
 		fuzz_rules_added++;
 }
 
+/*
+ * What must hold between any two actions, whatever the guest did: host
+ * memory the requests hold is accounted and bounded, no core call is left
+ * open, Write Uncorrectable ranges are sorted, disjoint and capped.
+ */
+static void fuzz_check_invariants(struct fake_host *fh)
+{
+	struct nvme_ctrl *ctrl = fh->ctrl;
+	uint64_t bounce = 0;
+	uint32_t q, i;
+
+	g_assert_cmpuint(ctrl->depth, ==, 0);
+	g_assert_false(ctrl->reset_pending);
+	for (q = 0; q < ctrl->nqueues; q++) {
+		struct nvme_sq *sq = ctrl->sq[q];
+
+		for (i = 0; sq && i < sq->size; i++) {
+			struct nvme_req *req = &sq->reqs[i];
+
+			bounce += req->bounce;
+			g_assert_true(!req->sg == !req->sg_cap);
+			if (req->state == NVME_REQ_FREE || req->state == NVME_REQ_CQ_WAIT) {
+				g_assert_null(req->buf);
+				g_assert_cmpuint(req->sg_cap, <=, NVME_SG_KEEP);
+			}
+		}
+	}
+	/* zombie SQs' Compares still count until their block requests return */
+	if (list_empty(&ctrl->zombies))
+		g_assert_cmpuint(bounce, ==, ctrl->bounce_bytes);
+	g_assert_cmpuint(ctrl->bounce_bytes, <=, NVME_BOUNCE_MAX);
+	for (q = 1; q <= ctrl->p.nn; q++) {
+		const struct nvme_range_set *u = ctrl->ns[q] ? &ctrl->ns[q]->uncor : NULL;
+
+		for (i = 0; u && i < u->n; i++) {
+			g_assert_cmpuint(u->r[i].start, <, u->r[i].end);
+			if (i)
+				g_assert_cmpuint(u->r[i - 1].end, <, u->r[i].start);
+		}
+		g_assert_true(!u || u->n <= NVME_RANGE_SET_MAX);
+	}
+}
+
 /* One action of the guest, or of the host under it. */
 static void fuzz_step(struct fake_host *fh, struct fuzz_src *r)
 {
@@ -409,8 +454,10 @@ unsigned int fuzz_run(struct fuzz_src *r, unsigned int steps)
 	fh_attach_ns(fh, 1, 9, 4096);
 	fh_attach_ns(fh, 2, 12, 64);
 	fh_enable(fh, 64);
-	for (step = 0; step < steps && !fuzz_src_done(r); step++)
+	for (step = 0; step < steps && !fuzz_src_done(r); step++) {
 		fuzz_step(fh, r);
+		fuzz_check_invariants(fh);
+	}
 	/* whatever happened, a disable with the backend drained ends in RDY=0 */
 	fh->reset_at_msix = fh->reset_at_dma_write = 0;
 	nvme_ctrl_fault_clear(fh->ctrl);
@@ -421,6 +468,7 @@ unsigned int fuzz_run(struct fuzz_src *r, unsigned int steps)
 	g_assert_cmphex(fh_rd32(fh, NVME_REG_CSTS) & NVME_CSTS_RDY, ==, 0);
 	/* and it comes back */
 	fh_enable(fh, 8);
+	g_assert_cmpuint(fh->ctrl->bounce_bytes, ==, 0);
 	fh_free(fh);
 	return fuzz_rules_added;
 }

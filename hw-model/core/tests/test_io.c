@@ -160,15 +160,18 @@ static void test_prp_list_chain_loop(void)
 	struct io_env e;
 	uint64_t a = FH_PRPLIST + PAGE - 8, b = FH_PRPLIST + 2 * PAGE - 8;
 	struct nvme_sqe cmd;
+	struct nvme_cqe cqe;
 
 	io_up(&e, NULL);
 	put_prp_list(e.fh, a, &a, 1);
 	cmd = rw_cmd(NVME_CMD_READ, 1, 0, 24, FH_DATA, a);
-	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_INVALID_FIELD | NVME_DNR);
 	put_prp_list(e.fh, a, &b, 1);
 	put_prp_list(e.fh, b, &a, 1);
 	cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 24, FH_DATA, a);
-	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &cmd)), ==, NVME_SC_INVALID_FIELD);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(fh_status(&cqe), ==, NVME_SC_INVALID_FIELD | NVME_DNR);
 	g_assert_cmphex(fh_rd32(e.fh, NVME_REG_CSTS), ==, NVME_CSTS_RDY);
 	fh_free(e.fh);
 }
