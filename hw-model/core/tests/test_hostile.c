@@ -161,6 +161,17 @@ static void test_idle_slots_keep_small_sg(void)
 	fh_free(fh);
 }
 
+/* A controller with a 64-LBA namespace and I/O queue pair 1 of 16 entries. */
+static struct fake_host *small_up(struct fh_queue *q)
+{
+	struct fake_host *fh = fh_new(NULL);
+
+	fh_attach_ns(fh, 1, 9, 64);
+	fh_enable(fh, 8);
+	fh_create_io_pair(fh, q, 1, 16);
+	return fh;
+}
+
 /*
  * A reset from inside an op the core is calling (the CQE write or the MSI-X
  * message of a completion) takes effect when the core returns: no freed
@@ -169,14 +180,11 @@ static void test_idle_slots_keep_small_sg(void)
  */
 static void reset_inside_op(bool at_msix)
 {
-	struct fake_host *fh = fh_new(NULL);
 	struct fh_queue q;
+	struct fake_host *fh = small_up(&q);
 	struct nvme_sqe cmd;
 	struct nvme_cqe cqe;
 
-	fh_attach_ns(fh, 1, 9, 64);
-	fh_enable(fh, 8);
-	fh_create_io_pair(fh, &q, 1, 16);
 	/* one command: nothing else is out, so the reset frees its SQ at once */
 	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
 	fh_submit(fh, &q, &cmd);
@@ -213,13 +221,10 @@ static void test_reset_inside_msix(void)
  */
 static void test_reset_inside_abort(void)
 {
-	struct fake_host *fh = fh_new(NULL);
 	struct nvme_sqe cmd, abort = { .opcode = NVME_ADM_ABORT };
 	struct fh_queue q;
+	struct fake_host *fh = small_up(&q);
 
-	fh_attach_ns(fh, 1, 9, 64);
-	fh_enable(fh, 8);
-	fh_create_io_pair(fh, &q, 1, 16);
 	cmd = rw_cmd(NVME_CMD_READ, 0, 1, FH_DATA, 0);
 	cmd.cid = 7;
 	fh_submit(fh, &q, &cmd);
@@ -288,16 +293,13 @@ static void test_inert_after_reset_request(void)
 /* The stale copy's CQE write resets the function: the command just fetched never runs. */
 static void test_stale_replay_reset(void)
 {
-	struct fake_host *fh = fh_new(NULL);
 	struct nvme_fault_spec s;
 	struct nvme_sqe cmd;
 	struct nvme_cqe cqe;
 	struct fh_queue q;
+	struct fake_host *fh = small_up(&q);
 	char err[NVME_FAULT_ERR_LEN];
 
-	fh_attach_ns(fh, 1, 9, 64);
-	fh_enable(fh, 8);
-	fh_create_io_pair(fh, &q, 1, 16);
 	nvme_fault_spec_init(&s);
 	s.action = NVME_FAULT_STALE_COMPLETION;
 	g_assert_cmpuint(nvme_ctrl_fault_add(fh->ctrl, &s, err), !=, 0);
