@@ -35,6 +35,8 @@ static const char *const action_names[NVME_FAULT_NR_ACTIONS] = {
 	[NVME_FAULT_CORRUPT_READ] = "corrupt-read",
 	[NVME_FAULT_VANISH] = "vanish",
 	[NVME_FAULT_STALE_COMPLETION] = "stale-completion",
+	[NVME_FAULT_PATCH_DATA] = "patch-data",
+	[NVME_FAULT_SQ_HEAD] = "sq-head",
 };
 
 void nvme_fault_spec_init(struct nvme_fault_spec *s)
@@ -45,6 +47,7 @@ void nvme_fault_spec_init(struct nvme_fault_spec *s)
 	s->lba_start = s->lba_end = NVME_FAULT_UNSET;
 	s->nth = s->every = s->count = NVME_FAULT_UNSET;
 	s->delay_us = s->sct = s->sc = s->ms = s->cq = NVME_FAULT_UNSET;
+	s->offset = s->width = s->value = NVME_FAULT_UNSET;
 }
 
 const char *nvme_fault_action_name(enum nvme_fault_action a)
@@ -65,7 +68,8 @@ int nvme_fault_action_parse(const char *name)
 const char *nvme_fault_action_list(void)
 {
 	return "drop, delay, status, cfs, ready-delay, ignore-shutdown, drop-irq, "
-	       "dup-completion, bad-cid, corrupt-read, vanish, stale-completion";
+	       "dup-completion, bad-cid, corrupt-read, vanish, stale-completion, "
+	       "patch-data, sq-head";
 }
 
 static bool is_event_action(enum nvme_fault_action a)
@@ -104,6 +108,26 @@ static bool only_for(char *err, const char *name, bool given, enum nvme_fault_ac
 	if (!given || applies)
 		return true;
 	return fail(err, "'%s' does not apply to action %s", name, action_names[a]);
+}
+
+/* patch-data: admin data only; the value must fit in width bytes */
+static bool nvme_fault_check_patch(const struct nvme_fault_spec *s, char *err)
+{
+	int64_t width = s->width == NVME_FAULT_UNSET ? 1 : s->width;
+
+	if (s->queue != NVME_FAULT_UNSET && s->queue != NVME_FAULT_QUEUE_ANY &&
+	    s->queue != NVME_FAULT_QUEUE_ADMIN && s->queue != 0)
+		return fail(err, "'queue' must be admin for action patch-data");
+	if (s->offset == NVME_FAULT_UNSET)
+		return fail(err, "'offset' is required for action patch-data");
+	if (s->value == NVME_FAULT_UNSET)
+		return fail(err, "'value' is required for action patch-data");
+	if (!range(err, "offset", s->offset, 0, 0xffff) || !range(err, "width", width, 1, 8))
+		return false;
+	if (s->value < 0 || (width < 8 && s->value >> (8 * width)))
+		return fail(err, "'value' %" PRId64 " does not fit in %" PRId64 " byte(s)",
+			    s->value, width);
+	return true;
 }
 
 static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fault_spec *s,
@@ -155,7 +179,13 @@ static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fau
 	    !only_for(err, "more", s->more, a, a == NVME_FAULT_STATUS) ||
 	    !only_for(err, "execute", s->execute, a, a == NVME_FAULT_STATUS) ||
 	    !only_for(err, "ms", s->ms != NVME_FAULT_UNSET, a, a == NVME_FAULT_READY_DELAY) ||
-	    !only_for(err, "cq", s->cq != NVME_FAULT_UNSET, a, a == NVME_FAULT_DROP_IRQ))
+	    !only_for(err, "cq", s->cq != NVME_FAULT_UNSET, a, a == NVME_FAULT_DROP_IRQ) ||
+	    !only_for(err, "offset", s->offset != NVME_FAULT_UNSET, a,
+		      a == NVME_FAULT_PATCH_DATA) ||
+	    !only_for(err, "width", s->width != NVME_FAULT_UNSET, a,
+		      a == NVME_FAULT_PATCH_DATA) ||
+	    !only_for(err, "value", s->value != NVME_FAULT_UNSET, a,
+		      a == NVME_FAULT_PATCH_DATA || a == NVME_FAULT_SQ_HEAD))
 		return false;
 	if (a == NVME_FAULT_DELAY && s->delay_us == NVME_FAULT_UNSET)
 		return fail(err, "'delay-us' is required for action delay");
@@ -163,6 +193,14 @@ static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fau
 		return fail(err, "'sc' is required for action status");
 	if (a == NVME_FAULT_READY_DELAY && s->ms == NVME_FAULT_UNSET)
 		return fail(err, "'ms' is required for action ready-delay");
+	if (a == NVME_FAULT_PATCH_DATA && !nvme_fault_check_patch(s, err))
+		return false;
+	if (a == NVME_FAULT_SQ_HEAD) {
+		if (s->value == NVME_FAULT_UNSET)
+			return fail(err, "'value' is required for action sq-head");
+		if (!range(err, "value", s->value, 0, 0xffff))
+			return false;
+	}
 	if (a == NVME_FAULT_CORRUPT_READ) {
 		if (s->opcode != NVME_FAULT_UNSET && s->opcode != NVME_CMD_READ)
 			return fail(err, "'opcode' must be 2 (Read) for action corrupt-read");
@@ -335,6 +373,8 @@ static bool nvme_fault_match_cmd(const struct nvme_fault_spec *s, const struct n
 		return false;
 	if (s->action == NVME_FAULT_CORRUPT_READ && (!qid || cmd->opcode != NVME_CMD_READ))
 		return false;
+	if (s->action == NVME_FAULT_PATCH_DATA && qid)
+		return false;
 	if (s->lba_start != NVME_FAULT_UNSET || s->lba_end != NVME_FAULT_UNSET) {
 		uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
 		uint64_t last = slba + (cmd->cdw12 & 0xffff);
@@ -359,7 +399,7 @@ static uint16_t nvme_fault_status(const struct nvme_fault_spec *s)
 }
 
 /* Park @req in the controller: Abort finds it, queue deletion and reset drop it. */
-static void nvme_fault_hold(struct nvme_req *req, struct list_node *list, uint8_t flags)
+static void nvme_fault_hold(struct nvme_req *req, struct list_node *list, uint16_t flags)
 {
 	list_del(&req->link);
 	req->state = NVME_REQ_HELD;
@@ -429,6 +469,16 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		case NVME_FAULT_STALE_COMPLETION:
 			req->fault_flags |= NVME_REQ_F_STALE;
 			return false;
+		case NVME_FAULT_PATCH_DATA:
+			req->fault_flags |= NVME_REQ_F_PATCH;
+			req->patch_offset = (uint16_t)s->offset;
+			req->patch_width = (uint8_t)(s->width == NVME_FAULT_UNSET ? 1 : s->width);
+			req->patch_value = (uint64_t)s->value;
+			return false;
+		case NVME_FAULT_SQ_HEAD:
+			req->fault_flags |= NVME_REQ_F_SQ_HEAD;
+			req->fault_sq_head = (uint16_t)s->value;
+			return false;
 		default:
 			return false;
 		}
@@ -465,7 +515,7 @@ bool nvme_fault_abort(struct nvme_ctrl *ctrl, struct nvme_req *victim)
 	if (victim->state != NVME_REQ_HELD || !(victim->fault_flags & NVME_REQ_F_HELD))
 		return false;
 	list_del(&victim->link);
-	victim->fault_flags &= (uint8_t)~(NVME_REQ_F_HELD | NVME_REQ_F_DELAYED);
+	victim->fault_flags &= (uint16_t)~(NVME_REQ_F_HELD | NVME_REQ_F_DELAYED);
 	victim->state = NVME_REQ_ACTIVE;
 	victim->status = NVME_SC_ABORT_REQ;
 	nvme_req_complete(victim);
@@ -519,7 +569,7 @@ void nvme_fault_run_delayed(struct nvme_ctrl *ctrl)
 			if (req->deadline > now)
 				continue;
 			list_del(&req->link);
-			req->fault_flags &= (uint8_t)~(NVME_REQ_F_HELD | NVME_REQ_F_DELAYED);
+			req->fault_flags &= (uint16_t)~(NVME_REQ_F_HELD | NVME_REQ_F_DELAYED);
 			req->state = NVME_REQ_ACTIVE;
 			/* executing may change the list (an Abort, a queue deletion) */
 			nvme_req_exec(ctrl, req);
@@ -556,4 +606,27 @@ void nvme_fault_read_done(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		off += io->sg[i].len;
 	}
 	ctrl->stats.reads_corrupted++;
+}
+
+/*
+ * patch-data: the data an admin command returns, with the rule's value
+ * stored little-endian at its offset, as firmware with a bad Identify or
+ * log page would send it.  Returns a copy for the caller to free, or NULL
+ * to send @buf as it is (no rule, or the offset lies past @len).
+ */
+void *nvme_fault_patch(const struct nvme_req *req, const void *buf, uint64_t len)
+{
+	uint64_t end = (uint64_t)req->patch_offset + req->patch_width;
+	uint8_t *copy;
+	unsigned int i;
+
+	if (!(req->fault_flags & NVME_REQ_F_PATCH) || end > len)
+		return NULL;
+	copy = malloc(len);
+	if (!copy)
+		return NULL;
+	memcpy(copy, buf, len);
+	for (i = 0; i < req->patch_width; i++)
+		copy[req->patch_offset + i] = (uint8_t)(req->patch_value >> (8 * i));
+	return copy;
 }

@@ -27,6 +27,8 @@ enum nvme_fault_action {
 	NVME_FAULT_CORRUPT_READ,	/* flip data a Read returns */
 	NVME_FAULT_VANISH,		/* drop off the bus: registers and config space all ones */
 	NVME_FAULT_STALE_COMPLETION,	/* post the completion again after the SQ's next fetch */
+	NVME_FAULT_PATCH_DATA,		/* admin data: overwrite width bytes at offset with value */
+	NVME_FAULT_SQ_HEAD,		/* the completion reports SQ head = value */
 	NVME_FAULT_NR_ACTIONS,
 };
 
@@ -58,6 +60,7 @@ struct nvme_fault_spec {
 	bool execute;			/* status: run the command, then report sct/sc */
 	int64_t ms;
 	int64_t cq;
+	int64_t offset, width, value;	/* patch-data: where, how many bytes (1..8), what */
 };
 
 /* A rule as listed. */

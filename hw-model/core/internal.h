@@ -104,8 +104,12 @@ struct nvme_req {
 	unsigned int sg_cap;
 	void *buf;			/* per-command host buffer (Compare, DSM, Format) */
 	uint64_t bounce;		/* bytes of buf counted in ctrl->bounce_bytes */
-	uint8_t fault_flags;		/* NVME_REQ_F_* set by the fault engine */
+	uint16_t fault_flags;		/* NVME_REQ_F_* set by the fault engine */
 	uint16_t fault_status;		/* NVME_REQ_F_STATUS: the status to report */
+	uint16_t fault_sq_head;		/* NVME_REQ_F_SQ_HEAD: the head to report */
+	uint16_t patch_offset;		/* NVME_REQ_F_PATCH: where, */
+	uint8_t patch_width;		/* how many bytes, */
+	uint64_t patch_value;		/* and what (little-endian) */
 	uint64_t deadline;		/* delay: when to execute (ns) */
 };
 
@@ -127,6 +131,8 @@ struct nvme_req {
 #define NVME_REQ_F_ABORTED	0x20	/* Abort named it at the block layer */
 #define NVME_REQ_F_STATUS	0x40	/* ran; report fault_status if it succeeded */
 #define NVME_REQ_F_STALE	0x80	/* replay the completion after the next fetch */
+#define NVME_REQ_F_PATCH	0x100	/* patch the data this admin command returns */
+#define NVME_REQ_F_SQ_HEAD	0x200	/* report fault_sq_head as the SQ head */
 
 struct nvme_cq {
 	uint16_t qid;
@@ -320,6 +326,7 @@ bool nvme_fault_event(struct nvme_ctrl *ctrl, enum nvme_fault_action action, uin
 		      int64_t *ms);
 bool nvme_fault_abort(struct nvme_ctrl *ctrl, struct nvme_req *victim);
 void nvme_fault_read_done(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void *nvme_fault_patch(const struct nvme_req *req, const void *buf, uint64_t len);
 void nvme_fault_timer_update(struct nvme_ctrl *ctrl);
 void nvme_fault_run_delayed(struct nvme_ctrl *ctrl);
 void nvme_fault_init(struct nvme_ctrl *ctrl);

@@ -190,8 +190,13 @@ static uint16_t nvme_dma_copy(struct nvme_ctrl *ctrl, struct nvme_req *req,
 uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			   const void *buf, uint64_t len)
 {
+	void *patched = nvme_fault_patch(req, buf, len);
+	uint16_t status;
+
 	/* dma_write only reads the buffer; the cast serves the shared walker */
-	return nvme_dma_copy(ctrl, req, (uint8_t *)buf, len, true);
+	status = nvme_dma_copy(ctrl, req, patched ? patched : (uint8_t *)buf, len, true);
+	free(patched);
+	return status;
 }
 
 uint16_t nvme_dma_from_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,

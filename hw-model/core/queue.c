@@ -366,11 +366,12 @@ static bool nvme_cq_full(const struct nvme_cq *cq)
 
 /* Write one CQE at the tail; false (and CSTS.CFS) if the write failed. */
 static bool nvme_cq_put(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_sq *sq,
+			uint16_t sq_head,
 			uint16_t cid, uint16_t status, uint32_t dw0)
 {
 	struct nvme_cqe cqe = {
 		.dw0 = dw0,
-		.sq_head = (uint16_t)sq->head,
+		.sq_head = sq_head,
 		.sq_id = sq->qid,
 		.cid = cid,
 		.status = (uint16_t)(status << 1 | cq->phase),
@@ -411,15 +412,18 @@ static uint16_t nvme_stray_cid(struct nvme_sq *sq, uint16_t cid)
 static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme_req *req)
 {
 	struct nvme_sq *sq = req->sq;
+	/* sq-head: a head the host never advanced to, or past its tail */
+	uint16_t head = req->fault_flags & NVME_REQ_F_SQ_HEAD ? req->fault_sq_head :
+			(uint16_t)sq->head;
 
 	/* fault engine: the extra entries only go in while the CQ has room */
 	if ((req->fault_flags & NVME_REQ_F_BAD_CID) && nvme_cq_room(cq) >= 2) {
-		if (!nvme_cq_put(ctrl, cq, sq, nvme_stray_cid(sq, req->cmd.cid),
+		if (!nvme_cq_put(ctrl, cq, sq, head, nvme_stray_cid(sq, req->cmd.cid),
 				 req->status, req->dw0))
 			return;
 		ctrl->stats.extra_completions++;
 	}
-	if (!nvme_cq_put(ctrl, cq, sq, req->cmd.cid, req->status, req->dw0))
+	if (!nvme_cq_put(ctrl, cq, sq, head, req->cmd.cid, req->status, req->dw0))
 		return;
 	if (sq->qid)
 		ctrl->stats.io_completed++;
@@ -427,7 +431,7 @@ static void nvme_cq_post(struct nvme_ctrl *ctrl, struct nvme_cq *cq, struct nvme
 		ctrl->stats.admin_completed++;
 	ctrl->q_completed[sq->qid]++;
 	if ((req->fault_flags & NVME_REQ_F_DUP) && nvme_cq_room(cq) >= 1 &&
-	    nvme_cq_put(ctrl, cq, sq, req->cmd.cid, req->status, req->dw0))
+	    nvme_cq_put(ctrl, cq, sq, head, req->cmd.cid, req->status, req->dw0))
 		ctrl->stats.extra_completions++;
 	if (req->fault_flags & NVME_REQ_F_STALE) {
 		sq->stale.armed = true;
@@ -453,7 +457,8 @@ static void nvme_sq_stale_replay(struct nvme_ctrl *ctrl, struct nvme_sq *sq)
 	if (nvme_cq_room(cq) < 2 || !list_empty(&cq->wait))
 		return;
 	sq->stale.armed = false;
-	if (!nvme_cq_put(ctrl, cq, sq, sq->stale.cid, sq->stale.status, sq->stale.dw0))
+	if (!nvme_cq_put(ctrl, cq, sq, (uint16_t)sq->head, sq->stale.cid, sq->stale.status,
+			 sq->stale.dw0))
 		return;
 	ctrl->stats.extra_completions++;
 	nvme_cq_notify(ctrl, cq);

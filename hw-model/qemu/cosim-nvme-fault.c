@@ -119,6 +119,9 @@ static bool cosim_nvme_fault_spec(CosimNvmeFaultParams *p,
     s->execute = p->has_execute && p->execute;
     s->ms = OPT(p, ms);
     s->cq = OPT(p, cq);
+    s->offset = OPT(p, offset);
+    s->width = OPT(p, width);
+    s->value = OPT(p, value);
     return true;
 }
 
@@ -210,6 +213,12 @@ static CosimNvmeFaultRule *cosim_nvme_fault_info(const struct nvme_fault_info *i
     }
     SET(r, ms, sp->ms);
     SET(r, cq, sp->cq);
+    SET(r, offset, sp->offset);
+    SET(r, value, sp->value);
+    if (sp->action == NVME_FAULT_PATCH_DATA) {
+        r->has_width = true;
+        r->width = sp->width == NVME_FAULT_UNSET ? 1 : sp->width;
+    }
     return r;
 }
 

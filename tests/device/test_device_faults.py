@@ -275,6 +275,38 @@ def test_corrupt_read(vm, nvme):
     assert nvme.qt.memread(buf, PAGE) == data
 
 
+def test_patch_data(vm, nvme):
+    """Identify Controller as lying firmware sends it: NN (bytes 516..519)
+    reads 0xffffffff once; the next Identify is the model's own again."""
+    nvme.enable()
+    _, real = nvme.identify(1)
+    nn = struct.unpack_from("<I", real, 516)[0]
+    assert nn != 0xffffffff
+    fault_add(vm, action="patch-data", queue="admin", opcode=ADM_IDENTIFY,
+              offset=516, width=4, value=0xffffffff)
+    rule = fault_list(vm)[0]
+    assert (rule["offset"], rule["width"], rule["value"]) == (516, 4, 0xffffffff)
+    cqe, lied = nvme.identify(1)
+    assert cqe.sc == SC_SUCCESS
+    assert struct.unpack_from("<I", lied, 516)[0] == 0xffffffff
+    assert lied[:516] == real[:516] and lied[520:] == real[520:]
+    assert nvme.identify(1)[1] == real
+    assert fault_list(vm)[0]["hits"] == 1
+
+
+def test_sq_head(vm, nvme):
+    """A completion whose SQ head lies outside the queue (0xffff): the
+    command itself completes normally, the next CQE has the real head."""
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    buf = nvme.alloc(PAGE)
+    fault_add(vm, action="sq-head", queue="io", value=0xffff)
+    c = nvme.rw(q, CMD_READ, 1, 0, 8, buf, PAGE)
+    assert c.sc == SC_SUCCESS and c.sq_head == 0xffff, c
+    c = nvme.rw(q, CMD_READ, 1, 0, 8, buf, PAGE)
+    assert c.sc == SC_SUCCESS and c.sq_head == 2, c
+
+
 def test_list_remove_clear(vm, nvme):
     assert fault_add(vm, action="drop", queue="admin", opcode=ADM_IDENTIFY) == 1
     assert fault_add(vm, action="delay", queue=3, **{"delay-us": 10}) == 2
@@ -323,6 +355,16 @@ BAD_RULES = [
     ({"action": "ready-delay", "ms": 5, "opcode": 1}, "'opcode' does not apply"),
     ({"action": "drop-irq", "cq": 9}, "'cq'"),
     ({"action": "corrupt-read", "opcode": 1}, "'opcode'"),
+    ({"action": "patch-data", "value": 1}, "'offset' is required"),
+    ({"action": "patch-data", "offset": 4}, "'value' is required"),
+    ({"action": "patch-data", "offset": 65536, "value": 1}, "'offset' 65536 out of range"),
+    ({"action": "patch-data", "offset": 4, "value": 1, "width": 9}, "'width'"),
+    ({"action": "patch-data", "offset": 4, "value": 256}, "'value' 256 does not fit"),
+    ({"action": "patch-data", "offset": 4, "value": 1, "queue": "io"},
+     "'queue' must be admin"),
+    ({"action": "sq-head"}, "'value' is required"),
+    ({"action": "sq-head", "value": 65536}, "'value' 65536 out of range"),
+    ({"action": "drop", "width": 2}, "'width' does not apply to action drop"),
     # QAPI's own checks name the parameter too
     ({"action": "drop", "opcode": "two"}, "'opcode'"),
     ({"action": "drop", "bogus": 1}, "'bogus'"),

@@ -312,6 +312,14 @@ static void fuzz_fault(struct fake_host *fh, struct fuzz_src *r)
 		s.ms = pick(r, 10) ? pick(r, 5) : maybe(r, -2, 5);
 	if (s.action == NVME_FAULT_DROP_IRQ || !pick(r, 10))
 		s.cq = maybe(r, 0, 9);
+	if (s.action == NVME_FAULT_PATCH_DATA || !pick(r, 10)) {
+		/* Identify fields that drive a host's sizing sit in the first 4 KiB */
+		s.offset = pick(r, 10) ? pick(r, 4096) : maybe(r, -1, 70000);
+		s.width = maybe(r, 0, 9);
+		s.value = (int64_t)(rnd64(r) >> pick(r, 64));
+	}
+	if (s.action == NVME_FAULT_SQ_HEAD || !pick(r, 10))
+		s.value = pick(r, 10) ? pick(r, 0x10000) : (int64_t)rnd64(r);
 	if ((s.action == NVME_FAULT_READY_DELAY || s.action == NVME_FAULT_IGNORE_SHUTDOWN ||
 	     s.action == NVME_FAULT_DROP_IRQ) && pick(r, 10))
 		s.queue = s.opcode = s.nsid = s.lba_start = s.lba_end = NVME_FAULT_UNSET;

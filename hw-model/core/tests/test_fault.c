@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The fault engine: rule validation, matching, triggers and every action. */
 #include <glib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "fake_host.h"
@@ -143,6 +144,30 @@ static void test_validate(void)
 	refused(e.fh, &s, "'opcode'");
 	s = spec(NVME_FAULT_CORRUPT_READ); s.queue = NVME_FAULT_QUEUE_ADMIN;
 	refused(e.fh, &s, "'queue'");
+	s = spec(NVME_FAULT_PATCH_DATA); s.value = 1;
+	refused(e.fh, &s, "'offset' is required");
+	s = spec(NVME_FAULT_PATCH_DATA); s.offset = 77;
+	refused(e.fh, &s, "'value' is required");
+	s.value = 1; s.offset = 65536;
+	refused(e.fh, &s, "'offset'");
+	s.offset = 77; s.width = 9;
+	refused(e.fh, &s, "'width'");
+	s.width = 0;
+	refused(e.fh, &s, "'width'");
+	s.width = 2; s.value = 0x10000;
+	refused(e.fh, &s, "'value' 65536 does not fit in 2 byte(s)");
+	s.width = 1; s.value = 1; s.queue = NVME_FAULT_QUEUE_IO;
+	refused(e.fh, &s, "'queue' must be admin");
+	s = spec(NVME_FAULT_DROP); s.offset = 1;
+	refused(e.fh, &s, "'offset' does not apply to action drop");
+	s = spec(NVME_FAULT_STATUS); s.sc = 1; s.value = 1;
+	refused(e.fh, &s, "'value' does not apply to action status");
+	s = spec(NVME_FAULT_SQ_HEAD);
+	refused(e.fh, &s, "'value' is required");
+	s.value = 0x10000;
+	refused(e.fh, &s, "'value'");
+	s.value = 3; s.width = 2;
+	refused(e.fh, &s, "'width' does not apply to action sq-head");
 	g_assert_cmpuint(nvme_ctrl_fault_list(e.fh->ctrl, NULL, 0), ==, 0);
 	/* names */
 	g_assert_cmpint(nvme_fault_action_parse("dup-completion"), ==, NVME_FAULT_DUP_COMPLETION);
@@ -741,6 +766,90 @@ static void test_stale_completion(void)
 	fh_free(e.fh);
 }
 
+/*
+ * patch-data: the admin command's data carries the rule's value at its
+ * offset, little-endian, once; an I/O Read is never patched.
+ */
+static void test_patch_data(void)
+{
+	struct env e;
+	struct nvme_fault_spec s = spec(NVME_FAULT_PATCH_DATA);
+	struct nvme_sqe id = { .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL,
+			       .prp1 = FH_DATA };
+	struct nvme_sqe read = rw(NVME_CMD_READ, 1, 0, 8);
+	struct nvme_id_ctrl ctrl;
+	struct nvme_cqe cqe;
+
+	up(&e);
+	s.opcode = NVME_ADM_IDENTIFY;
+	s.offset = offsetof(struct nvme_id_ctrl, nn);
+	s.width = 4;
+	s.value = 0xffffffff;
+	add(e.fh, &s);
+	s.offset = offsetof(struct nvme_id_ctrl, mdts);
+	s.width = 1;
+	s.value = 0;
+	s.opcode = NVME_FAULT_UNSET;
+	add(e.fh, &s);			/* shadowed by the first while it is active */
+	cqe = fh_cmd(e.fh, &e.fh->admin, &id);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	memcpy(&ctrl, e.fh->ram + FH_DATA, sizeof(ctrl));
+	g_assert_cmphex(ctrl.nn, ==, 0xffffffff);
+	g_assert_cmpuint(ctrl.mdts, ==, 5);
+	/* the second rule fires on the next admin command with data */
+	cqe = fh_cmd(e.fh, &e.fh->admin, &id);
+	memcpy(&ctrl, e.fh->ram + FH_DATA, sizeof(ctrl));
+	g_assert_cmpuint(ctrl.nn, ==, 32);
+	g_assert_cmpuint(ctrl.mdts, ==, 0);
+	/* the model's own answer is untouched afterwards */
+	cqe = fh_cmd(e.fh, &e.fh->admin, &id);
+	memcpy(&ctrl, e.fh->ram + FH_DATA, sizeof(ctrl));
+	g_assert_cmpuint(ctrl.nn, ==, 32);
+	g_assert_cmpuint(ctrl.mdts, ==, 5);
+	/* I/O data: not matched */
+	nvme_ctrl_fault_clear(e.fh->ctrl);
+	s = spec(NVME_FAULT_PATCH_DATA);
+	s.offset = 0;
+	s.value = 0x5a;
+	s.count = 0;
+	add(e.fh, &s);
+	memset(e.fh->disk[1], 0x11, 4096);
+	g_assert_cmphex(FH_SC(fh_cmd(e.fh, &e.q, &read)), ==, 0);
+	g_assert_cmphex(e.fh->ram[FH_DATA], ==, 0x11);
+	/* an offset past the data leaves it whole */
+	nvme_ctrl_fault_clear(e.fh->ctrl);
+	s.offset = 4096;
+	add(e.fh, &s);
+	memset(e.fh->ram + FH_DATA, 0, 4096);
+	cqe = fh_cmd(e.fh, &e.fh->admin, &id);
+	g_assert_cmphex(fh_status(&cqe), ==, 0);
+	memcpy(&ctrl, e.fh->ram + FH_DATA, sizeof(ctrl));
+	g_assert_cmpuint(ctrl.nn, ==, 32);
+	g_assert_cmpuint(rule_info(e.fh, 4).hits, ==, 1);
+	fh_free(e.fh);
+}
+
+/* sq-head: the completion reports the rule's head; the next one the real one. */
+static void test_sq_head(void)
+{
+	struct env e;
+	struct nvme_fault_spec s = spec(NVME_FAULT_SQ_HEAD);
+	struct nvme_sqe cmd = rw(NVME_CMD_READ, 1, 0, 1);
+	struct nvme_cqe cqe;
+
+	up(&e);
+	s.value = 0xffff;
+	add(e.fh, &s);
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run(e.fh);
+	g_assert_true(fh_poll(e.fh, &e.q, &cqe));
+	g_assert_cmphex(FH_SC(cqe), ==, 0);
+	g_assert_cmphex(cqe.sq_head, ==, 0xffff);
+	cqe = fh_cmd(e.fh, &e.q, &cmd);
+	g_assert_cmphex(cqe.sq_head, ==, 2);
+	fh_free(e.fh);
+}
+
 static void test_corrupt_read(void)
 {
 	struct env e;
@@ -886,6 +995,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/fault/bad-cid", test_bad_cid);
 	g_test_add_func("/fault/stale-completion", test_stale_completion);
 	g_test_add_func("/fault/corrupt-read", test_corrupt_read);
+	g_test_add_func("/fault/patch-data", test_patch_data);
+	g_test_add_func("/fault/sq-head", test_sq_head);
 	g_test_add_func("/fault/status-after-execute", test_status_after_execute);
 	g_test_add_func("/fault/order-list", test_order_list);
 	return g_test_run();
