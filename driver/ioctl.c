@@ -17,6 +17,7 @@
 #include <linux/seq_file.h>
 #include <linux/blk-mq.h>
 #include <linux/nvme_ioctl.h>
+#include <scsi/scsi_device.h>
 
 #include "nvme_scsi.h"
 
@@ -208,6 +209,51 @@ out:
 	return ret;
 }
 
+/*
+ * Format NVM changes the LBA size (and the data) under the SCSI disks, and
+ * the translation sizes every transfer by the LBA size it knows: IO with
+ * the old size would have the device move up to 8x the mapped buffer. So
+ * no translated IO runs while the format does: every LUN's queue is frozen
+ * (what is in flight drains first), the namespaces are identified again
+ * before the queues thaw, and sd then revalidates the disks. sd's READ
+ * CAPACITY goes through the queue, so that waits for the thaw; a command
+ * sized by sd for the old LBA size meanwhile fails the translation's
+ * length check instead of moving data. Linux's nvme freezes around a
+ * format in the same way (nvme_passthru_start/end).
+ */
+static int nvme_scsi_pt_format(struct nvme_scsi_ctrl *ctrl, struct nvme_command *c,
+			       void __user *ubuf, u32 data_len, u32 timeout_ms,
+			       u64 *result)
+{
+	struct scsi_device **frozen, *sdev;
+	unsigned int n = 0, i;
+	int ret;
+
+	frozen = kcalloc(ctrl->nr_luns, sizeof(*frozen), GFP_KERNEL);
+	if (!frozen)
+		return -ENOMEM;
+	/* no rescan adds or removes a LUN between freeze and thaw */
+	mutex_lock(&ctrl->scan_lock);
+	shost_for_each_device(sdev, ctrl->shost) {
+		if (n == ctrl->nr_luns || scsi_device_get(sdev))
+			continue;
+		blk_mq_freeze_queue(sdev->request_queue);
+		frozen[n++] = sdev;
+	}
+	ret = nvme_scsi_pt_exec(ctrl, false, c, ubuf, data_len, timeout_ms, result);
+	if (nvme_scsi_state(ctrl) == NVME_SCSI_LIVE && nvme_scsi_scan_namespaces(ctrl))
+		dev_warn(ctrl->dev, "namespaces not identified again after Format NVM\n");
+	for (i = 0; i < n; i++)
+		blk_mq_unfreeze_queue(frozen[i]->request_queue);
+	mutex_unlock(&ctrl->scan_lock);
+	/* sd learns the new LBA size and capacity */
+	nvme_scsi_rescan(ctrl);
+	for (i = 0; i < n; i++)
+		scsi_device_put(frozen[i]);
+	kfree(frozen);
+	return ret;
+}
+
 static int nvme_scsi_user_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
 			      void __user *arg, bool is64)
 {
@@ -244,8 +290,12 @@ static int nvme_scsi_user_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
 	c.common.cdw14 = cpu_to_le32(pc.cdw14);
 	c.common.cdw15 = cpu_to_le32(pc.cdw15);
 
-	ret = nvme_scsi_pt_exec(ctrl, io, &c, u64_to_user_ptr(pc.addr),
-				pc.data_len, pc.timeout_ms, &result);
+	if (!io && pc.opcode == nvme_admin_format_nvm)
+		ret = nvme_scsi_pt_format(ctrl, &c, u64_to_user_ptr(pc.addr),
+					  pc.data_len, pc.timeout_ms, &result);
+	else
+		ret = nvme_scsi_pt_exec(ctrl, io, &c, u64_to_user_ptr(pc.addr),
+					pc.data_len, pc.timeout_ms, &result);
 	if (ret >= 0) {
 		if (is64) {
 			if (put_user(result, &((struct nvme_passthru_cmd64 __user *)arg)->result))

@@ -1,16 +1,19 @@
 """nvme_scsi against a controller that sends what a well-behaved one would
 not: any status on any command (0x370/0x371 included, which the driver once
 used for its own "cancelled" and "dead" outcomes), and late completions for
-command identifiers the driver has since reused.  cosim-nvme only: the faults
-come from its fault engine."""
+command identifiers the driver has since reused; a Format NVM through its
+passthrough device that changes the LBA size under the disks.  cosim-nvme
+only: the faults come from its fault engine."""
+import re
+
 import pytest
 
 from cosim import config, control
 from cosim.control import Faults
 from cosim.machine import module_guest
 from cosim.workload import fio_verify, verify_only
-from driver_helpers import (chardev, check_console, first_disk, nvme_scsi_config, queue_stats,
-                            wait_disks)
+from driver_helpers import (chardev, check_console, first_disk, id_ctrl, nvme_scsi_config,
+                            queue_stats, wait_disks)
 
 pytestmark = pytest.mark.guest
 
@@ -227,3 +230,40 @@ def test_dead_controller_loses_bus_mastering(g):
     assert queue_stats(guest, dev)["state"] == "live"
     assert bus_master(guest)
     guest.run(f"dd if={first_disk(guest)} of=/dev/null bs=4096 count=16 iflag=direct")
+
+
+# ---- Format NVM through the passthrough device ------------------------------------
+
+def lba_format(guest, dev, lbads):
+    """Index of the namespace's LBA format with 2^lbads byte LBAs and no metadata."""
+    out = guest.run(f"nvme id-ns {dev} -n 1").output
+    m = re.search(rf"^lbaf\s+(\d+)\s*:\s*ms:0\s+lbads:{lbads}\b", out, re.M)
+    if not m:
+        pytest.skip(f"namespace 1 has no LBA format of 2^{lbads} bytes:\n{out}")
+    return int(m.group(1))
+
+
+def test_format_through_passthrough_revalidates(g):
+    """Format NVM of NSID 1 to 4 KiB LBAs and back, sent with admin-passthru
+    (which, unlike `nvme format`, asks for no rescan afterwards): the driver
+    holds the LUN's IO while the format runs and identifies the namespace
+    again, so the disk's logical block size follows, and data written and
+    read back at each size is intact.  With the old LBA size kept, a 4 KiB
+    read would have the controller move 32 KiB into a 4 KiB buffer."""
+    guest, _ = g
+    dev = chardev(guest)
+    if not id_ctrl(guest, "oacs") & 0x2:
+        pytest.skip("Format NVM not advertised")
+    disk = next(d for d, _, addr in guest.block_devices() if addr.endswith(":0"))
+    lbs = f"/sys/block/{disk[5:]}/queue/logical_block_size"
+    formats = [(lba_format(guest, dev, 12), 4096), (lba_format(guest, dev, 9), 512)]
+    try:
+        for seed, (lbaf, size) in enumerate(formats, 1):
+            guest.run(f"nvme admin-passthru {dev} --opcode=0x80 --namespace-id=1 "
+                      f"--cdw10={lbaf} --timeout=60000", timeout=120)
+            guest.wait_until(f"[ $(cat {lbs}) = {size} ]", timeout=60)
+            fio_verify(guest, disk, f"--rw=randwrite --bs=4k --size=4M --iodepth=8 "
+                                    f"--randseed={seed}")
+    finally:
+        guest.run(f"nvme admin-passthru {dev} --opcode=0x80 --namespace-id=1 "
+                  f"--cdw10={formats[-1][0]} --timeout=60000", timeout=120, check=False)
