@@ -176,6 +176,16 @@ def test_unknown_cid_completion_rejected(fg, record):
                       action="bad-cid", queue="io", opcode=WRITE, nth=100)
 
 
+def test_sq_head_out_of_range(fg, record):
+    """Fifty completions report SQ head 0xffff, beyond any queue: the
+    commands complete as usual (neither driver takes the SQ head from the
+    device), nothing times out and the data is all there."""
+    rid, _ = run_through_fault(fg, record, bound=fg.io_timeout,
+                               action="sq-head", queue="io", value=0xffff, count=50)
+    assert fg.faults.hits(rid) == 50
+    fg.assert_no_timeouts()
+
+
 def test_lost_interrupt_recovered_by_polling(fg, record):
     """One MSI-X interrupt of the first IO CQ is lost while the queue holds a
     single command: only the timeout path's CQ poll can complete it."""
