@@ -17,6 +17,7 @@
 #include <linux/seq_file.h>
 #include <linux/blk-mq.h>
 #include <linux/nvme_ioctl.h>
+#include <linux/sched/mm.h>
 #include <scsi/scsi_device.h>
 
 #include "nvme_scsi.h"
@@ -213,25 +214,30 @@ out:
  * Format NVM changes the LBA size (and the data) under the SCSI disks, and
  * the translation sizes every transfer by the LBA size it knows: IO with
  * the old size would have the device move up to 8x the mapped buffer. So
- * no translated IO runs while the format does: every LUN's queue is frozen
- * (what is in flight drains first), the namespaces are identified again
- * before the queues thaw, and sd then revalidates the disks. sd's READ
- * CAPACITY goes through the queue, so that waits for the thaw; a command
- * sized by sd for the old LBA size meanwhile fails the translation's
- * length check instead of moving data. Linux's nvme freezes around a
- * format in the same way (nvme_passthru_start/end).
+ * no IO runs while the format does: every LUN's queue is frozen (what is in
+ * flight drains first) and passthrough NVM IO waits on format_rwsem; the
+ * namespaces are identified again before IO resumes, and sd then
+ * revalidates the disks. sd's READ CAPACITY goes through the queue, so that
+ * waits for the thaw; sd's commands sized by the old LBA size are refused
+ * meanwhile (nvme_scsi_rw). If the format's outcome or the new LBA size is
+ * unknown (the command timed out, the namespace could not be identified),
+ * the namespace is forgotten: its LUN takes no IO until a rescan. Linux's
+ * nvme freezes around a format in the same way (nvme_passthru_start/end).
  */
 static int nvme_scsi_pt_format(struct nvme_scsi_ctrl *ctrl, struct nvme_command *c,
 			       void __user *ubuf, u32 data_len, u32 timeout_ms,
 			       u64 *result)
 {
 	struct scsi_device **frozen, *sdev;
-	unsigned int n = 0, i;
+	unsigned int n = 0, i, noio;
 	int ret;
 
+	if (data_len || ubuf)
+		return -EINVAL;		/* Format NVM moves no data */
 	frozen = kcalloc(ctrl->nr_luns, sizeof(*frozen), GFP_KERNEL);
 	if (!frozen)
 		return -ENOMEM;
+	down_write(&ctrl->format_rwsem);
 	/* no rescan adds or removes a LUN between freeze and thaw */
 	mutex_lock(&ctrl->scan_lock);
 	shost_for_each_device(sdev, ctrl->shost) {
@@ -240,12 +246,20 @@ static int nvme_scsi_pt_format(struct nvme_scsi_ctrl *ctrl, struct nvme_command 
 		blk_mq_freeze_queue(sdev->request_queue);
 		frozen[n++] = sdev;
 	}
-	ret = nvme_scsi_pt_exec(ctrl, false, c, ubuf, data_len, timeout_ms, result);
-	if (nvme_scsi_state(ctrl) == NVME_SCSI_LIVE && nvme_scsi_scan_namespaces(ctrl))
-		dev_warn(ctrl->dev, "namespaces not identified again after Format NVM\n");
+	/* reclaim must not wait for IO on the frozen disks */
+	noio = memalloc_noio_save();
+	ret = nvme_scsi_pt_exec(ctrl, false, c, NULL, 0, timeout_ms, result);
+	if (ret < 0 || nvme_scsi_state(ctrl) != NVME_SCSI_LIVE ||
+	    nvme_scsi_scan_namespaces(ctrl)) {
+		dev_warn(ctrl->dev, "Format NVM of NSID %#x: outcome unknown (%d), namespace(s) offline until a rescan\n",
+			 le32_to_cpu(c->common.nsid), ret);
+		nvme_scsi_forget_namespaces(ctrl, le32_to_cpu(c->common.nsid));
+	}
+	memalloc_noio_restore(noio);
 	for (i = 0; i < n; i++)
 		blk_mq_unfreeze_queue(frozen[i]->request_queue);
 	mutex_unlock(&ctrl->scan_lock);
+	up_write(&ctrl->format_rwsem);
 	/* sd learns the new LBA size and capacity */
 	nvme_scsi_rescan(ctrl);
 	for (i = 0; i < n; i++)
@@ -419,13 +433,16 @@ static long nvme_scsi_ioctl(struct file *file, unsigned int cmd,
 		ret = nvme_scsi_user_cmd(ctrl, false, argp, true);
 		break;
 	case NVME_IOCTL_IO_CMD:
-		ret = nvme_scsi_user_cmd(ctrl, true, argp, false);
-		break;
 	case NVME_IOCTL_IO64_CMD:
-		ret = nvme_scsi_user_cmd(ctrl, true, argp, true);
-		break;
 	case NVME_IOCTL_SUBMIT_IO:
-		ret = nvme_scsi_submit_user_io(ctrl, argp);
+		/* not while a Format NVM changes the LBA size under it */
+		down_read(&ctrl->format_rwsem);
+		if (cmd == NVME_IOCTL_SUBMIT_IO)
+			ret = nvme_scsi_submit_user_io(ctrl, argp);
+		else
+			ret = nvme_scsi_user_cmd(ctrl, true, argp,
+						 cmd == NVME_IOCTL_IO64_CMD);
+		up_read(&ctrl->format_rwsem);
 		break;
 	case NVME_IOCTL_RESET:
 		dev_info(ctrl->dev, "controller reset requested through %s\n",

@@ -195,6 +195,23 @@ out:
 	return ret;
 }
 
+/*
+ * Forget what the driver knew of NSID @nsid (all of them for FFFFFFFFh):
+ * its LUN takes no IO until a rescan identifies it again.  For when a
+ * Format NVM may or may not have happened and the namespace could not be
+ * identified afterwards: IO sized by the old LBA size would overrun.
+ */
+void nvme_scsi_forget_namespaces(struct nvme_scsi_ctrl *ctrl, u32 nsid)
+{
+	unsigned int lun;
+
+	mutex_lock(&ctrl->ns_lock);
+	for (lun = 0; lun < ctrl->nr_luns; lun++)
+		if (nsid == NVME_NSID_ALL || nsid == lun + 1)
+			nvme_scsi_set_ns(ctrl, lun, NULL);
+	mutex_unlock(&ctrl->ns_lock);
+}
+
 void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl)
 {
 	unsigned int lun;

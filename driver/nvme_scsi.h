@@ -274,6 +274,8 @@ struct nvme_scsi_ctrl {
 	struct cdev *cdev;
 	struct device *cdev_dev;
 	struct rw_semaphore pt_rwsem;	/* ioctls (read) vs. remove (write) */
+	/* passthrough NVM IO (read) vs. a passthrough Format NVM (write) */
+	struct rw_semaphore format_rwsem;
 	bool pt_gone;			/* controller removed: ioctls fail */
 	struct dentry *debugfs;
 };
@@ -363,6 +365,7 @@ void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl);
 
 /* ns.c */
 int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_forget_namespaces(struct nvme_scsi_ctrl *ctrl, u32 nsid);
 int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl);

@@ -723,6 +723,7 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_WORK(&ctrl->reset_work, nvme_scsi_reset_work);
 	INIT_WORK(&ctrl->async_work, nvme_scsi_async_work);
 	init_rwsem(&ctrl->pt_rwsem);
+	init_rwsem(&ctrl->format_rwsem);
 	ctrl->instance = -1;
 	ctrl->nr_luns = max_luns;
 	pci_set_drvdata(pdev, ctrl);

@@ -407,6 +407,18 @@ static enum nvme_scsi_xlat nvme_scsi_rw(struct nvme_scsi_ctrl *ctrl,
 		return nvme_scsi_copy_out(cmd, NULL, 0, 0);
 	if (lba >= ns->nsze || nlb > ns->nsze - lba)
 		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
+	/*
+	 * After a Format NVM, sd sizes commands by the old LBA size until it
+	 * has revalidated the disk: such a command would move the wrong
+	 * amount of data to or from the wrong place.
+	 */
+	if (cmd->device->sector_size && cmd->device->sector_size != 1U << ns->lba_shift) {
+		dev_warn_ratelimited(ctrl->dev,
+				     "LUN %llu: command for %u-byte blocks, namespace has %u: refused until sd revalidates\n",
+				     cmd->device->lun, cmd->device->sector_size,
+				     1U << ns->lba_shift);
+		return nvme_scsi_invalid_field(cmd);
+	}
 	len = (u64)nlb << ns->lba_shift;
 	if (len > ctrl->max_xfer || len > scsi_bufflen(cmd)) {
 		dev_err_ratelimited(ctrl->dev,

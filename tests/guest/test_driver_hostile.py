@@ -257,6 +257,8 @@ def test_format_through_passthrough_revalidates(g):
     disk = next(d for d, _, addr in guest.block_devices() if addr.endswith(":0"))
     lbs = f"/sys/block/{disk[5:]}/queue/logical_block_size"
     formats = [(lba_format(guest, dev, 12), 4096), (lba_format(guest, dev, 9), 512)]
+    out = guest.run(f"nvme id-ns {dev} -n 1").output
+    in_use = int(re.search(r"^lbaf\s+(\d+)\s*:.*\(in use\)", out, re.M).group(1))
     try:
         for seed, (lbaf, size) in enumerate(formats, 1):
             guest.run(f"nvme admin-passthru {dev} --opcode=0x80 --namespace-id=1 "
@@ -266,4 +268,4 @@ def test_format_through_passthrough_revalidates(g):
                                     f"--randseed={seed}")
     finally:
         guest.run(f"nvme admin-passthru {dev} --opcode=0x80 --namespace-id=1 "
-                  f"--cdw10={formats[-1][0]} --timeout=60000", timeout=120, check=False)
+                  f"--cdw10={in_use} --timeout=60000", timeout=120, check=False)
