@@ -9,7 +9,17 @@ BUILD = Path(os.environ.get("COSIM_BUILD", REPO / "build"))
 # QEMU: Debian's source package, pinned.
 QEMU_DEB_VERSION = "1:7.2+dfsg-7+deb12u18"
 QEMU_SRC = BUILD / "qemu-src"
-QEMU_BUILD = BUILD / "qemu-build"
+# SANITIZE=1: the same QEMU built with ASan + UBSan in a directory of its own;
+# `make qemu` builds it and every QEMU the harness starts is that one.  A
+# sanitizer report stops QEMU (UBSan too), so a test that provokes one fails.
+SANITIZE = os.environ.get("SANITIZE", "") not in ("", "0")
+if SANITIZE:
+    os.environ.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    # QEMU's own allocations left at exit are not the model's leaks (the core's
+    # unit tests and fuzzers set their own ASAN_OPTIONS and run under
+    # LeakSanitizer)
+    os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+QEMU_BUILD = BUILD / ("qemu-build-sanitize" if SANITIZE else "qemu-build")
 QEMU_BIN = QEMU_BUILD / "qemu-system-x86_64"
 QEMU_PYTHON = QEMU_SRC / "python"
 # The same tree built with clang for QEMU's fuzzer (generic-fuzz), ASan + UBSan.

@@ -117,7 +117,8 @@ def run(seconds, jobs=1, corpus=None, findings=None):
     env = dict(os.environ, QEMU_FUZZ_ARGS=qemu_args(image), QEMU_FUZZ_OBJECTS="cosim*",
                # hangs are libFuzzer's -timeout findings, not generic-fuzz's quiet exit
                QEMU_FUZZ_TIMEOUT="0",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+               ASAN_OPTIONS="detect_leaks=1")
     cmd = [str(binary), "--fuzz-target=generic-fuzz", f"-max_total_time={seconds}",
            "-timeout=20", "-rss_limit_mb=4096", "-print_final_stats=1",
            f"-artifact_prefix={findings}/", str(corpus), str(seed_dir)]
