@@ -62,7 +62,7 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
         return;
     }
     /* the core must not hold block requests of a namespace it forgets */
-    cosim_nvme_drain_blk(s, ns->blkconf.blk);
+    cosim_nvme_drain_blk(s, ns->blkconf.blk, false);
     trace_cosim_nvme_ns_detach(ns->nsid);
     nvme_ctrl_ns_detach(s->ctrl, ns->nsid);
     ns->attached = false;
@@ -74,8 +74,11 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
     blk_set_perm(ns->blkconf.blk, 0, BLK_PERM_ALL, NULL);
 }
 
-/* Finish every block request of every namespace (reset, teardown). */
-void cosim_nvme_drain(CosimNvmeState *s)
+/*
+ * Finish every block request of every namespace (reset, teardown); with
+ * @may_orphan some may be left to the core (see cosim_nvme_drain_blk).
+ */
+void cosim_nvme_drain(CosimNvmeState *s, bool may_orphan)
 {
     BusChild *kid;
 
@@ -83,7 +86,7 @@ void cosim_nvme_drain(CosimNvmeState *s)
         CosimNvmeNs *ns = COSIM_NVME_NS(kid->child);
 
         if (ns->attached) {
-            cosim_nvme_drain_blk(s, ns->blkconf.blk);
+            cosim_nvme_drain_blk(s, ns->blkconf.blk, may_orphan);
         }
     }
 }

@@ -296,22 +296,27 @@ static void cosim_nvme_io_cancel(void *opaque, struct nvme_io *io)
 
 /*
  * Reset and unplug need every request of @blk finished.  blk_drain() waits
- * for the block layer, but DMA parked for a bounce buffer (PRPs into MMIO)
- * is not in the block layer yet: cancel it, which completes it with
- * -ECANCELED at once.
+ * for the block layer, but DMA parked for a bounce buffer (PRPs into MMIO
+ * or unassigned memory) is not in the block layer yet: cancel it, which
+ * completes it with -ECANCELED at once.
+ *
+ * A cancelled request whose block I/O was in flight continues its DMA loop
+ * once that I/O returns and may be in flight or parked again: repeat until
+ * none is left.  Each round finishes at least one chunk of a finite
+ * transfer, but DMA through the single bounce buffer moves 4 KiB a chunk,
+ * so a guest can make that thousands of rounds.  A reset (@may_orphan)
+ * stops after COSIM_NVME_DRAIN_ROUNDS and leaves the rest to the core,
+ * which orphans their queues and keeps them allocated until they return;
+ * unplug and teardown free the core, so they wait for the last one.
  */
-void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk)
+#define COSIM_NVME_DRAIN_ROUNDS 100
+
+void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk, bool may_orphan)
 {
     CosimNvmeIo *r, *next;
     bool pending;
     int rounds = 0;
 
-    /*
-     * A cancelled request whose block I/O was in flight continues its DMA
-     * loop once that I/O returns and may park again: repeat until none is
-     * left.  After a drain nothing is in flight, so cancelling completes
-     * every parked request at once and this ends after a round or two.
-     */
     do {
         blk_drain(blk);
         pending = false;
@@ -321,7 +326,7 @@ void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk)
                 blk_aio_cancel_async(r->aiocb);
             }
         }
-    } while (pending && ++rounds < 100);
+    } while (pending && (!may_orphan || ++rounds < COSIM_NVME_DRAIN_ROUNDS));
     if (pending) {
         /* the core orphans them; the blk reference keeps the DMA safe */
         warn_report("cosim-nvme: block requests did not drain");
@@ -527,7 +532,7 @@ static void cosim_nvme_exit(PCIDevice *pci)
 {
     CosimNvmeState *s = COSIM_NVME(pci);
 
-    cosim_nvme_drain(s);
+    cosim_nvme_drain(s, false);
     timer_free(s->timer);
     qemu_bh_delete(s->bh);
     nvme_ctrl_free(s->ctrl);
@@ -552,7 +557,7 @@ static void cosim_nvme_reset(DeviceState *dev)
         nvme_ctrl_reset(s->ctrl);
         return;
     }
-    cosim_nvme_drain(s);
+    cosim_nvme_drain(s, true);
     nvme_ctrl_reset(s->ctrl);
 }
 

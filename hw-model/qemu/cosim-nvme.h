@@ -76,7 +76,7 @@ struct CosimNvmeNs {
 };
 
 /* cosim-nvme.c: finish every block request of one backend */
-void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk);
+void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk, bool may_orphan);
 /* cosim-nvme-fault.c: faults= and the stats properties */
 bool cosim_nvme_load_faults(CosimNvmeState *s, const char *path, Error **errp);
 void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
@@ -84,6 +84,6 @@ void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
 void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action,
                             uint16_t qid, uint16_t cid);
 /* cosim-nvme-ns.c: ... of every namespace */
-void cosim_nvme_drain(CosimNvmeState *s);
+void cosim_nvme_drain(CosimNvmeState *s, bool may_orphan);
 
 #endif

@@ -2,10 +2,11 @@
 malicious driver can build must end in an NVMe status, never in a QEMU that
 hangs, crashes or takes the host's memory."""
 import struct
+import time
 
 import pytest
 
-from nvme_qtest import ADM_GET_LOG_PAGE, CMD_READ, PAGE, SC_INVALID_FIELD
+from nvme_qtest import ADM_GET_LOG_PAGE, CMD_READ, PAGE, SC_INVALID_FIELD, Nvme, base_args
 
 pytestmark = pytest.mark.device
 
@@ -50,3 +51,43 @@ def test_prp_chain_loop_on_io_queue(vm, nvme):
     assert cqe.sc == SC_INVALID_FIELD and cqe.dnr, cqe
     assert nvme.rw(q, CMD_READ, 1, 0, 24, buf, 3 * PAGE).sc == 0
     assert answers_qmp(vm)
+
+
+# guest-physical, far above RAM and every BAR: DMA there goes through
+# QEMU's one 4 KiB bounce buffer, one block request per page
+UNASSIGNED = 64 << 30
+
+
+def test_unplug_waits_for_bounced_dma(launch, image):
+    """A 2 MiB Read into unassigned memory takes 512 block requests one after
+    the other, throttled here to 20 a second.  device_del of its namespace
+    right after it started must finish them all before the namespace goes
+    (a drain that gave up after 100 rounds left requests out on a namespace
+    the core had forgotten, with a "did not drain" warning); then the Read
+    completes and QEMU carries on."""
+    vm = launch([*base_args(),
+                 "-device", "cosim-nvme,id=nvme0,serial=QT0001,mdts=0",
+                 "-object", "throttle-group,id=tg0,x-iops-total=20",
+                 "-blockdev", f"driver=file,filename={image},node-name=f0",
+                 "-blockdev", "driver=throttle,node-name=d0,throttle-group=tg0,file=f0",
+                 "-device", "cosim-nvme-ns,bus=nvme0,drive=d0,id=ns1,nsid=1"])
+    vm._qtest._sock.settimeout(QTEST_DEADLINE)
+    nvme = Nvme.attach(vm)
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    pages = [UNASSIGNED + i * PAGE for i in range(512)]
+    prp_list = nvme.alloc(PAGE)
+    nvme.qt.memwrite(prp_list, struct.pack("<511Q", *pages[1:]))
+    nvme.submit(q, nvme.sqe(CMD_READ, 0x77, nsid=1, prp1=pages[0], prp2=prp_list,
+                            cdw12=2 * 1024 * 1024 // 512 - 1))
+    deadline = time.monotonic() + QTEST_DEADLINE
+    while vm.qmp("qom-get", path="/machine/peripheral/nvme0",
+                 property="stats")["return"]["io-submitted"] < 1:
+        assert time.monotonic() < deadline, "the Read was never fetched"
+        time.sleep(0.01)
+    assert "error" not in vm.qmp("device_del", id="ns1")
+    cqe = nvme.poll(q, timeout=QTEST_DEADLINE)
+    assert cqe.cid == 0x77, cqe
+    assert answers_qmp(vm)
+    vm.shutdown()
+    assert "did not drain" not in vm.get_log()
