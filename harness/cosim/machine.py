@@ -375,8 +375,10 @@ class Guest:
             raise GuestError(f"guest: still not true after {timeout}s: {condition}\n"
                              f"  console: {self.console.path}")
 
-    def load_driver(self, name=None, params=None):
-        """modprobe the NVMe driver and wait until its block devices appear."""
+    def load_driver(self, name=None, params=None, wait_disks=True):
+        """modprobe the NVMe driver and wait until it bound the controller and
+        (unless not @wait_disks: a controller that may show none) its block
+        devices appear."""
         name = name or self.cfg.driver.name
         params = self.cfg.driver.params if params is None else params
         if name == "none":
@@ -389,6 +391,8 @@ class Guest:
             log = self.run(f"dmesg | grep -E '{name}|nvme' | tail -5").output
             raise GuestError(f"{name} did not bind the controller:\n{log}"
                              f"  console: {self.console.path}")
+        if not wait_disks:
+            return
         self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
                         f"{self.expected_disks(name, params)} ]", timeout=DRIVER_TIMEOUT)
 

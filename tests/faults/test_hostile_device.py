@@ -65,11 +65,10 @@ class Lying:
     def probe(self):
         """Reload the driver against the lying controller: {dev: (bytes,
         max_hw_sectors_kb)} of the disks it made.  The driver may refuse
-        the controller, but must not hang doing so."""
+        the controller, but must not hang doing so; both bind it."""
         guest = self.fg.guest
         guest.unload_driver()
-        guest.run(f"modprobe {guest.cfg.driver.name} {guest.cfg.driver.params}",
-                  timeout=PROBE_TIMEOUT)
+        guest.load_driver(wait_disks=False)
         disks = self.settle()
         for rule in self.rules:     # the driver did read the lie
             assert self.fg.faults.hits(rule) >= 1, self.fg.faults.list()
