@@ -1,13 +1,13 @@
 """Both drivers against firmware that lies in its Identify data: a maximum
-transfer of 0..255 (MDTS), no namespaces or 2^32-1 of them (NN), a
+transfer of 1..255 (MDTS), no namespaces or 2^32-1 of them (NN), a
 namespace of size 0 or twice the medium (NSZE), an LBA data size the host
 cannot use.  cosim-nvme's patch-data fault rewrites the field in the data
 of every Identify while the driver is reloaded; the model itself keeps
 telling the truth underneath.
 
-What a driver must do with such a controller: bind it or refuse it with a
-log line, never oops, never hang, never move data to or from the wrong
-place.  Each case first writes data with a verifying job of its own; after
+What a driver must do with such a controller: bind it, offer no disk it
+cannot address, never oops, never hang, never move data to or from the
+wrong place.  Each case first writes data with a verifying job of its own; after
 the lie, the driver is reloaded against the truthful controller and that
 data must read back unchanged."""
 import json
@@ -64,8 +64,9 @@ class Lying:
 
     def probe(self):
         """Reload the driver against the lying controller: {dev: (bytes,
-        max_hw_sectors_kb)} of the disks it made.  The driver may refuse
-        the controller, but must not hang doing so; both bind it."""
+        max_hw_sectors_kb)} of the disks it made.  The driver must bind the
+        controller whatever it says (load_driver fails otherwise) and not
+        hang doing so."""
         guest = self.fg.guest
         guest.unload_driver()
         guest.load_driver(wait_disks=False)
