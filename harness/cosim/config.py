@@ -2,6 +2,7 @@
 key by key, so a typo names the key and the file instead of being ignored."""
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,24 +44,25 @@ class Controller:
     # root port (hotplug: device_del/device_add of the controller work), or
     # behind a PCIe expander bridge on a NUMA node (numa_node, implies a port).
     hotplug: bool = False
-    numa_node: int = -1
-    # The rest default to the model's own defaults (-1 / 0 / "" / False: not set).
-    io_queues: int = 0          # IO queue pairs offered
-    mqes: int = 0               # CAP.MQES (0-based queue size limit)
-    mdts: int = -1              # max transfer = 2^mdts pages; 0 = no limit
-    dstrd: int = -1             # doorbell stride 4 << dstrd
-    cap_to: int = 0             # CAP.TO in 500 ms units
-    firmware: str = ""          # Identify FR
-    ns_notice_aen: bool = False  # namespace attribute notice AEN on hot add/remove
-    vs: str = ""                # reported NVMe version: "1.0", "1.1" or "1.2"
-    ready_delay_ms: int = 0     # CSTS.RDY follows CC.EN this much later (within CAP.TO)
-    fw_slots: int = 0           # firmware slots (1..7)
-    nn: int = 0                 # Identify NN: namespace ids 1..nn
-    ams: str = ""               # arbitration offered: "rr" or "wrr" (+ urgent class)
-    vendor_id: int = 0          # PCI IDs (Identify VID/SSVID follow them)
-    device_id: int = 0
-    subsys_vendor_id: int = 0
-    subsys_id: int = 0
+    numa_node: int | None = None
+    # The rest keep the model's own defaults unless the config sets them
+    # (None: not set, so that every value a key accepts can be written).
+    io_queues: int | None = None        # IO queue pairs offered
+    mqes: int | None = None             # CAP.MQES (0-based queue size limit)
+    mdts: int | None = None             # max transfer = 2^mdts pages; 0 = no limit
+    dstrd: int | None = None            # doorbell stride 4 << dstrd
+    cap_to: int | None = None           # CAP.TO in 500 ms units
+    firmware: str | None = None         # Identify FR
+    ns_notice_aen: bool | None = None   # namespace attribute notice AEN on hot add/remove
+    vs: str | None = None               # reported NVMe version: "1.0", "1.1" or "1.2"
+    ready_delay_ms: int | None = None   # CSTS.RDY follows CC.EN this much later (within CAP.TO)
+    fw_slots: int | None = None         # firmware slots (1..7)
+    nn: int | None = None               # Identify NN: namespace ids 1..nn
+    ams: str | None = None              # arbitration offered: "rr" or "wrr" (+ urgent class)
+    vendor_id: int | None = None        # PCI IDs (Identify VID/SSVID follow them)
+    device_id: int | None = None
+    subsys_vendor_id: int | None = None
+    subsys_id: int | None = None
 
 
 @dataclass
@@ -101,7 +103,7 @@ CHOICES = {"controller.model": MODELS, "driver.name": DRIVERS,
 PLACEMENT = ("model", "serial", "hotplug", "numa_node")
 
 # Smallest value of an int key; keys not listed here must be at least 1.
-MINIMUM = {"mdts": 0, "dstrd": 0, "numa_node": 0}
+MINIMUM = {"mdts": 0, "dstrd": 0, "numa_node": 0, "ready_delay_ms": 0}
 # Largest value of an int key.
 MAXIMUM = {"vendor_id": 0xffff, "device_id": 0xffff, "subsys_vendor_id": 0xffff,
            "subsys_id": 0xffff, "mqes": 0xffff, "numa_node": 7, "numa_nodes": 8}
@@ -118,12 +120,18 @@ CONTROLLER_PROPS = {
 }
 
 
+def _key_type(obj, key):
+    """The type a key's value must have (int for `int | None`)."""
+    hint = typing.get_type_hints(type(obj))[key]
+    return next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+
+
 def _fill(obj, table, where, source):
     for key, value in table.items():
         name = f"{where}.{key}"
         if not hasattr(obj, key):
             raise ConfigError(f"{source}: unknown key '{name}'")
-        want = type(getattr(obj, key))
+        want = _key_type(obj, key)
         if not isinstance(value, want) or isinstance(value, bool) != (want is bool):
             raise ConfigError(f"{source}: '{name}' must be {want.__name__}, "
                               f"not {value!r}")
@@ -217,7 +225,7 @@ def _check_placement(cfg):
     if m.cpus < m.numa_nodes:
         raise ConfigError(f"{cfg.source}: 'machine.numa_nodes' ({m.numa_nodes}) needs at "
                           f"least as many CPUs, 'machine.cpus' is {m.cpus}")
-    if ctrl.numa_node >= m.numa_nodes:
+    if ctrl.numa_node is not None and ctrl.numa_node >= m.numa_nodes:
         raise ConfigError(f"{cfg.source}: 'controller.numa_node' {ctrl.numa_node} does not "
                           f"exist: 'machine.numa_nodes' is {m.numa_nodes}")
 
@@ -227,9 +235,8 @@ def controller_properties(cfg):
     ctrl = cfg.controller
     table = CONTROLLER_PROPS[ctrl.model]
     props = {}
-    for key, default in vars(Controller()).items():
-        value = getattr(ctrl, key)
-        if key in PLACEMENT or value == default:
+    for key, value in vars(ctrl).items():
+        if key in PLACEMENT or value is None:
             continue
         if key not in table:
             raise ConfigError(f"{cfg.source}: 'controller.{key}' is not supported by "

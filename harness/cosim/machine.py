@@ -42,7 +42,7 @@ def controller_placement(cfg):
     bus/addr properties of the controller itself.  Device ids are fixed so a
     test can device_del nvme0 and device_add a controller on `rp0` again."""
     ctrl = cfg.controller
-    if ctrl.numa_node >= 0:
+    if ctrl.numa_node is not None:
         # Linux learns the node from the expander's _PXM in the ACPI tables.
         return (["-device", f"pxb-pcie,id=pxb0,bus=pcie.0,addr={PXB_SLOT:#x},"
                             f"bus_nr={PXB_BUS_NR},numa_node={ctrl.numa_node}",

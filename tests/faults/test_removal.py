@@ -59,7 +59,7 @@ def hotplug_guest(request):
     driver = request.param
     cfg = config.from_env(model="cosim", driver=driver)
     cfg.controller.hotplug = True
-    cfg.controller.numa_node = -1
+    cfg.controller.numa_node = None
     cfg.machine.kernel_args = DRIVER_SETUP[driver]["kernel_args"]
     cfg.driver.params = DRIVER_SETUP[driver]["params"]
     try:

@@ -132,3 +132,14 @@ def test_driver_override_drops_the_other_drivers_parameters(tmp_path):
     path = write(tmp_path, "[driver]\nname = 'nvme_scsi'\nparams = 'io_queue_mode=numa'\n")
     assert config.load(path, driver="nvme_scsi").driver.params == "io_queue_mode=numa"
     assert config.load(path, driver="nvme").driver.params == ""
+
+
+def test_every_value_a_key_accepts_can_be_written(tmp_path):
+    """The smallest value of each key is a setting, not 'use the default'."""
+    path = write(tmp_path, "[machine]\nnuma_nodes = 2\n[controller]\nmdts = 0\ndstrd = 0\n"
+                           "ready_delay_ms = 0\nns_notice_aen = false\nnuma_node = 0\n")
+    cfg = config.load(path)
+    assert cfg.controller.numa_node == 0
+    assert config.controller_properties(cfg) == {
+        "mdts": 0, "dstrd": 0, "ready-delay-ms": 0, "ns-notice-aen": "off"}
+    assert config.controller_properties(config.load(write(tmp_path, ""))) == {}
