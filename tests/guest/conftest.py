@@ -12,14 +12,15 @@ class GuestPool:
     def __init__(self):
         self._guests = {}
 
-    def get(self, name, cfg):
-        key = (cfg.source, cfg.controller.model, cfg.driver.name)
+    def get(self, name, cfg, libvirt=None):
+        """@libvirt: a libvirt URI for this guest, instead of LIBVIRT_URI."""
+        key = (cfg.source, cfg.controller.model, cfg.driver.name, libvirt)
         guest = self._guests.get(key)
         if guest and not guest.healthy:
             guest.close()
             guest = None
         if guest is None:
-            guest = Guest(cfg, name=name).start()
+            guest = Guest(cfg, name=name, libvirt=libvirt).start()
             try:
                 guest.load_driver()
             except BaseException:
@@ -41,11 +42,11 @@ def guest_pool():
     pool.close()
 
 
-def _use(request, pool, cfg):
+def _use(request, pool, cfg, libvirt=None):
     """Hand a pooled guest to a test, then check what the test left behind:
     a panic, oops, WARNING or hung task on the console fails the test."""
     try:
-        guest = pool.get(request.node.name, cfg)
+        guest = pool.get(request.node.name, cfg, libvirt)
     except GuestError as e:
         pytest.fail(f"guest did not come up: {e}")
     since = guest.console.size()
@@ -73,3 +74,19 @@ def guest(request, guest_pool):
 def nvme_guest(request, guest_pool):
     """The same controller driven by Linux's own nvme driver."""
     yield from _use(request, guest_pool, config.from_env(driver="nvme"))
+
+
+@pytest.fixture
+def guest_for(request, guest_pool):
+    """guest_for(cfg, libvirt=None): a pooled guest for a config the test
+    picks itself, its console checked afterwards as for `guest`."""
+    uses = []
+
+    def get(cfg, libvirt=None):
+        use = _use(request, guest_pool, cfg, libvirt)
+        uses.append(use)
+        return next(use)
+
+    yield get
+    for use in uses:
+        next(use, None)
