@@ -9,7 +9,7 @@ PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       seabios qemu-system-data
       linux-image-amd64 linux-headers-amd64 kmod cpio
       busybox-static fio nvme-cli sg3-utils
-      python3 python3-pytest python3-pytest-timeout python3-pytest-xdist
+      python3 python3-pytest python3-pytest-timeout python3-pytest-xdist flake8
       python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu"
 
 missing=""

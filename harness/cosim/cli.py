@@ -26,14 +26,18 @@ for c in /sys/class/pci_bus/*/device/*; do
   echo "controller ${c##*/} $(cat $c/vendor):$(cat $c/device) driver=${drv:-none}"
 done
 for n in /sys/class/nvme/nvme*; do
-  [ -e $n ] && echo "identity $(cat $n/model | xargs) serial $(cat $n/serial | xargs) fw $(cat $n/firmware_rev | xargs)"
+  [ -e $n ] && echo "identity $(cat $n/model | xargs) serial $(cat $n/serial | xargs)" \
+                    "fw $(cat $n/firmware_rev | xargs)"
 done
 for h in /sys/class/scsi_host/host*; do
-  [ -e $h/nvme_model ] && echo "identity $(cat $h/nvme_model | xargs) serial $(cat $h/nvme_serial | xargs) fw $(cat $h/nvme_firmware_rev | xargs)"
+  [ -e $h/nvme_model ] && echo "identity $(cat $h/nvme_model | xargs)" \
+                               "serial $(cat $h/nvme_serial | xargs)" \
+                               "fw $(cat $h/nvme_firmware_rev | xargs)"
 done
 for b in /sys/block/sd* /sys/block/nvme*n*; do
   [ -e $b ] || continue
-  echo "disk /dev/${b##*/} $(cat $b/size) $(basename $(readlink -f $b/device)) queues=$(ls -d $b/mq/* | wc -l)"
+  echo "disk /dev/${b##*/} $(cat $b/size) $(basename $(readlink -f $b/device))" \
+       "queues=$(ls -d $b/mq/* | wc -l)"
 done
 """
 

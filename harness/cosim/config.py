@@ -13,6 +13,9 @@ MODELS = ("cosim", "qemu")
 DRIVERS = ("nvme_scsi", "nvme", "none")
 
 
+NoneType = type(None)
+
+
 class ConfigError(ValueError):
     pass
 
@@ -123,7 +126,7 @@ CONTROLLER_PROPS = {
 def _key_type(obj, key):
     """The type a key's value must have (int for `int | None`)."""
     hint = typing.get_type_hints(type(obj))[key]
-    return next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    return next((t for t in typing.get_args(hint) if t is not NoneType), hint)
 
 
 def _fill(obj, table, where, source):

@@ -42,13 +42,14 @@ class ConsoleLog:
 
     def new_fatal(self):
         """The first fatal line in output not yet scanned, or None."""
-        return next((l.strip() for l in self.new_lines() if FATAL.search(l)), None)
+        return next((line.strip() for line in self.new_lines() if FATAL.search(line)), None)
 
     def problems(self, since=0):
         """Lines from byte offset `since` (a size() taken earlier) on that mean
         the guest is unwell."""
-        return [l.strip() for l in self._read(since).decode(errors="replace").splitlines()
-                if FATAL.search(l) or SUSPECT.search(l)]
+        return [line.strip()
+                for line in self._read(since).decode(errors="replace").splitlines()
+                if FATAL.search(line) or SUSPECT.search(line)]
 
     def size(self):
         """Where the log ends now, for a later problems(since=...)."""

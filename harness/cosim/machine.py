@@ -271,7 +271,7 @@ class Guest:
                     break
                 f.write(f"== {hmp}\n{out}\n")
         tail = self.console.text().splitlines()[-15:]
-        return ("  console ends with:\n" + "".join(f"    {l}\n" for l in tail) +
+        return ("  console ends with:\n" + "".join(f"    {line}\n" for line in tail) +
                 f"  console: {self.console.path}\n  QEMU state: {report}")
 
     def _hmp_with_deadline(self, command, timeout=10):

@@ -47,6 +47,7 @@ FUZZ_CONFIGURE_ARGS = [
     "--cxx=/usr/lib/ccache/clang++",
 ]
 
+
 def log(msg):
     print(f"qemu-build: {msg}", file=sys.stderr, flush=True)
 

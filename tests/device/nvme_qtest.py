@@ -9,6 +9,7 @@ from cosim import paths
 
 # ---- QEMU command lines ----
 
+
 def base_args():
     return ["-nodefaults", "-machine", "q35",
             *[a for d in paths.FIRMWARE_DIRS for a in ("-L", d)]]

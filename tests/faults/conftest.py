@@ -84,7 +84,8 @@ class FaultGuest:
         """No command timed out in this test, by either driver's log."""
         text = _read_from(self.guest.console.path, self.results.console_at).decode(
             errors="replace")
-        lines = [l.strip() for l in text.splitlines() if re.search(r"timed out|timeout", l)]
+        lines = [line.strip() for line in text.splitlines()
+                 if re.search(r"timed out|timeout", line)]
         assert not lines, "commands timed out:\n  " + "\n  ".join(lines[:10])
 
 
@@ -146,8 +147,8 @@ class CaseResults:
             self._workload.write(entry)
 
     def save(self, name, data):
-        (self.path / name).write_text(data if isinstance(data, str) else json.dumps(data,
-                                                                                   indent=1))
+        text = data if isinstance(data, str) else json.dumps(data, indent=1)
+        (self.path / name).write_text(text)
 
     def close(self):
         self.fg.guest.run_hooks.remove(self._log)

@@ -45,8 +45,10 @@ RESCAN = {"nvme_scsi": "for r in /sys/class/nvme_scsi/nvme_scsi*/rescan; do echo
 # through sysfs (config space writes of 2 bytes at an even offset are one
 # word write, which QEMU needs to see power and indicator change together).
 SLTCTL = ("cfg=/sys/bus/pci/devices/{rp}/config; "
-          "rd() {{ dd if=$cfg bs=1 skip=$(($1)) count=$2 2>/dev/null | od -An -tu$2 | tr -d ' '; }}; "
-          "p=$(rd 0x34 1); while [ $p -ne 0 ] && [ $(rd $p 1) -ne 16 ]; do p=$(rd $((p+1)) 1); done; "
+          "rd() {{ dd if=$cfg bs=1 skip=$(($1)) count=$2 2>/dev/null | "
+          "od -An -tu$2 | tr -d ' '; }}; "
+          "p=$(rd 0x34 1); "
+          "while [ $p -ne 0 ] && [ $(rd $p 1) -ne 16 ]; do p=$(rd $((p+1)) 1); done; "
           "[ $p -ne 0 ]; ctl=$(rd $((p+0x18)) 2)")
 SLTCTL_WRITE = ("printf \"$(printf '\\%03o\\%03o' $((new & 255)) $((new >> 8)))\" | "
                 "dd of=$cfg bs=2 seek=$(((p+0x18)/2)) count=1 conv=notrunc 2>/dev/null")

@@ -98,7 +98,8 @@ def test_rescan_ioctl_and_sysfs(g3):
     disk = [d for d, _, a in g3.block_devices() if a.endswith(":1")][0]
     g3.run(f"dd if=/dev/urandom of=/tmp/r bs=4096 count=4 2>/dev/null && "
            f"dd if=/tmp/r of={disk} bs=4096 oflag=direct 2>/dev/null && "
-           f"dd if={disk} of=/tmp/r2 bs=4096 count=4 iflag=direct 2>/dev/null && cmp /tmp/r /tmp/r2")
+           f"dd if={disk} of=/tmp/r2 bs=4096 count=4 iflag=direct 2>/dev/null && "
+           "cmp /tmp/r /tmp/r2")
 
 
 @pytest.fixture(scope="module")

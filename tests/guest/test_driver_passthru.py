@@ -154,7 +154,7 @@ def test_io_passthru_alongside_fio(nvme):
               f"-b > /dev/null 2>&1 || echo PTFAIL $i; i=$((i+1)); done > /tmp/pt_loop; "
               f"echo done >> /tmp/pt_loop) &")
     fio_verify(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M --iodepth=128 "
-        "--numjobs=1 --verify_backlog=128")
+               "--numjobs=1 --verify_backlog=128")
     guest.wait_until("grep -q done /tmp/pt_loop", timeout=120)
     out = guest.run("cat /tmp/pt_loop").output
     assert out.strip() == "done", out

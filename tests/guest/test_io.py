@@ -76,7 +76,7 @@ def test_reload_cycles_with_io(guest):
         guest.load_driver()
         dev = first_disk(guest)[0]
         fio_verify(guest, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8",
-            f"--offset={cycle * 8}M --verify_backlog=64")
+                   f"--offset={cycle * 8}M --verify_backlog=64")
 
 
 def test_linux_nvme_driver_sees_namespace(nvme_guest):

@@ -29,6 +29,7 @@ STAMP = ("stamp() { { echo \"$1\"; head -c 65536 /tmp/interop.pat; } | head -c 6
          "oflag=direct 2>/dev/null || return 1; fi; dd if=$1 of=/tmp/interop.got bs=64k "
          "count=1 iflag=direct 2>/dev/null && cmp /tmp/interop.want /tmp/interop.got; }; ")
 
+
 def cells():
     for name in CONFIGS:
         for driver in DRIVERS:

@@ -56,8 +56,8 @@ def test_controller_keys_become_model_properties(tmp_path):
 
 def test_key_the_model_lacks_is_refused(tmp_path):
     path = write(tmp_path, "[controller]\nmqes = 15\n")
-    with pytest.raises(config.ConfigError, match="'controller.mqes' is not supported by "
-                                                  "MODEL=qemu"):
+    with pytest.raises(config.ConfigError,
+                       match="'controller.mqes' is not supported by MODEL=qemu"):
         config.load(path, model="qemu")
 
 
