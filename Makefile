@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # nvme-cosim: `make sim` for a guest, `make test` for the suites.
 # Variables: MODEL=cosim|qemu  DRIVER=nvme_scsi|nvme|none  CONFIG=configs/X.toml
 #            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'  JOBS=N  LIBVIRT_URI=embed|URI

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install the Debian packages nvme-cosim needs, and the deb-src entry that
 # `apt-get source qemu` needs.  Quick and silent when nothing is missing.
 set -eu

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures shared by every test layer.  Guest fixtures live in
 tests/guest/conftest.py; device (qtest) fixtures in tests/device/."""
 import sys

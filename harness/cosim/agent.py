@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Host side of the guest command channel: a serial port (ttyS1) with a small
 shell agent behind it (harness/guest/cosim-agent).  One request at a time;
 every wait has a deadline and a health check, so nothing hangs for ever."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`make bench`: the same fio job on nvme_scsi + cosim-nvme and on the reference
 stack (Linux nvme + QEMU's nvme) in one run, reported as ratios.  Numbers under
 TCG compare stacks with each other; they say nothing about hardware."""

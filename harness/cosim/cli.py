@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Command line behind the Makefile:
 
     python3 -m cosim qemu                      build QEMU with the model

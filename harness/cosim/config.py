@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Simulation configs: TOML files in configs/, read with tomllib and checked
 key by key, so a typo names the key and the file instead of being ignored."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The guest's serial console log: where panics, oopses and warnings show up."""
 import re
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """QMP control of the controller model and the events around faults:
 fault rules, namespace hot add/remove, controller removal and re-add, reset.
 Everything goes through QEMU's QMP: a refused command raises QMPError

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Errors the harness reports to users; importable before QEMU is fetched."""
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Build the guest: the nvme_scsi module against Debian's kernel headers, and a
 busybox initramfs holding that module, the kernel modules it needs, and the
 few host tools the tests run in the guest (with their shared libraries)."""

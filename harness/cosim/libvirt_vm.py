@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run the guest through libvirt instead of starting QEMU directly.
 
 The domain XML comes from the same config: our QEMU as <emulator>, direct

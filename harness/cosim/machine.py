@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Boot a guest: QEMU (through QEMU's own python/qemu QEMUMachine, which owns
 the process and the QMP socket), the controller under test, the busybox
 initramfs, a console log, pvpanic, and the command agent."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Where things live.  One place, so nothing else hard-codes a path."""
 import glob
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fetch Debian's QEMU source package, hook hw-model into it and build a
 minimal x86_64-softmmu.  Each step is skipped when its output is current,
 so a rebuild after editing hw-model is one ninja run (ccache-backed)."""

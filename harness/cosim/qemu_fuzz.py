@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """QEMU's own fuzzer on cosim-nvme: generic-fuzz (tests/qtest/fuzz) in a
 clang build of the same tree with ASan and UBSan (qemu_build.build(fuzz=True)).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The README's examples, by kind, for the tests that run them
 (tests/unit/test_readme.py, tests/device/test_readme_qmp.py,
 tests/guest/test_readme.py), so an example that stops working fails

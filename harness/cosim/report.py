@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Per-run result logs that the tables at the end of a pytest run are built
 from.  Entries are appended as JSON lines, so pytest-xdist workers (JOBS=N)
 can all write while the controller prints the table.  Each run has its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Verifying workloads: fio with a checksum in every block, run in the guest in
 the background so faults can be injected while it runs.  Nothing that fio
 reports as written is taken on trust: a final verify-only pass re-reads it."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Devices of the minimal x86_64-softmmu that nvme-cosim builds
 # (configure --without-default-devices --with-devices-x86_64=cosim).
 CONFIG_Q35=y

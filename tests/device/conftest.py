@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures for the qtest device tests of cosim-nvme: a QEMU with the model
 and one namespace on a raw image, driven over the qtest socket."""
 import pytest

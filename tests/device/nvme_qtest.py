@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qtest helpers for cosim-nvme device tests: PCI config space through the
 0xcf8/0xcfc ports, BAR mapping, NVMe registers, and queues built in guest
 RAM.  With -accel qtest no vCPU runs: the test is the "driver"."""

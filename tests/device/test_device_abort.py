@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of Abort for a command already at the block layer, over
 qtest.  The namespace sits on a throttle filter node: under qtest a throttle
 group runs on the virtual clock, so once the first Read has used up the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of arbitration over qtest (spec 4.7): several I/O SQs are
 filled while the controller cannot look (no doorbell yet), then all their
 doorbells are rung in one qtest write, so one processing pass sees every

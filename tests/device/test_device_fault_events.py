@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """COSIM_NVME_FAULT: one QMP event each time a fault rule fires, naming the
 controller, the rule, its action and the command it hit."""
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The fault engine of cosim-nvme over QMP (cosim-nvme-fault-add/-list/
 -remove/-clear) and its effect on a device driven over qtest."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of Get/Set Features for every NVMe 1.0e feature over qtest:
 defaults, round trips, the statuses for invalid values, LBA Range Type data,
 power states in Identify, and the SMART and error logs."""

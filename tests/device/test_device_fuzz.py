@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Seeded random guest against the real device: register, doorbell, config
 and queue garbage, random admin/I/O commands with wild PRPs, MSI-X toggles
 and resets.  QEMU must survive all of it and the controller must come back

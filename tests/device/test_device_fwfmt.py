@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of Firmware Image Download / Firmware Activate and Format NVM
 over qtest: slots and activation at the next reset, LBA format switch and
 user data erase on the image, and the negative statuses."""

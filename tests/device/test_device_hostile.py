@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of cosim-nvme against a hostile host: inputs a buggy or
 malicious driver can build must end in an NVMe status, never in a QEMU that
 hangs, crashes or takes the host's memory."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The controller cannot be migrated or snapshotted: migrate, savevm and
 snapshot-save are refused with a message that names cosim-nvme and says
 why, and -only-migratable refuses the device itself."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """256 namespaces on one controller over qtest: null-co drives of different
 sizes attached in reverse nsid order, Identify CNS 0 for a few, the NVMe 1.1
 active namespace list (CNS 2) in order, I/O to the last nsid, 0/0B past it,

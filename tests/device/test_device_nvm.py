@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of the optional NVM commands of cosim-nvme over qtest:
 Dataset Management (deallocate), Compare, Write Uncorrectable, Flush with
 the write cache off: the data on the image and every negative status."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of cosim-nvme over qtest: PCI config, registers, admin queue
 bring-up, Identify, I/O queues and data, error statuses, robustness, and
 namespace hot-plug on the controller's bus."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device tests of the controller properties the interop configs use over
 qtest: vs (the reported NVMe version) and ready-delay-ms (CSTS.RDY follows
 CC.EN late both ways, within CAP.TO); bad values fail device creation."""

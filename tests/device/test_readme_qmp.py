@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The README's QMP examples (the ```json commands and the qmp-shell lines),
 sent in order to a QEMU with the model: each must be accepted as written."""
 from pathlib import Path

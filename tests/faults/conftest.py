@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fault-injection fixtures: a guest per driver with short command timeouts,
 the controller's fault rules cleared after every test, the console checked
 for oopses, WARNINGs and hung tasks, a directory of results per test

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Firmware activation that needs a reset, under IO: a new image is downloaded
 and committed with action 1 (replace, activate at the next reset) through the
 driver's passthrough device with stock nvme-cli, then the controller is reset

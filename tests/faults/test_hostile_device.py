@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Both drivers against firmware that lies in its Identify data: a maximum
 transfer of 1..255 (MDTS), no namespaces or 2^32-1 of them (NN), a
 namespace of size 0 or twice the medium (NSZE), an LBA data size the host

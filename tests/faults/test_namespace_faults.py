@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Namespace hot add and remove while IO runs (QMP blockdev-add + device_add /
 device_del of cosim-nvme-ns).  The fault guests run the controller with
 ns-notice-aen=on, so both drivers learn of a change from the Namespace

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fault-injection regression suite: one fault injected into the cosim-nvme
 model while a verifying fio job runs; the driver must recover within a bound
 derived from its timeouts, and every block fio wrote must read back intact.

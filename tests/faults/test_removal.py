@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """PCI removal of the controller under IO, for nvme_scsi and for Linux's nvme
 as the reference: the controller sits behind a PCIe root port
 (controller.hotplug), fio writes to it, and `device_del nvme0` takes it

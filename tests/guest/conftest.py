@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Guest fixtures.  A booted guest is expensive under TCG, so guests are kept
 for the whole session and handed to every test that asks for the same
 (config, model, driver) -- unless a test left the guest unwell, in which case

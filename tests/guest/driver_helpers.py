@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers for the nvme_scsi driver's own guest tests (test_driver_*.py)."""
 import re
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi error handling: IO timeouts escalate to NVMe Abort and then to a
 controller reset, and data survives; bad module parameters fail the load."""
 import time

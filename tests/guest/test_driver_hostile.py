@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi against a controller that sends what a well-behaved one would
 not: any status on any command (0x370/0x371 included, which the driver once
 used for its own "cancelled" and "dead" outcomes), and late completions for

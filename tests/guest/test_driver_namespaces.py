@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi's namespace handling on a controller with three namespaces:
 NSID n = LUN n-1, the namespaces / max_luns parameters, rescan through the
 RESCAN ioctl and sysfs, and the Namespace Attribute Changed notice

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi's passthrough char device (/dev/nvme_scsiN, Linux's
 <linux/nvme_ioctl.h> ABI) driven by stock nvme-cli in the guest."""
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi's IO queues.  First on the smallest IO queues a controller may offer: CAP.MQES 1
 (2 entries: one command at a time) and 3 (4 entries).  blk-mq gets what the
 SQ can hold less the slot that stays empty and the slots kept for the

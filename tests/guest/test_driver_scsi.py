@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi's SCSI -> NVMe translation beyond READ/WRITE, checked with
 sg3_utils output: VPD pages, LOG SENSE, MODE SELECT (write cache, D_SENSE),
 START STOP UNIT, UNMAP, WRITE BUFFER and FORMAT UNIT."""

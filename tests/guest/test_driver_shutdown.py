@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """nvme_scsi shuts the controller down (CC.SHN normal) on rmmod and on
 poweroff, and waits for CSTS.SHST "complete" only up to shutdown_timeout.
 The model proves the CC.SHN write: an ignore-shutdown rule fires on it (and

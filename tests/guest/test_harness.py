@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The harness's own promises: a guest that panics or stops answering ends the
 wait at once with the console log named, and QEMU does not outlive it."""
 import time

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Layer 3: a Linux guest with the NVMe driver loaded, doing real IO against
 the controller model: identity, capacity, data that survives a driver reload,
 and load/unload cycles."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The same simulation through libvirt (the daemonless embedded driver by
 default, LIBVIRT_URI= for another): domain XML from the config, QMP through
 libvirt's monitor passthrough, faults included."""

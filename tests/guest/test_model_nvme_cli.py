@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """cosim-nvme as Linux's nvme driver and nvme-cli see it: the optional NVM
 commands (dsm, compare, write-uncor, flush), every 1.0e feature through
 get-feature / set-feature, the SMART, error and firmware slot logs, firmware

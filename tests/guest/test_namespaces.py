@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Namespace hot add and remove at run time (QMP blockdev-add + device_add /
 device_del), seen by Linux's nvme driver through the Namespace Attribute
 Notice that cosim-nvme offers with controller.ns_notice_aen."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The README's guest examples, run as a reader would run them: each
 `make sim ... SIM_CMD='...'` line in a guest booted with its CONFIG, MODEL,
 DRIVER and LIBVIRT_URI (pooled, so the default guest is the one the other

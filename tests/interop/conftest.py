@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The interop matrix's cells, filled in by test_matrix.py and saved as each
 test ends; tests/conftest.py prints the whole matrix at the end of the run."""
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Interop matrix: every config in configs/ x {nvme_scsi, Linux nvme} x
 {cosim-nvme, QEMU nvme}.  Each cell boots a guest and checks identify, IO with
 verify, a controller reset, a rescan and (where the model has them) one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Sim configs: a bad key or value is refused with the key and the file named."""
 import re
 

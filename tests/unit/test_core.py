@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Layer 1: the C unit tests of hw-model/core (GLib g_test, TAP output), one
 pytest case per GLib case, so each lands in pytest's summary and the JUnit
 report under its own name.  Each binary runs once (`make check-BINARY`);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A short run of `make fuzz` (libFuzzer on hw-model/core) from the committed
 seeds, so the fuzzer keeps building and the seeds (a found crash among them)
 keep passing.  The long campaigns are `make fuzz FUZZ_SECONDS=...`."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A short run of QEMU's generic-fuzz on cosim-nvme (the second half of
 `make fuzz`): the clang build keeps building, and the seeds (a controller
 brought up, I/O, a PRP list chaining back into itself) pass."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """LIBVIRT_URI: a URI naming another host is refused up front, with what to do instead."""
 import pytest
 

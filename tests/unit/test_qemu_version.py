@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Which Debian qemu source `make qemu` builds when the archive has moved on."""
 import pytest
 

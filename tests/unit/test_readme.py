@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The README's examples that need no QEMU: every config block loads, and
 every shell example is run by a test or listed with the reason it is not
 (the QMP examples run in tests/device, the guest ones in tests/guest)."""
