@@ -37,6 +37,9 @@ static const char *const action_names[NVME_FAULT_NR_ACTIONS] = {
 	[NVME_FAULT_STALE_COMPLETION] = "stale-completion",
 	[NVME_FAULT_PATCH_DATA] = "patch-data",
 	[NVME_FAULT_SQ_HEAD] = "sq-head",
+	[NVME_FAULT_LOSE_WRITE] = "lose-write",
+	[NVME_FAULT_TORN_WRITE] = "torn-write",
+	[NVME_FAULT_MISDIRECTED_WRITE] = "misdirected-write",
 };
 
 void nvme_fault_spec_init(struct nvme_fault_spec *s)
@@ -130,6 +133,30 @@ static bool nvme_fault_check_patch(const struct nvme_fault_spec *s, char *err)
 	return true;
 }
 
+static bool is_write_lie(enum nvme_fault_action a)
+{
+	return a == NVME_FAULT_LOSE_WRITE || a == NVME_FAULT_TORN_WRITE ||
+	       a == NVME_FAULT_MISDIRECTED_WRITE;
+}
+
+/* lose-, torn-, misdirected-write: Writes on I/O queues; what the value means */
+static bool nvme_fault_check_write_lie(const struct nvme_fault_spec *s, char *err)
+{
+	const char *name = action_names[s->action];
+
+	if (s->opcode != NVME_FAULT_UNSET && s->opcode != NVME_CMD_WRITE)
+		return fail(err, "'opcode' must be 1 (Write) for action %s", name);
+	if (s->queue == 0 || s->queue == NVME_FAULT_QUEUE_ADMIN)
+		return fail(err, "'queue' must be an I/O queue for action %s", name);
+	if (s->action == NVME_FAULT_LOSE_WRITE)
+		return true;
+	if (s->value == NVME_FAULT_UNSET)
+		return fail(err, "'value' is required for action %s", name);
+	if (s->action == NVME_FAULT_TORN_WRITE)
+		return range(err, "value", s->value, 1, 0xffff);
+	return range(err, "value", s->value, 1, UINT32_MAX);
+}
+
 static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fault_spec *s,
 			     char *err)
 {
@@ -185,7 +212,8 @@ static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fau
 	    !only_for(err, "width", s->width != NVME_FAULT_UNSET, a,
 		      a == NVME_FAULT_PATCH_DATA) ||
 	    !only_for(err, "value", s->value != NVME_FAULT_UNSET, a,
-		      a == NVME_FAULT_PATCH_DATA || a == NVME_FAULT_SQ_HEAD))
+		      a == NVME_FAULT_PATCH_DATA || a == NVME_FAULT_SQ_HEAD ||
+		      a == NVME_FAULT_TORN_WRITE || a == NVME_FAULT_MISDIRECTED_WRITE))
 		return false;
 	if (a == NVME_FAULT_DELAY && s->delay_us == NVME_FAULT_UNSET)
 		return fail(err, "'delay-us' is required for action delay");
@@ -207,6 +235,8 @@ static bool nvme_fault_check(const struct nvme_ctrl *ctrl, const struct nvme_fau
 		if (s->queue == 0 || s->queue == NVME_FAULT_QUEUE_ADMIN)
 			return fail(err, "'queue' must be an I/O queue for action corrupt-read");
 	}
+	if (is_write_lie(a) && !nvme_fault_check_write_lie(s, err))
+		return false;
 	return true;
 }
 
@@ -373,6 +403,8 @@ static bool nvme_fault_match_cmd(const struct nvme_fault_spec *s, const struct n
 		return false;
 	if (s->action == NVME_FAULT_CORRUPT_READ && (!qid || cmd->opcode != NVME_CMD_READ))
 		return false;
+	if (is_write_lie(s->action) && (!qid || cmd->opcode != NVME_CMD_WRITE))
+		return false;
 	if (s->action == NVME_FAULT_PATCH_DATA && qid)
 		return false;
 	if (s->lba_start != NVME_FAULT_UNSET || s->lba_end != NVME_FAULT_UNSET) {
@@ -473,11 +505,25 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 			req->fault_flags |= NVME_REQ_F_PATCH;
 			req->patch_offset = (uint16_t)s->offset;
 			req->patch_width = (uint8_t)(s->width == NVME_FAULT_UNSET ? 1 : s->width);
-			req->patch_value = (uint64_t)s->value;
+			req->fault_value = (uint64_t)s->value;
 			return false;
 		case NVME_FAULT_SQ_HEAD:
 			req->fault_flags |= NVME_REQ_F_SQ_HEAD;
 			req->fault_sq_head = (uint16_t)s->value;
+			return false;
+		case NVME_FAULT_LOSE_WRITE:
+			/* success, and the medium keeps what it had */
+			ctrl->stats.writes_lost++;
+			req->status = NVME_SC_SUCCESS;
+			nvme_req_complete(req);
+			return true;
+		case NVME_FAULT_TORN_WRITE:
+			req->fault_flags |= NVME_REQ_F_TORN;
+			req->fault_value = (uint64_t)s->value;
+			return false;
+		case NVME_FAULT_MISDIRECTED_WRITE:
+			req->fault_flags |= NVME_REQ_F_MISDIRECT;
+			req->fault_value = (uint64_t)s->value;
 			return false;
 		default:
 			return false;
@@ -609,6 +655,42 @@ void nvme_fault_read_done(struct nvme_ctrl *ctrl, struct nvme_req *req)
 }
 
 /*
+ * torn-write, misdirected-write: change where a Write's data goes once it
+ * is mapped, so the host's buffer is read as it would be and the command
+ * still completes with success.  A torn Write keeps its first fault_value
+ * LBAs; a misdirected one lands fault_value LBAs further on, wrapped to
+ * stay within the namespace.
+ */
+void nvme_fault_write_lie(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			  const struct nvme_ns *ns)
+{
+	struct nvme_io *io = &req->io;
+	uint64_t nlb = io->len >> ns->lbads;
+	uint64_t slba = io->offset >> ns->lbads;
+
+	if ((req->fault_flags & NVME_REQ_F_TORN) && req->fault_value < nlb) {
+		uint64_t keep = req->fault_value << ns->lbads, left = keep;
+		unsigned int i;
+
+		/* io->sg is req->sg, the slot's own array */
+		for (i = 0; i < io->nsg && left; i++) {
+			req->sg[i].len = MIN(req->sg[i].len, left);
+			left -= req->sg[i].len;
+		}
+		io->nsg = i;
+		io->len = keep;
+		ctrl->stats.writes_torn++;
+	}
+	if (req->fault_flags & NVME_REQ_F_MISDIRECT) {
+		/* the LBAs where a Write of nlb blocks may start */
+		uint64_t starts = ns->nlbas - nlb + 1;
+
+		io->offset = ((slba + req->fault_value) % starts) << ns->lbads;
+		ctrl->stats.writes_misdirected++;
+	}
+}
+
+/*
  * patch-data: the data an admin command returns, with the rule's value
  * stored little-endian at its offset, as firmware with a bad Identify or
  * log page would send it.  Returns a copy for the caller to free, or NULL
@@ -627,6 +709,6 @@ void *nvme_fault_patch(const struct nvme_req *req, const void *buf, uint64_t len
 		return NULL;
 	memcpy(copy, buf, len);
 	for (i = 0; i < req->patch_width; i++)
-		copy[req->patch_offset + i] = (uint8_t)(req->patch_value >> (8 * i));
+		copy[req->patch_offset + i] = (uint8_t)(req->fault_value >> (8 * i));
 	return copy;
 }

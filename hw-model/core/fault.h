@@ -29,6 +29,10 @@ enum nvme_fault_action {
 	NVME_FAULT_STALE_COMPLETION,	/* post the completion again after the SQ's next fetch */
 	NVME_FAULT_PATCH_DATA,		/* admin data: overwrite width bytes at offset with value */
 	NVME_FAULT_SQ_HEAD,		/* the completion reports SQ head = value */
+	/* firmware that lies about Writes: each completes with success */
+	NVME_FAULT_LOSE_WRITE,		/* nothing reaches the medium */
+	NVME_FAULT_TORN_WRITE,		/* only the first value LBAs reach it */
+	NVME_FAULT_MISDIRECTED_WRITE,	/* the data lands value LBAs further on */
 	NVME_FAULT_NR_ACTIONS,
 };
 
@@ -107,6 +111,7 @@ struct nvme_ctrl_stats {
 	uint64_t irqs_dropped;
 	uint64_t extra_completions;			/* dup-, stale-completion, bad-cid */
 	uint64_t reads_corrupted;
+	uint64_t writes_lost, writes_torn, writes_misdirected;
 	uint64_t aborts, aborts_succeeded;		/* Abort commands / "aborted" */
 	uint64_t resets;				/* CC.EN 1->0 */
 	uint64_t hard_resets;				/* nvme_ctrl_reset */

@@ -109,7 +109,8 @@ struct nvme_req {
 	uint16_t fault_sq_head;		/* NVME_REQ_F_SQ_HEAD: the head to report */
 	uint16_t patch_offset;		/* NVME_REQ_F_PATCH: where, */
 	uint8_t patch_width;		/* how many bytes, */
-	uint64_t patch_value;		/* and what (little-endian) */
+	uint64_t fault_value;		/* and what (little-endian); NVME_REQ_F_TORN:
+					 * LBAs written; NVME_REQ_F_MISDIRECT: shift */
 	uint64_t deadline;		/* delay: when to execute (ns) */
 };
 
@@ -133,6 +134,8 @@ struct nvme_req {
 #define NVME_REQ_F_STALE	0x80	/* replay the completion after the next fetch */
 #define NVME_REQ_F_PATCH	0x100	/* patch the data this admin command returns */
 #define NVME_REQ_F_SQ_HEAD	0x200	/* report fault_sq_head as the SQ head */
+#define NVME_REQ_F_TORN		0x400	/* write only the first fault_value LBAs */
+#define NVME_REQ_F_MISDIRECT	0x800	/* write fault_value LBAs further on */
 
 struct nvme_cq {
 	uint16_t qid;
@@ -326,6 +329,8 @@ bool nvme_fault_event(struct nvme_ctrl *ctrl, enum nvme_fault_action action, uin
 		      int64_t *ms);
 bool nvme_fault_abort(struct nvme_ctrl *ctrl, struct nvme_req *victim);
 void nvme_fault_read_done(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void nvme_fault_write_lie(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			  const struct nvme_ns *ns);
 void *nvme_fault_patch(const struct nvme_req *req, const void *buf, uint64_t len);
 void nvme_fault_timer_update(struct nvme_ctrl *ctrl);
 void nvme_fault_run_delayed(struct nvme_ctrl *ctrl);

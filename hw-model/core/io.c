@@ -84,6 +84,8 @@ static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvm
 		.sg = req->sg,
 		.nsg = nsg,
 	};
+	if (write && (req->fault_flags & (NVME_REQ_F_TORN | NVME_REQ_F_MISDIRECT)))
+		nvme_fault_write_lie(ctrl, req, ns);
 	if (compare) {
 		/*
 		 * Storage into a buffer of ours, compared with guest memory at

@@ -360,6 +360,9 @@ void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
     F("irqs-dropped", st.irqs_dropped);
     F("extra-completions", st.extra_completions);
     F("reads-corrupted", st.reads_corrupted);
+    F("writes-lost", st.writes_lost);
+    F("writes-torn", st.writes_torn);
+    F("writes-misdirected", st.writes_misdirected);
     F("faults-fired", st.faults_fired);
     F("aborts", st.aborts);
     F("aborts-succeeded", st.aborts_succeeded);

@@ -276,6 +276,36 @@ def test_corrupt_read(vm, nvme):
     assert nvme.qt.memread(buf, PAGE) == data
 
 
+def test_write_lies_reach_the_image(vm, nvme, image):
+    """lose-, torn- and misdirected-write as the image shows them: each
+    Write completes with success and the medium tells the truth."""
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    buf = nvme.alloc(PAGE)
+
+    def write(slba, byte):
+        nvme.qt.memwrite(buf, bytes([byte]) * PAGE)
+        assert nvme.rw(q, CMD_WRITE, 1, slba, 8, buf, PAGE).sc == SC_SUCCESS
+
+    def lba(n):
+        with open(image, "rb") as f:
+            f.seek(n * 512)
+            return f.read(1)[0]
+
+    fault_add(vm, action="lose-write")
+    write(64, 0x11)
+    fault_add(vm, action="torn-write", value=3)
+    write(80, 0x22)
+    fault_add(vm, action="misdirected-write", value=100)
+    write(96, 0x33)
+    assert [lba(64 + i) for i in range(8)] == [0] * 8
+    assert [lba(80 + i) for i in range(8)] == [0x22] * 3 + [0] * 5
+    assert [lba(96 + i) for i in range(8)] == [0] * 8
+    assert [lba(196 + i) for i in range(8)] == [0x33] * 8
+    st = stats(vm)
+    assert (st["writes-lost"], st["writes-torn"], st["writes-misdirected"]) == (1, 1, 1)
+
+
 def test_patch_data(vm, nvme):
     """Identify Controller as lying firmware sends it: NN (bytes 516..519)
     reads 0xffffffff once; the next Identify is the model's own again."""

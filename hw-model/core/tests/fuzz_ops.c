@@ -331,6 +331,8 @@ static void fuzz_fault(struct fake_host *fh, struct fuzz_src *r)
 	}
 	if (s.action == NVME_FAULT_SQ_HEAD || !pick(r, 10))
 		s.value = pick(r, 10) ? pick(r, 0x10000) : (int64_t)rnd64(r);
+	if (s.action == NVME_FAULT_TORN_WRITE || s.action == NVME_FAULT_MISDIRECTED_WRITE)
+		s.value = pick(r, 10) ? 1 + pick(r, 300) : (int64_t)rnd64(r);
 	if ((s.action == NVME_FAULT_READY_DELAY || s.action == NVME_FAULT_IGNORE_SHUTDOWN ||
 	     s.action == NVME_FAULT_DROP_IRQ) && pick(r, 10))
 		s.queue = s.opcode = s.nsid = s.lba_start = s.lba_end = NVME_FAULT_UNSET;

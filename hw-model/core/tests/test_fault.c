@@ -885,6 +885,95 @@ static void test_corrupt_read(void)
 	fh_free(e.fh);
 }
 
+/* What LBAs [slba, slba + nlb) of namespace 1 hold, against a byte pattern. */
+static bool disk_holds(struct env *e, uint64_t slba, uint32_t nlb, uint8_t byte)
+{
+	const uint8_t *d = e->fh->disk[1] + slba * 512;
+	uint64_t i;
+
+	for (i = 0; i < nlb * 512ull; i++)
+		if (d[i] != byte)
+			return false;
+	return true;
+}
+
+/* Write nlb blocks of @byte at slba from a buffer across a page boundary. */
+static uint16_t write_sc(struct env *e, uint64_t slba, uint32_t nlb, uint8_t byte)
+{
+	struct nvme_sqe cmd = rw(NVME_CMD_WRITE, 1, slba, nlb);
+
+	memset(e->fh->ram + FH_DATA + 4096 - 256, byte, nlb * 512);
+	cmd.prp1 = FH_DATA + 4096 - 256;
+	cmd.prp2 = FH_DATA + 4096;
+	return FH_SC(fh_cmd(e->fh, &e->q, &cmd));
+}
+
+/*
+ * Firmware that lies about Writes: each completes with success, and the
+ * medium shows the lie.  Reads never match such a rule.
+ */
+static void test_write_lies(void)
+{
+	struct env e;
+	struct nvme_fault_spec s = spec(NVME_FAULT_LOSE_WRITE);
+
+	up(&e);
+	memset(e.fh->disk[1], 0xaa, NLBAS * 512);
+	add(e.fh, &s);
+	g_assert_cmphex(read_sc(&e, 1, 16, 2), ==, 0);
+	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);
+	g_assert_true(disk_holds(&e, 16, 2, 0xaa));
+	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);	/* count 1: spent */
+	g_assert_true(disk_holds(&e, 16, 2, 0x11));
+	g_assert_cmpuint(stats(e.fh).writes_lost, ==, 1);
+
+	/* torn: the first LBA of three reaches the medium */
+	s = spec(NVME_FAULT_TORN_WRITE);
+	s.value = 1;
+	s.count = 2;
+	add(e.fh, &s);
+	g_assert_cmphex(write_sc(&e, 32, 3, 0x22), ==, 0);
+	g_assert_true(disk_holds(&e, 32, 1, 0x22));
+	g_assert_true(disk_holds(&e, 33, 2, 0xaa));
+	/* a Write no longer than the tear is whole */
+	g_assert_cmphex(write_sc(&e, 40, 1, 0x33), ==, 0);
+	g_assert_true(disk_holds(&e, 40, 1, 0x33));
+	g_assert_cmpuint(stats(e.fh).writes_torn, ==, 1);
+
+	/* misdirected: 5 LBAs further on, wrapped within the namespace */
+	nvme_ctrl_fault_clear(e.fh->ctrl);
+	s = spec(NVME_FAULT_MISDIRECTED_WRITE);
+	s.value = 5;
+	s.count = 2;
+	add(e.fh, &s);
+	g_assert_cmphex(write_sc(&e, 48, 2, 0x44), ==, 0);
+	g_assert_true(disk_holds(&e, 48, 2, 0xaa));
+	g_assert_true(disk_holds(&e, 53, 2, 0x44));
+	g_assert_cmphex(write_sc(&e, NLBAS - 2, 2, 0x55), ==, 0);
+	g_assert_true(disk_holds(&e, NLBAS - 2, 2, 0xaa));
+	g_assert_true(disk_holds(&e, (NLBAS - 2 + 5) % (NLBAS - 1), 2, 0x55));
+	g_assert_cmpuint(stats(e.fh).writes_misdirected, ==, 2);
+
+	/* what they refuse, by name */
+	s = spec(NVME_FAULT_LOSE_WRITE);
+	s.opcode = NVME_CMD_READ;
+	refused(e.fh, &s, "'opcode'");
+	s = spec(NVME_FAULT_LOSE_WRITE);
+	s.queue = NVME_FAULT_QUEUE_ADMIN;
+	refused(e.fh, &s, "'queue'");
+	s = spec(NVME_FAULT_LOSE_WRITE);
+	s.value = 3;
+	refused(e.fh, &s, "'value'");
+	s = spec(NVME_FAULT_TORN_WRITE);
+	refused(e.fh, &s, "'value'");
+	s.value = 0;
+	refused(e.fh, &s, "'value'");
+	s = spec(NVME_FAULT_MISDIRECTED_WRITE);
+	s.value = 0;
+	refused(e.fh, &s, "'value'");
+	fh_free(e.fh);
+}
+
 /*
  * status with execute: the command runs (a Write reaches the medium, a Set
  * Features takes effect) and only its completion reports the failure; a
@@ -995,6 +1084,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fault/bad-cid", test_bad_cid);
 	g_test_add_func("/fault/stale-completion", test_stale_completion);
 	g_test_add_func("/fault/corrupt-read", test_corrupt_read);
+	g_test_add_func("/fault/write-lies", test_write_lies);
 	g_test_add_func("/fault/patch-data", test_patch_data);
 	g_test_add_func("/fault/sq-head", test_sq_head);
 	g_test_add_func("/fault/status-after-execute", test_status_after_execute);
