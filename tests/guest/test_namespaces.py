@@ -6,6 +6,7 @@ import pytest
 
 from cosim import config, control
 from cosim.machine import module_guest
+from cosim.workload import fio_verify
 
 pytestmark = pytest.mark.guest
 
@@ -34,9 +35,7 @@ def test_hot_add_then_remove_namespace(notice_guest):
     g.wait_until(has_nsid(2))
     dev = disk_of(g, 2)
     assert g.run(f"cat /sys/block/{dev[5:]}/size").output.strip() == str(64 << 11)
-    g.run(f"fio --name=ns2 --filename={dev} --direct=1 --ioengine=libaio "
-          "--rw=randwrite --bs=4k --size=8M --iodepth=8 --verify=crc32c --verify_fatal=1",
-          timeout=300)
+    fio_verify(g, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8", timeout=300)
 
     control.remove_namespace(g, nsid=2)
     g.wait_until(f"! {has_nsid(2)}")

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The oracle against firmware that lies: a Write the model completes with
+success while the medium says otherwise must turn the verdict red, for
+both drivers.  Each case first lays down data with an honest job (so the
+region holds valid-looking blocks of an earlier job, the case a stale
+block hides in), then runs the same job with one lie among its 4096
+writes: fio's in-run verify or the verify-only pass after it must fail and
+name the offset.  The same job without the lie passes."""
+import pytest
+
+from cosim import control
+from cosim.errors import GuestError
+from cosim.workload import Fio, fio_verify, verify_only
+
+pytestmark = pytest.mark.faults
+
+JOB = "--rw=randwrite --bs=4k --size=16M --iodepth=8 --verify_backlog=256 --cpus_allowed=0"
+LIES = {
+    "lose-write": {},
+    "torn-write": {"value": 1},             # 1 of the 4 KiB block's 8 LBAs
+    "misdirected-write": {"value": 64},     # 32 KiB further on, inside the job
+}
+COUNTER = {"lose-write": "writes-lost", "torn-write": "writes-torn",
+           "misdirected-write": "writes-misdirected"}
+CAUGHT = ("verify failed at file", "bad pattern")
+
+
+def verdict(fg, rule=None):
+    """fio through the job (with @rule fired once), then the verify-only pass:
+    (passed, what fio said)."""
+    fio = Fio(fg.guest, fg.disk, JOB).start()
+    if rule:
+        fg.faults.wait_hit(fg.faults.add(queue="io", opcode=0x01, nth=100, **rule))
+    result = fio.wait(timeout=900)
+    if result.status != 0:
+        return False, result.output
+    try:
+        verify_only(fg.guest, fg.disk, JOB)
+    except GuestError as e:
+        return False, str(e)
+    return True, result.output
+
+
+@pytest.mark.parametrize("lie", [pytest.param("lose-write", marks=pytest.mark.smoke),
+                                 "torn-write", "misdirected-write"])
+def test_lying_write_is_caught(fg, record, lie):
+    fio_verify(fg.guest, fg.disk, JOB)
+    passed, said = verdict(fg, dict(action=lie, **LIES[lie]))
+    assert not passed, f"{lie} fired and the verdict still passed:\n{said[-3000:]}"
+    assert any(c in said for c in CAUGHT), f"{lie}: failed without naming the block:\n" \
+                                           f"{said[-3000:]}"
+    assert control.stats(fg.guest)[COUNTER[lie]] >= 1
+    # the honest job over the damage passes: the oracle does not cry wolf
+    passed, said = verdict(fg)
+    assert passed, f"the honest job after {lie} failed:\n{said[-3000:]}"
+    record()
