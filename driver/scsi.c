@@ -403,10 +403,14 @@ static enum nvme_scsi_xlat nvme_scsi_rw(struct nvme_scsi_ctrl *ctrl,
 		break;
 	}
 
+	/* no protection information on any LUN: RDPROTECT/WRPROTECT must be 0 */
+	if (cdb[0] != READ_6 && cdb[0] != WRITE_6 && (cdb[1] & 0xe0))
+		return nvme_scsi_invalid_field(cmd);
+	/* SBC-3: no blocks is no error, but the LBA is still checked */
+	if (lba > ns->nsze || nlb > ns->nsze - lba)
+		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
 	if (!nlb)
 		return nvme_scsi_copy_out(cmd, NULL, 0, 0);
-	if (lba >= ns->nsze || nlb > ns->nsze - lba)
-		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
 	/*
 	 * After a Format NVM, sd sizes commands by the old LBA size until it
 	 * has revalidated the disk: such a command would move the wrong
@@ -1012,7 +1016,7 @@ static void nvme_scsi_unmap_cmd(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *c
 				const struct nvme_scsi_ns *ns)
 {
 	const u8 *cdb = cmd->cmnd;
-	unsigned int len = get_unaligned_be16(&cdb[7]), n, i;
+	unsigned int len = get_unaligned_be16(&cdb[7]), n, i, ndsm;
 	struct nvme_dsm_range *ranges;
 	struct nvme_command c = { };
 	u8 *buf;
@@ -1042,25 +1046,29 @@ static void nvme_scsi_unmap_cmd(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *c
 		nvme_scsi_param_len_error(cmd);
 		goto out;
 	}
-	if (!n)
-		goto out;
-	for (i = 0; i < n; i++) {
+	for (i = 0, ndsm = 0; i < n; i++) {
 		u64 lba = get_unaligned_be64(&buf[8 + 16 * i]);
 		u32 nlb = get_unaligned_be32(&buf[8 + 16 * i + 8]);
 
-		if (lba >= ns->nsze || nlb > ns->nsze - lba) {
+		/* SBC-3: a descriptor of no blocks is no error, up to LBA = capacity */
+		if (lba > ns->nsze || nlb > ns->nsze - lba) {
 			nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
 			goto out;
 		}
-		ranges[i].cattr = 0;
-		ranges[i].nlb = cpu_to_le32(nlb);
-		ranges[i].slba = cpu_to_le64(lba);
+		if (!nlb)
+			continue;
+		ranges[ndsm].cattr = 0;
+		ranges[ndsm].nlb = cpu_to_le32(nlb);
+		ranges[ndsm].slba = cpu_to_le64(lba);
+		ndsm++;
 	}
+	if (!ndsm)
+		goto out;
 	c.dsm.opcode = nvme_cmd_dsm;
 	c.dsm.nsid = cpu_to_le32(ns->nsid);
-	c.dsm.nr = cpu_to_le32(n - 1);
+	c.dsm.nr = cpu_to_le32(ndsm - 1);
 	c.dsm.attributes = cpu_to_le32(NVME_DSMGMT_AD);
-	ret = nvme_scsi_deferred_exec(ctrl, true, &c, ranges, n * sizeof(*ranges),
+	ret = nvme_scsi_deferred_exec(ctrl, true, &c, ranges, ndsm * sizeof(*ranges),
 				      true, NULL, nvme_scsi_io_timeout * HZ);
 	nvme_scsi_deferred_status(cmd, ret);
 out:

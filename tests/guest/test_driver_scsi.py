@@ -171,6 +171,71 @@ def test_unmap(scsi):
     assert r.status == 22 and "LBA out of range" in r.output, r
 
 
+def capacity(guest):
+    ns = guest.cfg.namespaces[0]
+    return ns.size_mib * MIB // ns.lba_size
+
+
+def cdb(*fields):
+    """sg_raw's CDB bytes: (value, width in bytes) pairs, big-endian."""
+    return " ".join(f"{b:02x}" for v, n in fields for b in v.to_bytes(n, "big"))
+
+
+def put_file(guest, path, data):
+    octal = "".join(f"\\{b:03o}" for b in data)
+    guest.run(f"printf '{octal}' > {path}")
+
+
+LBA_OUT_OF_RANGE = "Logical block address out of range"
+
+
+def test_rw_lba_checked_with_no_blocks(scsi):
+    """SBC-3: a transfer length of 0 moves nothing and is no error, but an
+    LBA past the capacity is still LOGICAL BLOCK ADDRESS OUT OF RANGE."""
+    guest, disk = scsi
+    cap = capacity(guest)
+    for op, lba in ((0x28, cap + 1), (0x2a, cap + 1), (0x88, cap + 100), (0x8a, 1 << 40)):
+        wide = op in (0x88, 0x8a)
+        raw = cdb((op, 1), (0, 1), (lba, 8 if wide else 4), (0, 4 if wide else 1),
+                  (0, 0 if wide else 2), (0, 2 if wide else 1))
+        r = guest.run(f"sg_raw {disk} {raw}", check=False)
+        assert r.status != 0 and "Sense key: Illegal Request" in r.output, (raw, r)
+        assert LBA_OUT_OF_RANGE in r.output, (raw, r)
+    # at the capacity itself nothing lies beyond it
+    guest.run(f"sg_raw {disk} {cdb((0x88, 1), (0, 1), (cap, 8), (0, 4), (0, 2))}")
+    guest.run(f"sg_raw {disk} {cdb((0x28, 1), (0, 1), (cap, 4), (0, 1), (0, 2), (0, 1))}")
+
+
+def test_rw_protection_fields_refused(scsi):
+    """No LUN has protection information: RDPROTECT/WRPROTECT other than 0
+    is INVALID FIELD IN CDB, and nothing is read or written."""
+    guest, disk = scsi
+    lba, bs = capacity(guest) - 8, guest.cfg.namespaces[0].lba_size
+    read10 = cdb((0x28, 1), (0x20, 1), (lba, 4), (0, 1), (1, 2), (0, 1))
+    write16 = cdb((0x8a, 1), (0x60, 1), (lba, 8), (1, 4), (0, 2))
+    for raw, data in ((read10, f"-r {bs}"), (write16, f"-s {bs} -i /dev/zero")):
+        r = guest.run(f"sg_raw {data} {disk} {raw}", check=False)
+        assert r.status != 0 and "Sense key: Illegal Request" in r.output, (raw, r)
+        assert "Invalid field in cdb" in r.output, (raw, r)
+    guest.run(f"sg_raw -r {bs} {disk} {cdb((0x28, 1), (0, 1), (lba, 4), (0, 1), (1, 2), (0, 1))}")
+
+
+def test_unmap_no_blocks_at_capacity(scsi):
+    """SBC-3: an UNMAP descriptor of no blocks at LBA = capacity is no error;
+    one LBA further is LBA OUT OF RANGE."""
+    guest, disk = scsi
+    cap = capacity(guest)
+    for lba, ok in ((cap, True), (cap + 1, False)):
+        put_file(guest, "/tmp/um0", bytes([0, 22, 0, 16, 0, 0, 0, 0]) + lba.to_bytes(8, "big") +
+                 bytes(8))
+        r = guest.run(f"sg_raw -s 24 -i /tmp/um0 {disk} 42 00 00 00 00 00 00 00 18 00",
+                      check=False)
+        if ok:
+            assert r.status == 0, r
+        else:
+            assert r.status != 0 and LBA_OUT_OF_RANGE in r.output, r
+
+
 def test_write_buffer(scsi):
     """WRITE BUFFER 05h -> Firmware Image Download + Firmware Activate
     (replace, activate at reset); 0Fh -> Firmware Activate of slot = buffer
