@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The README's examples, by kind, for the tests that run them
-(tests/unit/test_readme.py, tests/device/test_readme_qmp.py,
-tests/guest/test_readme.py), so an example that stops working fails
+(tests/unit/test_readme_examples.py, tests/device/test_readme_qmp.py,
+tests/guest/test_readme_guest.py), so an example that stops working fails
 `make test` instead of misleading the next reader.
 
 Fenced blocks are read by their language: ``toml`` (configs), ``json``
