@@ -467,7 +467,10 @@ static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
 						 const struct nvme_scsi_ns *ns,
 						 unsigned int alloc)
 {
-	u8 buf[36] = { };
+	/* version descriptors (SPC-4 7.6.2): SAM-5, SPC-4, SBC-3 */
+	static const u16 versions[] = { 0x00a0, 0x0460, 0x04c0 };
+	u8 buf[74] = { };
+	unsigned int i;
 
 	buf[0] = ns ? TYPE_DISK : TYPE_NO_LUN;	/* PQ 011b + 1Fh when no namespace */
 	buf[2] = 0x06;				/* SPC-4 */
@@ -478,6 +481,8 @@ static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
 	nvme_scsi_put_str(&buf[16], ctrl->mn, 16);
 	/* revision: the last four characters of the firmware revision */
 	nvme_scsi_put_str(&buf[32], ctrl->fr + strlen(ctrl->fr) - min_t(size_t, strlen(ctrl->fr), 4), 4);
+	for (i = 0; i < ARRAY_SIZE(versions); i++)
+		put_unaligned_be16(versions[i], &buf[58 + 2 * i]);
 	return nvme_scsi_copy_out(cmd, buf, sizeof(buf), alloc);
 }
 
@@ -650,7 +655,10 @@ static enum nvme_scsi_xlat nvme_scsi_request_sense(struct scsi_cmnd *cmd)
 	return nvme_scsi_copy_out(cmd, buf, desc ? 8 : 18, cdb[4]);
 }
 
-/* MODE SENSE(6/10): caching (08h), control (0Ah) and all (3Fh) pages. */
+/*
+ * MODE SENSE(6/10): caching (08h), control (0Ah), informational exceptions
+ * control (1Ch) and all (3Fh) pages.
+ */
 static unsigned int nvme_scsi_mode_page(struct nvme_scsi_ctrl *ctrl, u8 page,
 					u8 pc, u8 *p)
 {
@@ -677,6 +685,16 @@ static unsigned int nvme_scsi_mode_page(struct nvme_scsi_ctrl *ctrl, u8 page,
 			p[3] = 0x10;		/* unrestricted reordering */
 		}
 		return 12;
+	case 0x1c:
+		/*
+		 * As the Translation Reference has it: DEXCPT 0 (exceptions are
+		 * reported, so health tools see SMART as enabled) and MRIE 0 (only
+		 * on request: LOG SENSE 2Fh); nothing changeable.
+		 */
+		memset(p, 0, 12);
+		p[0] = 0x1c;
+		p[1] = 0x0a;
+		return 12;
 	}
 	return 0;
 }
@@ -691,13 +709,13 @@ static enum nvme_scsi_xlat nvme_scsi_mode_sense(struct nvme_scsi_ctrl *ctrl,
 	u8 pc = cdb[2] >> 6, page = cdb[2] & 0x3f, subpage = cdb[3];
 	unsigned int alloc = ten ? get_unaligned_be16(&cdb[7]) : cdb[4];
 	unsigned int hdr = ten ? 8 : 4, off, bd_len = 0;
-	u8 buf[8 + 16 + 20 + 12] = { };
+	u8 buf[8 + 16 + 20 + 12 + 12] = { };
 
 	if (pc == 3)
 		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x39, 0x00);
 	if (subpage && !(page == 0x3f && subpage == 0xff))
 		return nvme_scsi_invalid_field(cmd);
-	if (page != 0x08 && page != 0x0a && page != 0x3f)
+	if (page != 0x08 && page != 0x0a && page != 0x1c && page != 0x3f)
 		return nvme_scsi_invalid_field(cmd);
 
 	off = hdr;
@@ -717,6 +735,8 @@ static enum nvme_scsi_xlat nvme_scsi_mode_sense(struct nvme_scsi_ctrl *ctrl,
 		off += nvme_scsi_mode_page(ctrl, 0x08, pc, &buf[off]);
 	if (page == 0x0a || page == 0x3f)
 		off += nvme_scsi_mode_page(ctrl, 0x0a, pc, &buf[off]);
+	if (page == 0x1c || page == 0x3f)
+		off += nvme_scsi_mode_page(ctrl, 0x1c, pc, &buf[off]);
 
 	if (ten) {
 		put_unaligned_be16(off - 2, &buf[0]);
@@ -847,7 +867,10 @@ static bool nvme_scsi_set_wce(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd
 	return true;
 }
 
-/* MODE SELECT(6/10): caching page WCE -> Set Features 06h; control D_SENSE. */
+/*
+ * MODE SELECT(6/10): caching page WCE -> Set Features 06h; control D_SENSE;
+ * informational exceptions control only as it is (nothing there changes).
+ */
 static void nvme_scsi_mode_select(struct nvme_scsi_ctrl *ctrl,
 				  struct scsi_cmnd *cmd)
 {
@@ -907,6 +930,12 @@ static void nvme_scsi_mode_select(struct nvme_scsi_ctrl *ctrl,
 				return;
 			}
 			WRITE_ONCE(ctrl->d_sense, !!(buf[off + 2] & 0x04));
+			break;
+		case 0x1c:
+			if (plen < 0x0a || memchr_inv(&buf[off + 2], 0, plen)) {
+				nvme_scsi_bad_param(cmd);
+				return;
+			}
 			break;
 		default:
 			nvme_scsi_bad_param(cmd);
@@ -1284,6 +1313,11 @@ static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
 	case MODE_SENSE:
 	case MODE_SENSE_10:
 		return nvme_scsi_mode_sense(ctrl, cmd, ns);
+	case ALLOW_MEDIUM_REMOVAL:
+		/* the medium cannot be removed: allowing it is no change */
+		if (cmd->cmnd[4] & 0x03)
+			return nvme_scsi_invalid_field(cmd);
+		return nvme_scsi_copy_out(cmd, NULL, 0, 0);
 	case MODE_SELECT:
 	case MODE_SELECT_10:
 	case LOG_SENSE:

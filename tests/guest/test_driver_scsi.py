@@ -284,3 +284,34 @@ def test_format_unit(scsi):
                     f"od -A d -t x1 | head -3").output
     assert out.splitlines() == ["0000000 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
                                 "*", "0262144"], out
+
+
+def test_inquiry_version_descriptors(scsi):
+    """Standard INQUIRY claims SAM-5, SPC-4 and SBC-3 (SPC-4 7.6.2)."""
+    guest, disk = scsi
+    out = guest.run(f"sg_inq -d {disk}").output
+    for claim in ("SAM-5", "SPC-4", "SBC-3"):
+        assert claim in out, out
+
+
+def test_informational_exceptions_mode_page(scsi):
+    """MODE SENSE answers page 1Ch (DEXCPT 0: SMART on, MRIE 0) alone and in
+    the all-pages list; MODE SELECT takes it only unchanged."""
+    guest, disk = scsi
+    modes = guest.run(f"sg_modes -p 0x1c {disk}").output
+    assert re.search(r"^ 00\s+1c 0a 00 00 ", modes, re.M), modes
+    assert "Informational exceptions control" in guest.run(f"sg_modes -a {disk}").output
+    select = f"sg_raw -s 16 -i /tmp/ie {disk} 15 10 00 00 10 00"
+    put_file(guest, "/tmp/ie", bytes(4) + bytes([0x1c, 0x0a]) + bytes(10))
+    guest.run(select)
+    put_file(guest, "/tmp/ie", bytes(4) + bytes([0x1c, 0x0a, 0x08]) + bytes(9))  # DEXCPT 1
+    r = guest.run(select, check=False)
+    assert r.status != 0 and "Invalid field in parameter list" in r.output, r
+
+
+def test_prevent_allow_medium_removal(scsi):
+    """Nothing to lock: ALLOW is GOOD, PREVENT is INVALID FIELD IN CDB."""
+    guest, disk = scsi
+    guest.run(f"sg_raw {disk} 1e 00 00 00 00 00")
+    r = guest.run(f"sg_raw {disk} 1e 00 00 00 01 00", check=False)
+    assert r.status != 0 and "Invalid field in cdb" in r.output, r
