@@ -10,7 +10,9 @@ from cosim import config, readme
 def test_every_shell_example_is_run_or_says_why():
     sims, guest, skipped = readme.classify()
     assert sims and guest, "no runnable shell examples found: is the README's layout new?"
-    assert len(skipped) <= len(readme.NOT_RUN) + 5, skipped
+    # an exemption whose example is gone is documentation of nothing
+    listed = {" ".join(line.split("#")[0].split()) for _, line, _ in skipped}
+    assert set(readme.NOT_RUN) <= listed, set(readme.NOT_RUN) - listed
 
 
 def test_a_new_make_example_nobody_runs_is_refused():
