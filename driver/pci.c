@@ -459,6 +459,31 @@ static void nvme_scsi_get_vwc(struct nvme_scsi_ctrl *ctrl)
 	ctrl->vwc_enabled = result & 1;
 }
 
+/*
+ * A reset (or a power loss) puts Write Cache Enable back at the
+ * controller's default.  Put back the state the SCSI side reports -- MODE
+ * SELECT may have turned the cache off, and sd then sends no SYNCHRONIZE
+ * CACHE for writes a re-enabled volatile cache would hold.  If that fails,
+ * say the cache is on: flushing for nothing is safe, not flushing is not.
+ */
+static void nvme_scsi_restore_vwc(struct nvme_scsi_ctrl *ctrl)
+{
+	struct nvme_command cmd = { };
+	int ret;
+
+	if (!ctrl->vwc_present)
+		return;
+	cmd.features.opcode = nvme_admin_set_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_VOLATILE_WC);
+	cmd.features.dword11 = cpu_to_le32(READ_ONCE(ctrl->vwc_enabled) ? 1 : 0);
+	ret = nvme_scsi_admin_exec(ctrl, &cmd, NULL);
+	if (ret && !READ_ONCE(ctrl->vwc_enabled)) {
+		dev_warn(ctrl->dev, "after reset: write cache stays enabled (%d); flushing again\n",
+			 ret);
+		WRITE_ONCE(ctrl->vwc_enabled, true);
+	}
+}
+
 /* ---- IO queues and vectors --------------------------------------------- */
 
 /*
@@ -640,6 +665,7 @@ int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl)
 	ret = nvme_scsi_create_io_queues(ctrl);
 	if (ret)
 		goto dead;
+	nvme_scsi_restore_vwc(ctrl);
 	nvme_scsi_setup_aen(ctrl);
 	nvme_scsi_change_state(ctrl, NVME_SCSI_LIVE);
 	nvme_scsi_reset_unlock(ctrl);

@@ -63,6 +63,9 @@ class Controller:
     fw_slots: int | None = None         # firmware slots (1..7)
     nn: int | None = None               # Identify NN: namespace ids 1..nn
     ams: str | None = None              # arbitration offered: "rr" or "wrr" (+ urgent class)
+    # MiB of written data each namespace's volatile write cache holds until
+    # FUA or Flush: what a power loss loses.  0: completed writes are durable.
+    volatile_cache_mb: int | None = None
     vendor_id: int | None = None        # PCI IDs (Identify VID/SSVID follow them)
     device_id: int | None = None
     subsys_vendor_id: int | None = None
@@ -107,7 +110,7 @@ CHOICES = {"controller.model": MODELS, "driver.name": DRIVERS,
 PLACEMENT = ("model", "serial", "hotplug", "numa_node")
 
 # Smallest value of an int key; keys not listed here must be at least 1.
-MINIMUM = {"mdts": 0, "dstrd": 0, "numa_node": 0, "ready_delay_ms": 0}
+MINIMUM = {"mdts": 0, "dstrd": 0, "numa_node": 0, "ready_delay_ms": 0, "volatile_cache_mb": 0}
 # Largest value of an int key.
 MAXIMUM = {"vendor_id": 0xffff, "device_id": 0xffff, "subsys_vendor_id": 0xffff,
            "subsys_id": 0xffff, "mqes": 0xffff, "numa_node": 7, "numa_nodes": 8}
@@ -119,7 +122,8 @@ CONTROLLER_PROPS = {
               "ns_notice_aen": "ns-notice-aen", "vs": "vs",
               "ready_delay_ms": "ready-delay-ms", "fw_slots": "fw-slots", "nn": "nn",
               "ams": "ams", "vendor_id": "vendor-id", "device_id": "device-id",
-              "subsys_vendor_id": "subsys-vendor-id", "subsys_id": "subsys-id"},
+              "subsys_vendor_id": "subsys-vendor-id", "subsys_id": "subsys-id",
+              "volatile_cache_mb": "volatile-cache-mb"},
     "qemu": {"io_queues": "max_ioqpairs", "mdts": "mdts"},
 }
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """QMP control of the controller model and the events around faults:
-fault rules, namespace hot add/remove, controller removal and re-add, reset.
+fault rules, power loss, namespace hot add/remove, controller removal and
+re-add, reset.
 Everything goes through QEMU's QMP: a refused command raises QMPError
 carrying QEMU's message, which names the offending field."""
 import time
@@ -72,6 +73,15 @@ def stats(guest, ctrl="nvme0"):
     commands fetched and completed per SQ (`queues`), faults fired, aborts,
     resets, ...; hw-model/DESIGN.md lists them."""
     return guest.vm.command("qom-get", path=f"/machine/peripheral/{ctrl}", property="stats")
+
+
+def power_loss(guest, ctrl="nvme0"):
+    """The controller loses power and gets it back (cosim-nvme-power-loss):
+    commands in flight vanish, every namespace's volatile write cache
+    (controller.volatile_cache_mb) loses what was neither FUA nor flushed,
+    and the controller restarts disabled; the driver finds out through its
+    timeouts and resets it.  Returns the 512-byte sectors lost."""
+    return guest.vm.command("cosim-nvme-power-loss", id=ctrl)["sectors-lost"]
 
 
 def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):

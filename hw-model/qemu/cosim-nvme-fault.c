@@ -262,6 +262,24 @@ void qmp_cosim_nvme_fault_clear(const char *id, Error **errp)
     }
 }
 
+CosimNvmePowerLoss *qmp_cosim_nvme_power_loss(const char *id, Error **errp)
+{
+    CosimNvmeState *s = cosim_nvme_find(id, errp);
+    CosimNvmePowerLoss *ret;
+    int64_t lost;
+
+    if (!s) {
+        return NULL;
+    }
+    lost = cosim_nvme_power_loss(s, errp);
+    if (lost < 0) {
+        return NULL;
+    }
+    ret = g_new0(CosimNvmePowerLoss, 1);
+    ret->sectors_lost = lost;
+    return ret;
+}
+
 /* COSIM_NVME_FAULT: a rule fired (the core's trace_fault hook) */
 void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action,
                             uint16_t qid, uint16_t cid)

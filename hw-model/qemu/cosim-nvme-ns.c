@@ -50,6 +50,9 @@ static void cosim_nvme_ns_realize(DeviceState *dev, Error **errp)
     }
     ns->nsid = nsid;
     ns->attached = true;
+    if (s->volatile_cache_mb) {
+        ns->cache = cosim_nvme_cache_new((uint64_t)s->volatile_cache_mb << 20);
+    }
     trace_cosim_nvme_ns_attach(nsid, p.nlbas, p.lbads);
 }
 
@@ -66,6 +69,9 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
     trace_cosim_nvme_ns_detach(ns->nsid);
     nvme_ctrl_ns_detach(s->ctrl, ns->nsid);
     ns->attached = false;
+    /* what the cache held stays: the namespace leaves, power stays on */
+    cosim_nvme_cache_free(ns->cache);
+    ns->cache = NULL;
     /*
      * The BlockBackend goes only when the device is finalized, after an
      * RCU grace period; give up its permissions now so the same drive can
@@ -89,6 +95,35 @@ void cosim_nvme_drain(CosimNvmeState *s, bool may_orphan)
             cosim_nvme_drain_blk(s, ns->blkconf.blk, may_orphan);
         }
     }
+}
+
+/*
+ * Power loss: every namespace loses what its volatile write cache held (no
+ * request may be in flight).  Returns the sectors lost.
+ */
+int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp)
+{
+    BusChild *kid;
+    int64_t lost = 0;
+
+    QTAILQ_FOREACH(kid, &BUS(&s->bus)->children, sibling) {
+        CosimNvmeNs *ns = COSIM_NVME_NS(kid->child);
+        int64_t n;
+
+        if (!ns->attached || !ns->cache) {
+            continue;
+        }
+        n = cosim_nvme_cache_power_loss(ns->cache, ns->blkconf.blk);
+        if (n < 0) {
+            error_setg_errno(errp, -n, "cosim-nvme: namespace %u: cannot "
+                             "write the image back to its durable state",
+                             ns->nsid);
+            return n;
+        }
+        trace_cosim_nvme_ns_power_loss(ns->nsid, n);
+        lost += n;
+    }
+    return lost;
 }
 
 static Property cosim_nvme_ns_props[] = {

@@ -142,7 +142,9 @@ struct CosimNvmeIo {
     struct nvme_io *io;
     BlockAIOCB *aiocb;
     QEMUSGList qsg;
-    QEMUIOVector iov;       /* NVME_IO_READ_BUF */
+    QEMUIOVector iov;       /* NVME_IO_READ_BUF, a cached Write's old data */
+    uint8_t *old;           /* a cached Write: its sectors' contents before */
+    uint64_t flush_gen;     /* NVME_IO_FLUSH into a volatile cache */
     unsigned int next;      /* NVME_IO_ZERO: range being zeroed ... */
     uint64_t done;          /* ... and how much of it is done */
     BlockAcctCookie acct;
@@ -180,6 +182,7 @@ static void cosim_nvme_io_done(void *opaque, int ret)
 {
     CosimNvmeIo *r = opaque;
     CosimNvmeState *s = r->s;
+    CosimNvmeNs *ns = r->io->backend;
     BlockAcctStats *stats = blk_get_stats(r->blk);
 
     if (ret < 0) {
@@ -192,6 +195,10 @@ static void cosim_nvme_io_done(void *opaque, int ret)
     }
     if (r->iov.iov) {
         qemu_iovec_destroy(&r->iov);
+    }
+    g_free(r->old);
+    if (r->io->op == NVME_IO_FLUSH && ret == 0 && ns->cache) {
+        cosim_nvme_cache_flushed(ns->cache, r->flush_gen);
     }
     trace_cosim_nvme_io_done(r->io, ret);
     QTAILQ_REMOVE(&s->ios, r, entry);
@@ -219,6 +226,37 @@ static BlockAIOCB *cosim_nvme_io_writev(int64_t offset, QEMUIOVector *iov,
                            r->io->fua ? BDRV_REQ_FUA : 0, cb, cb_opaque);
 }
 
+static void cosim_nvme_io_dma(CosimNvmeIo *r);
+
+/* A Write into a volatile cache: its sectors' contents are read ... */
+static void cosim_nvme_old_saved(void *opaque, int ret)
+{
+    CosimNvmeIo *r = opaque;
+    CosimNvmeNs *ns = r->io->backend;
+
+    if (ret < 0) {
+        cosim_nvme_io_done(r, ret);
+        return;
+    }
+    /* ... and kept, before the Write may change them */
+    cosim_nvme_cache_save(ns->cache, r->io->offset, r->old, r->io->len);
+    qemu_iovec_destroy(&r->iov);
+    memset(&r->iov, 0, sizeof(r->iov));
+    g_free(r->old);
+    r->old = NULL;
+    cosim_nvme_io_dma(r);
+}
+
+static void cosim_nvme_save_old(CosimNvmeIo *r)
+{
+    /* bounded by the cache size (cosim_nvme_cache_holds) */
+    r->old = g_malloc(r->io->len);
+    qemu_iovec_init(&r->iov, 1);
+    qemu_iovec_add(&r->iov, r->old, r->io->len);
+    r->aiocb = blk_aio_preadv(r->blk, r->io->offset, &r->iov, 0,
+                              cosim_nvme_old_saved, r);
+}
+
 static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
 {
     CosimNvmeState *s = opaque;
@@ -238,6 +276,9 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     QTAILQ_INSERT_TAIL(&s->ios, r, entry);
     if (io->op == NVME_IO_FLUSH) {
         block_acct_start(blk_get_stats(r->blk), &r->acct, 0, BLOCK_ACCT_FLUSH);
+        if (ns->cache) {
+            r->flush_gen = cosim_nvme_cache_flush_begin(ns->cache);
+        }
         r->aiocb = blk_aio_flush(r->blk, cosim_nvme_io_done, r);
         return;
     }
@@ -246,6 +287,11 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
 
         for (i = 0; i < io->nsg; i++) {
             bytes += io->sg[i].len;
+            if (ns->cache) {
+                /* deallocated blocks do not come back */
+                cosim_nvme_cache_persist(ns->cache, io->sg[i].addr,
+                                         io->sg[i].len);
+            }
         }
         block_acct_start(blk_get_stats(r->blk), &r->acct, bytes,
                          BLOCK_ACCT_UNMAP);
@@ -263,8 +309,25 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     }
     block_acct_start(blk_get_stats(r->blk), &r->acct, io->len,
                      write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ);
-    qemu_sglist_init(&r->qsg, DEVICE(s), io->nsg,
-                     pci_get_address_space(PCI_DEVICE(s)));
+    if (write && ns->cache) {
+        if (!io->fua && cosim_nvme_cache_holds(ns->cache, io->len)) {
+            cosim_nvme_save_old(r);
+            return;
+        }
+        cosim_nvme_cache_persist(ns->cache, io->offset, io->len);
+    }
+    cosim_nvme_io_dma(r);
+}
+
+/* Read/Write: DMA between guest memory and the image. */
+static void cosim_nvme_io_dma(CosimNvmeIo *r)
+{
+    struct nvme_io *io = r->io;
+    bool write = io->op == NVME_IO_WRITE;
+    unsigned int i;
+
+    qemu_sglist_init(&r->qsg, DEVICE(r->s), io->nsg,
+                     pci_get_address_space(PCI_DEVICE(r->s)));
     for (i = 0; i < io->nsg; i++) {
         qemu_sglist_add(&r->qsg, io->sg[i].addr, io->sg[i].len);
     }
@@ -562,6 +625,27 @@ static void cosim_nvme_reset(DeviceState *dev)
 }
 
 /*
+ * Power loss and power back on: every command in flight is gone without a
+ * completion, the volatile write caches lose what was not durable, and the
+ * controller comes back in its power-on state (CC.EN=0, no queues).  The
+ * PCI function keeps its configuration, so the host notices only as a
+ * controller that stopped answering: its commands time out, and it resets
+ * and brings the controller up again.  Requests are drained to the end
+ * (no orphans): what reaches the image must be decided before the caches
+ * are rolled back.
+ */
+int64_t cosim_nvme_power_loss(CosimNvmeState *s, Error **errp)
+{
+    int64_t lost;
+
+    cosim_nvme_drain(s, false);
+    nvme_ctrl_reset(s->ctrl);
+    lost = cosim_nvme_ns_power_loss(s, errp);
+    trace_cosim_nvme_power_loss(lost);
+    return lost;
+}
+
+/*
  * After a vanish fault the function is off the bus: config reads return all
  * ones (what a root port answers for a missing device, and how a driver's
  * pci_device_is_present() finds out) and writes go nowhere, until a reset
@@ -641,6 +725,8 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT32("vs", CosimNvmeState, vs, 0x10000),
     DEFINE_PROP_UINT32("ready-delay-ms", CosimNvmeState, ready_delay_ms, 0),
     DEFINE_PROP_UINT8("ams", CosimNvmeState, ams, 0),
+    DEFINE_PROP_UINT32("volatile-cache-mb", CosimNvmeState, volatile_cache_mb,
+                       0),
     DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };

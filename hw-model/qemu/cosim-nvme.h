@@ -25,6 +25,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(CosimNvmeNs, COSIM_NVME_NS)
 #define COSIM_NVME_DEVICE_ID    0x4e56
 
 typedef struct CosimNvmeIo CosimNvmeIo;
+typedef struct CosimNvmeCache CosimNvmeCache;
 
 /* The controller's namespace bus; named after the controller's id=. */
 struct CosimNvmeBus {
@@ -64,6 +65,7 @@ struct CosimNvmeState {
     uint32_t vs;
     uint32_t ready_delay_ms;
     uint8_t ams;                        /* CAP.AMS: 1 = WRR with urgent */
+    uint32_t volatile_cache_mb;         /* per namespace; 0: writes durable */
     char *faults;                       /* JSON file of fault rules */
 };
 
@@ -73,6 +75,7 @@ struct CosimNvmeNs {
     BlockConf blkconf;
     uint32_t nsid;          /* property; the attached id once realized */
     bool attached;
+    CosimNvmeCache *cache;  /* volatile write cache, or NULL */
 };
 
 /* cosim-nvme.c: finish every block request of one backend */
@@ -85,5 +88,20 @@ void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action
                             uint16_t qid, uint16_t cid);
 /* cosim-nvme-ns.c: ... of every namespace */
 void cosim_nvme_drain(CosimNvmeState *s, bool may_orphan);
+int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp);
+/* cosim-nvme.c: the controller loses power and comes back */
+int64_t cosim_nvme_power_loss(CosimNvmeState *s, Error **errp);
+
+/* cosim-nvme-cache.c: a namespace's volatile write cache (see there) */
+#define COSIM_NVME_CACHE_SECTOR 512
+CosimNvmeCache *cosim_nvme_cache_new(uint64_t bytes);
+void cosim_nvme_cache_free(CosimNvmeCache *c);
+bool cosim_nvme_cache_holds(const CosimNvmeCache *c, uint64_t len);
+void cosim_nvme_cache_save(CosimNvmeCache *c, uint64_t offset,
+                           const uint8_t *old, uint64_t len);
+void cosim_nvme_cache_persist(CosimNvmeCache *c, uint64_t offset, uint64_t len);
+uint64_t cosim_nvme_cache_flush_begin(CosimNvmeCache *c);
+void cosim_nvme_cache_flushed(CosimNvmeCache *c, uint64_t gen);
+int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk);
 
 #endif

@@ -18,6 +18,9 @@ from cosim.machine import Guest, GuestError
 
 IO_TIMEOUT = 5          # s, per command, for both drivers
 ADMIN_TIMEOUT = 5       # s
+# Every fault guest's namespaces have a volatile write cache this big: a
+# power loss (control.power_loss) loses what the driver did not flush.
+VOLATILE_CACHE_MB = 64
 
 # Linux's nvme takes its timeouts as nvme_core parameters on the kernel command
 # line; nvme_scsi as its own module parameters.
@@ -54,6 +57,7 @@ class FaultGuest:
         # Both drivers learn of namespace hot add/remove from the Notice AEN;
         # without it, only from failing commands and an explicit rescan.
         cfg.controller.ns_notice_aen = notice_aen
+        cfg.controller.volatile_cache_mb = VOLATILE_CACHE_MB
         self.driver = driver
         self.chardev = CHARDEV[driver]
         name = f"faults-{driver}" + ("" if notice_aen else "-no-aen")
