@@ -1,6 +1,8 @@
 /*
  * cosim-nvme-cache: the volatile write cache of a namespace, and power loss.
  *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
  * The controller reports a volatile write cache (Identify VWC=1).  With
  * volatile-cache-mb > 0 the cache really is volatile: data a Write put in
  * the cache reaches the medium only with FUA, with a Flush that completed
@@ -25,8 +27,6 @@
  *    when they were saved);
  *  - past the cache's size the oldest sectors are made durable (written
  *    back, as a full cache does on its own).
- *
- * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
 #include "qemu/queue.h"
