@@ -8,7 +8,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE
 
-.PHONY: all setup qemu qemu-fuzz driver image sim test test-faults interop test-unit fuzz bench qmp-shell clean distclean
+.PHONY: all setup qemu qemu-fuzz driver image sim test test-faults oracle-selftest interop test-unit fuzz bench qmp-shell clean distclean
 
 all: qemu image
 
@@ -58,6 +58,10 @@ interop: qemu
 # Every fault-injection case, against nvme_scsi and Linux's nvme.
 test-faults: qemu
 	@$(call PYTEST,-v -m faults)
+
+# Every fault case with one Write lost: each must notice (see README).
+oracle-selftest: qemu
+	@ORACLE_SELFTEST=1 $(call PYTEST,-v -m faults)
 
 # fio on nvme_scsi + cosim-nvme, Linux nvme + QEMU nvme and both crossings, as ratios.
 # BENCH_RUNTIME: seconds per job.  Never part of `make test`.

@@ -39,6 +39,9 @@ def pytest_terminal_summary(terminalreporter):
         tr.section("fault injection")
         for line in report.fault_table(faults):
             tr.write_line(line)
+        share = report.selftest_share(faults)
+        if share:
+            tr.write_line(share)
     interop = report.read("interop")
     if interop:
         lines = report.interop_markdown(interop)

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """QMP control of the controller model and the events around faults:
-fault rules, power loss, namespace hot add/remove, controller removal and
-re-add, reset.
+fault rules, power loss, the ledger of acknowledged writes, namespace hot
+add/remove, controller removal and re-add, reset.
 Everything goes through QEMU's QMP: a refused command raises QMPError
 carrying QEMU's message, which names the offending field."""
 import time
 from pathlib import Path
 
-from . import paths
+from . import ledger, paths
 
 paths.use_qemu_python()
 from qemu.qmp import QMPError  # noqa: E402,F401  (re-exported for callers)
@@ -82,6 +82,32 @@ def power_loss(guest, ctrl="nvme0"):
     and the controller restarts disabled; the driver finds out through its
     timeouts and resets it.  Returns the 512-byte sectors lost."""
     return guest.vm.command("cosim-nvme-power-loss", id=ctrl)["sectors-lost"]
+
+
+def namespace_images(vm):
+    """{nsid: raw image path} of the namespaces backed by a file (devices
+    named ns<nsid>, as the harness names them), from QEMU's query-block."""
+    images = {}
+    for blk in vm.command("query-block"):
+        qdev, inserted = blk.get("qdev", ""), blk.get("inserted") or {}
+        named = qdev.startswith("ns") and qdev[2:].isdigit()
+        if named and inserted.get("drv") in ("raw", "file"):
+            images[int(qdev[2:])] = inserted["file"]
+    return images
+
+
+def ledger_clear(guest, ctrl="nvme0"):
+    """Forget the model's ledger of acknowledged writes (a test starts afresh)."""
+    guest.vm.command("cosim-nvme-ledger-clear", id=ctrl)
+
+
+def ledger_check(guest, path=None, ctrl="nvme0"):
+    """Save the model's ledger of acknowledged writes (to @path, default
+    ledger.bin in the run directory) and compare it with the images:
+    a cosim.ledger.LedgerCheck, true when every LBA matches."""
+    path = Path(path or Path(guest.rundir) / "ledger.bin")
+    guest.vm.command("cosim-nvme-ledger-save", id=ctrl, path=str(path))
+    return ledger.check(path, namespace_images(guest.vm))
 
 
 def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):

@@ -53,12 +53,30 @@ def case_dir(suite, nodeid):
 # -- the fault-injection table ----------------------------------------------
 
 def fault_table(entries):
-    lines = [f"{'case':<58} {'outcome':<8} {'recovery':>9} {'IOs verified':>13}"]
+    """One line per case; "oracle" is the model's ledger against the medium
+    after the case: acknowledged LBAs checked / LBAs that differ."""
+    lines = [f"{'case':<58} {'outcome':<8} {'recovery':>9} {'IOs verified':>13} "
+             f"{'oracle':>13}"]
     for r in entries:
         rec = "-" if r["recovery"] is None else f"{r['recovery']:.1f}s"
         ios = "-" if r["ios"] is None else str(r["ios"])
-        lines.append(f"{r['case']:<58} {r.get('outcome', '?'):<8} {rec:>9} {ios:>13}")
+        oracle = r.get("oracle")
+        orc = "-" if not oracle else f"{oracle['checked']}/{oracle['mismatches']}"
+        lines.append(f"{r['case']:<58} {r.get('outcome', '?'):<8} {rec:>9} {ios:>13} "
+                     f"{orc:>13}")
     return lines
+
+
+def selftest_share(entries):
+    """The oracle self-test's line (ORACLE_SELFTEST=1), or None."""
+    outcomes = [r["selftest"] for r in entries if r.get("selftest")]
+    counted = [o for o in outcomes if o in ("detected", "missed")]
+    if not counted:
+        return None
+    found = counted.count("detected")
+    return (f"oracle self-test: a lost Write detected in {found} of {len(counted)} cases "
+            f"({100 * found // len(counted)} %); {outcomes.count('n/a')} cases wrote too "
+            f"little to lose one")
 
 
 # -- the interop matrix -------------------------------------------------------

@@ -178,6 +178,7 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 		for (i = 1; i <= ctrl->p.nn; i++)
 			if (ctrl->ns[i]) {
 				nvme_range_clear(&ctrl->ns[i]->uncor);
+				nvme_ledger_free(ctrl->ns[i]);
 				free(ctrl->ns[i]->lbart);
 				free(ctrl->ns[i]);
 			}
@@ -680,6 +681,7 @@ void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid)
 		return;
 	ctrl->ns[nsid] = NULL;
 	nvme_range_clear(&ns->uncor);
+	nvme_ledger_free(ns);
 	free(ns->lbart);
 	free(ns);
 	nvme_enter(ctrl);

@@ -512,11 +512,9 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 			req->fault_sq_head = (uint16_t)s->value;
 			return false;
 		case NVME_FAULT_LOSE_WRITE:
-			/* success, and the medium keeps what it had */
-			ctrl->stats.writes_lost++;
-			req->status = NVME_SC_SUCCESS;
-			nvme_req_complete(req);
-			return true;
+			/* checked and mapped as usual, then success and nothing written */
+			req->fault_flags |= NVME_REQ_F_LOSE;
+			return false;
 		case NVME_FAULT_TORN_WRITE:
 			req->fault_flags |= NVME_REQ_F_TORN;
 			req->fault_value = (uint64_t)s->value;

@@ -209,6 +209,7 @@ static void nvme_format_apply(struct nvme_ns *ns, uint32_t dw10)
 	ns->lbads = lbads[NVME_FORMAT_LBAF(dw10)];
 	ns->nlbas = ns->bytes >> ns->lbads;
 	nvme_range_clear(&ns->uncor);
+	nvme_ledger_free(ns);
 }
 
 uint16_t nvme_format(struct nvme_ctrl *ctrl, struct nvme_req *req)

@@ -90,6 +90,7 @@ struct nvme_ns {
 	/* LBA Range Type (Set Features 03h); NULL: the default single range */
 	struct nvme_lba_range_type *lbart;
 	unsigned int nlbart;
+	struct nvme_ledger_entry *ledger;	/* nlbas entries, or NULL (ledger.c) */
 };
 
 struct nvme_req {
@@ -112,6 +113,10 @@ struct nvme_req {
 	uint64_t fault_value;		/* and what (little-endian); NVME_REQ_F_TORN:
 					 * LBAs written; NVME_REQ_F_MISDIRECT: shift */
 	uint64_t deadline;		/* delay: when to execute (ns) */
+	/* a Write: the CRC-32 of each LBA's data, for the ledger (ledger.c) */
+	uint32_t *crcs;
+	uint64_t crc_slba;
+	uint64_t crc_nlb;
 };
 
 /*
@@ -136,6 +141,7 @@ struct nvme_req {
 #define NVME_REQ_F_SQ_HEAD	0x200	/* report fault_sq_head as the SQ head */
 #define NVME_REQ_F_TORN		0x400	/* write only the first fault_value LBAs */
 #define NVME_REQ_F_MISDIRECT	0x800	/* write fault_value LBAs further on */
+#define NVME_REQ_F_LOSE		0x1000	/* complete with success, write nothing */
 
 struct nvme_cq {
 	uint16_t qid;
@@ -200,7 +206,9 @@ struct nvme_ctrl {
 	uint64_t page_size;
 	uint64_t max_xfer;		/* bytes, from MDTS */
 	unsigned int max_sg;		/* sg entries a max transfer may need */
-	uint64_t bounce_bytes;		/* Compare buffers held, at most NVME_BOUNCE_MAX */
+	uint64_t bounce_bytes;		/* Compare buffers and Write CRCs held, at most
+					 * NVME_BOUNCE_MAX */
+	uint32_t ledger_gen;		/* the last generation the ledger gave out */
 
 	bool enabled;			/* CC.EN seen 0->1 and accepted */
 	bool disabling;			/* CC.EN 1->0, waiting for the backend */
@@ -367,5 +375,14 @@ uint16_t nvme_dma_from_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 uint16_t nvme_req_map(struct nvme_ctrl *ctrl, struct nvme_req *req, uint64_t len);
 uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			   const void *buf, uint64_t len);
+
+/* ledger.c: the ledger of acknowledged writes */
+void nvme_ledger_write_start(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			     struct nvme_ns *ns, uint64_t slba, uint64_t nlb, unsigned int nsg);
+void nvme_ledger_complete(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void nvme_ledger_release(struct nvme_ctrl *ctrl, struct nvme_req *req);
+void nvme_ledger_zero(struct nvme_ctrl *ctrl, struct nvme_ns *ns, uint64_t slba, uint64_t nlb);
+void nvme_ledger_forget(struct nvme_ns *ns, uint64_t slba, uint64_t nlb);
+void nvme_ledger_free(struct nvme_ns *ns);
 
 #endif /* COSIM_NVME_INTERNAL_H */

@@ -73,6 +73,14 @@ static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvm
 	if (st)
 		return st;
 	nsg = req->io.nsg;
+	if (write) {
+		nvme_ledger_write_start(ctrl, req, ns, slba, nlb, nsg);
+		if (req->fault_flags & NVME_REQ_F_LOSE) {
+			/* the medium keeps what it had */
+			ctrl->stats.writes_lost++;
+			return NVME_SC_SUCCESS;
+		}
+	}
 	req->io = (struct nvme_io){
 		.op = write ? NVME_IO_WRITE : NVME_IO_READ,
 		.backend = ns->backend,
@@ -142,6 +150,7 @@ static uint16_t nvme_write_uncor(struct nvme_ctrl *ctrl, struct nvme_req *req,
 		return NVME_SC_LBA_RANGE | NVME_DNR;
 	if (!nvme_range_add(&ns->uncor, slba, slba + nlb))
 		return NVME_SC_INTERNAL;	/* range set full */
+	nvme_ledger_forget(ns, slba, nlb);	/* reads fail there now */
 	return NVME_SC_SUCCESS;
 }
 
@@ -172,6 +181,7 @@ static uint16_t nvme_dsm(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nv
 	for (i = 0; i < nr; i++) {
 		if (!ranges[i].nlb)
 			continue;
+		nvme_ledger_forget(ns, ranges[i].slba, ranges[i].nlb);
 		ext[n].addr = ranges[i].slba << ns->lbads;
 		ext[n].len = (uint64_t)ranges[i].nlb << ns->lbads;
 		n++;
@@ -218,6 +228,20 @@ static void nvme_uncor_rewritten(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		for (i = 0; i < io->nsg; i++)
 			nvme_uncor_clear(ctrl, ns, io->sg[i].addr, io->sg[i].len);
 	}
+}
+
+/* A Deallocate that reached the medium: its ranges read as zeroes. */
+static void nvme_ledger_deallocated(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	struct nvme_ns *ns = nvme_ns_get(ctrl, req->cmd.nsid);
+	const struct nvme_io *io = &req->io;
+	unsigned int i;
+
+	if (!ns || ns->backend != io->backend || io->op != NVME_IO_ZERO)
+		return;
+	for (i = 0; i < io->nsg; i++)
+		nvme_ledger_zero(ctrl, ns, io->sg[i].addr >> ns->lbads,
+				 io->sg[i].len >> ns->lbads);
 }
 
 void nvme_io_exec(struct nvme_ctrl *ctrl, struct nvme_req *req)
@@ -316,8 +340,10 @@ static void nvme_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req, int ret)
 	req->status = nvme_io_status(io, ret);
 	nvme_io_account(ctrl, io, req->status);
 	/* a write that reached the medium rewrote its LBAs, aborted or not */
-	if (!req->status && sq->qid)
+	if (!req->status && sq->qid) {
 		nvme_uncor_rewritten(ctrl, req);
+		nvme_ledger_deallocated(ctrl, req);
+	}
 	if (req->fault_flags & NVME_REQ_F_ABORTED) {
 		/* the Abort already said it succeeded; data may have moved (spec 5.1) */
 		req->status = NVME_SC_ABORT_REQ;

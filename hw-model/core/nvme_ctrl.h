@@ -193,6 +193,24 @@ uint32_t nvme_ctrl_ns_attach(struct nvme_ctrl *ctrl, const struct nvme_ns_params
 			     const char **err);
 /* The host must have drained the namespace's block requests. */
 void nvme_ctrl_ns_detach(struct nvme_ctrl *ctrl, uint32_t nsid);
+
+/*
+ * The ledger of acknowledged writes (ledger.c): per LBA of a namespace, the
+ * generation (0 = nothing known) and CRC-32 (zlib's) of the data the host
+ * was last told had been written there.  nvme_ctrl_ledger returns the
+ * namespace's entries (*nlbas of them, LBAs of 1 << *lbads bytes), or NULL
+ * with *nlbas = 0 if nothing was recorded since the ledger was cleared.
+ */
+struct nvme_ledger_entry {
+	uint32_t gen;
+	uint32_t crc;
+};
+const struct nvme_ledger_entry *nvme_ctrl_ledger(const struct nvme_ctrl *ctrl, uint32_t nsid,
+						 uint64_t *nlbas, unsigned int *lbads);
+void nvme_ctrl_ledger_clear(struct nvme_ctrl *ctrl);
+/* The host's medium changed under the model (a power loss): nothing known there. */
+void nvme_ctrl_ledger_forget(struct nvme_ctrl *ctrl, uint32_t nsid, uint64_t offset,
+			     uint64_t len);
 bool nvme_ctrl_ns_present(const struct nvme_ctrl *ctrl, uint32_t nsid);
 
 /*

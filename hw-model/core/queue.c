@@ -252,6 +252,7 @@ void nvme_zombies_free(struct nvme_ctrl *ctrl)
  */
 void nvme_req_free_buffers(struct nvme_req *req)
 {
+	nvme_ledger_release(req->sq->ctrl, req);
 	req->sq->ctrl->bounce_bytes -= req->bounce;
 	req->bounce = 0;
 	free(req->buf);
@@ -486,6 +487,8 @@ void nvme_req_complete(struct nvme_req *req)
 	}
 	if (req->status)
 		nvme_error_log_add(ctrl, req);
+	/* the host is told now (or once its CQ has room): the ledger too */
+	nvme_ledger_complete(ctrl, req);
 	if (!list_empty(&cq->wait) || nvme_cq_full(cq)) {
 		nvme_req_free_buffers(req);
 		list_del(&req->link);

@@ -160,11 +160,13 @@ void cosim_nvme_cache_flushed(CosimNvmeCache *c, uint64_t gen)
 }
 
 /*
- * Power loss: the medium loses every sector not yet durable.  No request
- * of @blk may be in flight.  Returns the sectors lost, or a negative errno
+ * Power loss: the medium loses every sector not yet durable, and the
+ * ledger of acknowledged writes what it knew of them.  No request of @blk
+ * may be in flight.  Returns the sectors lost, or a negative errno
  * if the image could not be written.
  */
-int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk)
+int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk,
+                                    struct nvme_ctrl *ctrl, uint32_t nsid)
 {
     CosimNvmeCacheEntry *e, *next;
     int64_t lost = 0;
@@ -176,6 +178,9 @@ int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk)
         if (ret < 0) {
             return ret;
         }
+        /* what the sector holds now is not what the host was told of */
+        nvme_ctrl_ledger_forget(ctrl, nsid, e->sector * COSIM_NVME_CACHE_SECTOR,
+                                COSIM_NVME_CACHE_SECTOR);
         cosim_nvme_cache_drop(c, e);
         lost++;
     }

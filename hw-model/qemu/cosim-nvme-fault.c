@@ -280,6 +280,34 @@ CosimNvmePowerLoss *qmp_cosim_nvme_power_loss(const char *id, Error **errp)
     return ret;
 }
 
+CosimNvmeLedger *qmp_cosim_nvme_ledger_save(const char *id, const char *path,
+                                            Error **errp)
+{
+    CosimNvmeState *s = cosim_nvme_find(id, errp);
+    CosimNvmeLedger *ret;
+    int64_t n;
+
+    if (!s) {
+        return NULL;
+    }
+    n = cosim_nvme_ns_ledger_save(s, path, errp);
+    if (n < 0) {
+        return NULL;
+    }
+    ret = g_new0(CosimNvmeLedger, 1);
+    ret->lbas = n;
+    return ret;
+}
+
+void qmp_cosim_nvme_ledger_clear(const char *id, Error **errp)
+{
+    CosimNvmeState *s = cosim_nvme_find(id, errp);
+
+    if (s) {
+        nvme_ctrl_ledger_clear(s->ctrl);
+    }
+}
+
 /* COSIM_NVME_FAULT: a rule fired (the core's trace_fault hook) */
 void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action,
                             uint16_t qid, uint16_t cid)

@@ -113,7 +113,8 @@ int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp)
         if (!ns->attached || !ns->cache) {
             continue;
         }
-        n = cosim_nvme_cache_power_loss(ns->cache, ns->blkconf.blk);
+        n = cosim_nvme_cache_power_loss(ns->cache, ns->blkconf.blk, s->ctrl,
+                                        ns->nsid);
         if (n < 0) {
             error_setg_errno(errp, -n, "cosim-nvme: namespace %u: cannot "
                              "write the image back to its durable state",
@@ -124,6 +125,51 @@ int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp)
         lost += n;
     }
     return lost;
+}
+
+/*
+ * The ledger of acknowledged writes of every namespace, as records of
+ * little-endian { u32 nsid, u32 lba_size, u64 lba, u32 gen, u32 crc32 }
+ * for the LBAs it knows.  Returns the records, or -1 with @errp set.
+ */
+int64_t cosim_nvme_ns_ledger_save(CosimNvmeState *s, const char *path, Error **errp)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_autoptr(GError) err = NULL;
+    BusChild *kid;
+    int64_t n = 0;
+
+    QTAILQ_FOREACH(kid, &BUS(&s->bus)->children, sibling) {
+        CosimNvmeNs *ns = COSIM_NVME_NS(kid->child);
+        const struct nvme_ledger_entry *l;
+        uint64_t nlbas, lba;
+        unsigned int lbads;
+
+        if (!ns->attached) {
+            continue;
+        }
+        l = nvme_ctrl_ledger(s->ctrl, ns->nsid, &nlbas, &lbads);
+        for (lba = 0; l && lba < nlbas; lba++) {
+            struct {
+                uint32_t nsid, lba_size;
+                uint64_t lba;
+                uint32_t gen, crc;
+            } QEMU_PACKED rec = {
+                cpu_to_le32(ns->nsid), cpu_to_le32(1u << lbads),
+                cpu_to_le64(lba), cpu_to_le32(l[lba].gen), cpu_to_le32(l[lba].crc),
+            };
+
+            if (l[lba].gen) {
+                g_byte_array_append(out, (const guint8 *)&rec, sizeof(rec));
+                n++;
+            }
+        }
+    }
+    if (!g_file_set_contents(path, (const char *)out->data, out->len, &err)) {
+        error_setg(errp, "'path': %s", err->message);
+        return -1;
+    }
+    return n;
 }
 
 static Property cosim_nvme_ns_props[] = {

@@ -89,6 +89,7 @@ void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action
 /* cosim-nvme-ns.c: ... of every namespace */
 void cosim_nvme_drain(CosimNvmeState *s, bool may_orphan);
 int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp);
+int64_t cosim_nvme_ns_ledger_save(CosimNvmeState *s, const char *path, Error **errp);
 /* cosim-nvme.c: the controller loses power and comes back */
 int64_t cosim_nvme_power_loss(CosimNvmeState *s, Error **errp);
 
@@ -102,6 +103,7 @@ void cosim_nvme_cache_save(CosimNvmeCache *c, uint64_t offset,
 void cosim_nvme_cache_persist(CosimNvmeCache *c, uint64_t offset, uint64_t len);
 uint64_t cosim_nvme_cache_flush_begin(CosimNvmeCache *c);
 void cosim_nvme_cache_flushed(CosimNvmeCache *c, uint64_t gen);
-int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk);
+int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk,
+                                    struct nvme_ctrl *ctrl, uint32_t nsid);
 
 #endif

@@ -22,6 +22,13 @@ ADMIN_TIMEOUT = 5       # s
 # power loss (control.power_loss) loses what the driver did not flush.
 VOLATILE_CACHE_MB = 64
 
+# The oracle's self-test (ORACLE_SELFTEST=1, make oracle-selftest): every
+# case runs with its SELFTEST_NTH-th Write lost (lose-write) and passes only
+# if that is caught, by the case's own verdict or by the ledger check after
+# it; a case with fewer Writes does not count.
+SELFTEST = os.environ.get("ORACLE_SELFTEST") == "1"
+SELFTEST_NTH = 20
+
 # Linux's nvme takes its timeouts as nvme_core parameters on the kernel command
 # line; nvme_scsi as its own module parameters.
 DRIVER_SETUP = {
@@ -200,7 +207,17 @@ def _use_fault_guest(request, fault_guests, driver, notice_aen):
     request.node.fault_results = results.path
     fgst.results = results
     try:
+        control.ledger_clear(fgst.guest)
+    except Exception as e:
+        pytest.fail(f"the fault guest's ledger could not be cleared: {e}")
+    request.node.oracle_check = lambda: oracle(request.node, fgst, results.path)
+    if SELFTEST:
+        request.node.selftest_rule = fgst.faults.add("lose-write", queue="io",
+                                                     nth=SELFTEST_NTH)
+    try:
         yield fgst
+        verdict = request.node.oracle_check()
+        lie = selftest_outcome(request.node, fgst) if SELFTEST else None
         try:
             fgst.faults.clear()
         except Exception:
@@ -208,10 +225,59 @@ def _use_fault_guest(request, fault_guests, driver, notice_aen):
         problems = fgst.guest.console_problems(results.console_at)
     finally:
         results.close()
+    if lie:
+        selftest_verdict(request.node, lie, results.path)
+        return
     if problems:
         fgst.guest.healthy = False
         pytest.fail("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
                     f"\n  console: {fgst.guest.console.path}")
+    rep = getattr(request.node, "rep_call", None)
+    if verdict is not None and not verdict and rep and rep.passed:
+        pytest.fail("the medium differs from what the controller acknowledged:\n" +
+                    verdict.describe() + f"\n  results: {results.path}")
+
+
+def selftest_outcome(node, fgst):
+    """Self-test: "detected", "missed", or "n/a" (the lost Write never
+    came: too few Writes) -- "failed" if the case failed without it."""
+    if not hasattr(node, "selftest"):
+        try:
+            fired = fgst.faults.hits(node.selftest_rule) > 0
+        except Exception:
+            fired = False
+        failed = hasattr(node, "selftest_failure")
+        verdict = node.oracle_check()
+        if not fired:
+            node.selftest = "failed" if failed else "n/a"
+        elif failed or (verdict is not None and not verdict):
+            node.selftest = "detected"
+        else:
+            node.selftest = "missed"
+    return node.selftest
+
+
+def selftest_verdict(node, outcome, path):
+    if outcome == "missed":
+        pytest.fail("a Write was lost (lose-write on the "
+                    f"{SELFTEST_NTH}th) and neither the case nor the ledger noticed; "
+                    f"results: {path}")
+    if outcome == "failed":
+        pytest.fail("the case failed before its lost Write came:\n" +
+                    node.selftest_failure)
+
+
+def oracle(node, fgst, path):
+    """The model's ledger of acknowledged writes against the images after
+    the case (a cosim.ledger.LedgerCheck, saved as ledger.bin in the case's
+    results), once per case; None if the guest cannot answer any more."""
+    if not hasattr(node, "oracle"):
+        try:
+            node.oracle = control.ledger_check(fgst.guest, path / "ledger.bin")
+        except Exception as e:
+            logging.getLogger(__name__).warning("no ledger check: %s", e)
+            node.oracle = None
+    return node.oracle
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -220,6 +286,11 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     path = getattr(item, "fault_results", None)
+    if SELFTEST and path and rep.when == "call" and rep.failed:
+        # a red verdict is what the self-test wants: the teardown decides
+        item.selftest_failure = str(rep.longrepr)[-3000:]
+        rep.outcome, rep.longrepr = "passed", None
+        return
     if path and rep.failed:
         text = f"console, QMP, model trace, commands and workload output: {path}"
         if hasattr(rep.longrepr, "addsection"):
@@ -241,6 +312,12 @@ def record(request):
     yield _record
     rep = getattr(request.node, "rep_call", None)
     entry["outcome"] = rep.outcome if rep else "error"
+    check = getattr(request.node, "oracle_check", None)
+    verdict = check() if check else None
+    if verdict is not None:
+        entry["oracle"] = {"checked": verdict.checked, "mismatches": verdict.bad_lbas}
+    if SELFTEST and check:
+        entry["selftest"] = getattr(request.node, "selftest", None)
     results = getattr(request.node, "fault_results", None)
     if results:
         entry["results"] = str(results)

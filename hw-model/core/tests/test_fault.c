@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The fault engine: rule validation, matching, triggers and every action. */
 #include <glib.h>
+#include <zlib.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -909,6 +910,75 @@ static uint16_t write_sc(struct env *e, uint64_t slba, uint32_t nlb, uint8_t byt
 }
 
 /*
+ * The ledger against the medium, LBA by LBA, as a harness checks it (zlib's
+ * CRC-32 of what the disk holds): 1 = the data the host was told of is
+ * there, 0 = other data, -1 = the ledger knows nothing of the LBA.
+ */
+static int ledger_vs_medium(struct env *e, uint64_t lba)
+{
+	const struct nvme_ledger_entry *l;
+	uint64_t nlbas;
+	unsigned int lbads;
+
+	l = nvme_ctrl_ledger(e->fh->ctrl, 1, &nlbas, &lbads);
+	if (!l || lba >= nlbas || !l[lba].gen)
+		return -1;
+	g_assert_cmpuint(lbads, ==, 9);
+	return l[lba].crc == crc32(0, e->fh->disk[1] + lba * 512, 512);
+}
+
+static void test_ledger(void)
+{
+	struct env e;
+	struct nvme_fault_spec s;
+	uint64_t nlbas;
+	unsigned int lbads;
+
+	up(&e);
+	memset(e.fh->disk[1], 0xaa, NLBAS * 512);
+	g_assert_cmpint(ledger_vs_medium(&e, 16), ==, -1);
+	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 16), ==, 1);
+	g_assert_cmpint(ledger_vs_medium(&e, 17), ==, 1);
+	g_assert_cmpint(ledger_vs_medium(&e, 18), ==, -1);
+
+	/* each lie shows as a difference at the LBAs the host wrote */
+	s = spec(NVME_FAULT_LOSE_WRITE);
+	add(e.fh, &s);
+	g_assert_cmphex(write_sc(&e, 16, 2, 0x22), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 16), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 17), ==, 0);
+	s = spec(NVME_FAULT_TORN_WRITE);
+	s.value = 1;
+	add(e.fh, &s);
+	g_assert_cmphex(write_sc(&e, 32, 3, 0x33), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 32), ==, 1);
+	g_assert_cmpint(ledger_vs_medium(&e, 33), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 34), ==, 0);
+	s = spec(NVME_FAULT_MISDIRECTED_WRITE);
+	s.value = 5;
+	add(e.fh, &s);
+	g_assert_cmphex(write_sc(&e, 48, 2, 0x44), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 48), ==, 0);
+	g_assert_cmpint(ledger_vs_medium(&e, 53), ==, -1);
+
+	/* a Write that failed leaves its LBAs undefined: not checked */
+	s = spec(NVME_FAULT_STATUS);
+	s.sc = NVME_SC_WRITE_FAULT & 0xff;
+	s.sct = NVME_SC_WRITE_FAULT >> 8;
+	s.execute = true;
+	add(e.fh, &s);
+	g_assert_cmphex(write_sc(&e, 16, 2, 0x55), ==, NVME_SC_WRITE_FAULT);
+	g_assert_cmpint(ledger_vs_medium(&e, 16), ==, -1);
+	g_assert_cmpint(ledger_vs_medium(&e, 32), ==, 1);
+
+	nvme_ctrl_ledger_clear(e.fh->ctrl);
+	g_assert_null(nvme_ctrl_ledger(e.fh->ctrl, 1, &nlbas, &lbads));
+	g_assert_cmpuint(nlbas, ==, 0);
+	fh_free(e.fh);
+}
+
+/*
  * Firmware that lies about Writes: each completes with success, and the
  * medium shows the lie.  Reads never match such a rule.
  */
@@ -1085,6 +1155,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fault/stale-completion", test_stale_completion);
 	g_test_add_func("/fault/corrupt-read", test_corrupt_read);
 	g_test_add_func("/fault/write-lies", test_write_lies);
+	g_test_add_func("/fault/ledger", test_ledger);
 	g_test_add_func("/fault/patch-data", test_patch_data);
 	g_test_add_func("/fault/sq-head", test_sq_head);
 	g_test_add_func("/fault/status-after-execute", test_status_after_execute);

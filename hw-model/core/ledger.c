@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cosim-nvme core: the ledger of acknowledged writes.
+ *
+ * Per namespace and LBA: the CRC-32 of the data the controller last told
+ * the host it had written there, and the generation of that command (one
+ * number per command, counting up from 1; 0 = nothing known).  A harness
+ * reads the ledger (nvme_ctrl_ledger) and compares it with the medium: any
+ * LBA whose data differs was lost, torn or misdirected on the way, however
+ * self-consistent the data looks.
+ *
+ * The data is the host's: a Write's CRCs are taken from guest memory when
+ * the command is mapped, before any fault rule bends the transfer, and
+ * enter the ledger only when the command completes with success.  From
+ * submission until then the LBAs are unknown: a Write that fails, is
+ * aborted or is cut short by a reset leaves the medium undefined there.
+ * Deallocate records zeroes; Write Uncorrectable, Format NVM and a power
+ * loss (what the volatile cache lost) make LBAs unknown.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* CRC-32 as zlib computes it (reflected 0xEDB88320), so a harness can too */
+static uint32_t crc32_table[256];
+
+static void nvme_crc32_init(void)
+{
+	uint32_t i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc32_table[i] = c;
+	}
+}
+
+static uint32_t nvme_crc32(const uint8_t *p, size_t len)
+{
+	uint32_t c = 0xffffffffu;
+
+	if (!crc32_table[1])
+		nvme_crc32_init();
+	while (len--)
+		c = crc32_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
+
+/* The namespace's entries, allocated on first use; NULL if out of memory. */
+static struct nvme_ledger_entry *nvme_ledger_of(struct nvme_ns *ns)
+{
+	if (!ns->ledger && ns->nlbas)
+		ns->ledger = calloc(ns->nlbas, sizeof(*ns->ledger));
+	return ns->ledger;
+}
+
+void nvme_ledger_forget(struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
+{
+	if (!ns->ledger || slba >= ns->nlbas)
+		return;
+	nlb = MIN(nlb, ns->nlbas - slba);
+	memset(&ns->ledger[slba], 0, nlb * sizeof(*ns->ledger));
+}
+
+void nvme_ledger_free(struct nvme_ns *ns)
+{
+	free(ns->ledger);
+	ns->ledger = NULL;
+}
+
+/*
+ * A Write is about to go out: take the CRC of each of its LBAs from guest
+ * memory (req->crcs), and forget what the ledger knew of them.  Guest
+ * memory that cannot be read (PRPs into MMIO) leaves the LBAs unknown.
+ */
+void nvme_ledger_write_start(struct nvme_ctrl *ctrl, struct nvme_req *req,
+			     struct nvme_ns *ns, uint64_t slba, uint64_t nlb, unsigned int nsg)
+{
+	uint32_t lba_size = 1u << ns->lbads;
+	uint8_t *block;
+	unsigned int i = 0;
+	uint64_t off = 0, n;
+
+	nvme_ledger_forget(ns, slba, nlb);
+	if (!nvme_ledger_of(ns) || ctrl->bounce_bytes + nlb * 4 > NVME_BOUNCE_MAX)
+		return;
+	req->crcs = malloc(nlb * sizeof(*req->crcs));
+	block = malloc(lba_size);
+	if (!req->crcs || !block)
+		goto fail;
+	for (n = 0; n < nlb; n++) {
+		uint32_t got = 0;
+
+		/* an LBA may straddle sg entries (PRP pages of 4 KiB) */
+		while (got < lba_size) {
+			uint64_t left;
+
+			if (i >= nsg)
+				goto fail;
+			left = req->sg[i].len - off;
+			uint32_t take = (uint32_t)MIN(left, (uint64_t)(lba_size - got));
+
+			if (ctrl->ops->dma_read(ctrl->opaque, req->sg[i].addr + off,
+						block + got, take))
+				goto fail;
+			got += take;
+			off += take;
+			if (off == req->sg[i].len) {
+				i++;
+				off = 0;
+			}
+		}
+		req->crcs[n] = nvme_crc32(block, lba_size);
+	}
+	free(block);
+	req->crc_slba = slba;
+	req->crc_nlb = nlb;
+	/* counted as the request's bounce bytes, like a Compare buffer */
+	req->bounce += nlb * 4;
+	ctrl->bounce_bytes += nlb * 4;
+	return;
+fail:
+	free(block);
+	free(req->crcs);
+	req->crcs = NULL;
+}
+
+/* Deallocate: the ranges read back as zeroes. */
+void nvme_ledger_zero(struct nvme_ctrl *ctrl, struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
+{
+	struct nvme_ledger_entry *e = nvme_ledger_of(ns);
+	uint32_t gen = ++ctrl->ledger_gen, crc;
+	uint8_t *zero;
+	uint64_t n;
+
+	if (!e || slba >= ns->nlbas)
+		return;
+	zero = calloc(1, 1u << ns->lbads);
+	if (!zero) {
+		nvme_ledger_forget(ns, slba, nlb);
+		return;
+	}
+	crc = nvme_crc32(zero, 1u << ns->lbads);
+	free(zero);
+	nlb = MIN(nlb, ns->nlbas - slba);
+	for (n = 0; n < nlb; n++)
+		e[slba + n] = (struct nvme_ledger_entry){ .gen = gen, .crc = crc };
+}
+
+/*
+ * The command is about to be completed to the host with req->status: a
+ * successful Write enters the ledger.  Its CRCs go either way.
+ */
+void nvme_ledger_complete(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	struct nvme_ns *ns;
+	uint32_t gen;
+	uint64_t n;
+
+	if (!req->crcs)
+		return;
+	ns = nvme_ns_get(ctrl, req->cmd.nsid);
+	if (!req->status && ns && ns->ledger && req->crc_slba + req->crc_nlb <= ns->nlbas) {
+		gen = ++ctrl->ledger_gen;
+		for (n = 0; n < req->crc_nlb; n++)
+			ns->ledger[req->crc_slba + n] =
+				(struct nvme_ledger_entry){ .gen = gen, .crc = req->crcs[n] };
+	}
+	nvme_ledger_release(ctrl, req);
+}
+
+void nvme_ledger_release(struct nvme_ctrl *ctrl, struct nvme_req *req)
+{
+	if (!req->crcs)
+		return;
+	req->bounce -= req->crc_nlb * 4;
+	ctrl->bounce_bytes -= req->crc_nlb * 4;
+	free(req->crcs);
+	req->crcs = NULL;
+	req->crc_nlb = 0;
+}
+
+const struct nvme_ledger_entry *nvme_ctrl_ledger(const struct nvme_ctrl *ctrl, uint32_t nsid,
+						 uint64_t *nlbas, unsigned int *lbads)
+{
+	const struct nvme_ns *ns = nsid && nsid <= ctrl->p.nn ? ctrl->ns[nsid] : NULL;
+
+	if (!ns)
+		return NULL;
+	*nlbas = ns->ledger ? ns->nlbas : 0;
+	*lbads = ns->lbads;
+	return ns->ledger;
+}
+
+void nvme_ctrl_ledger_clear(struct nvme_ctrl *ctrl)
+{
+	uint32_t i;
+
+	for (i = 1; i <= ctrl->p.nn; i++)
+		if (ctrl->ns[i])
+			nvme_ledger_free(ctrl->ns[i]);
+}
+
+void nvme_ctrl_ledger_forget(struct nvme_ctrl *ctrl, uint32_t nsid, uint64_t offset,
+			     uint64_t len)
+{
+	struct nvme_ns *ns = nsid && nsid <= ctrl->p.nn ? ctrl->ns[nsid] : NULL;
+	uint64_t slba, elba;
+
+	if (!ns)
+		return;
+	slba = offset >> ns->lbads;
+	elba = (offset + len + (1u << ns->lbads) - 1) >> ns->lbads;
+	nvme_ledger_forget(ns, slba, elba - slba);
+}
