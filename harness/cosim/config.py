@@ -66,6 +66,7 @@ class Controller:
     # MiB of written data each namespace's volatile write cache holds until
     # FUA or Flush: what a power loss loses.  0: completed writes are durable.
     volatile_cache_mb: int | None = None
+    ledger: bool | None = None          # the ledger of acknowledged writes (default on)
     vendor_id: int | None = None        # PCI IDs (Identify VID/SSVID follow them)
     device_id: int | None = None
     subsys_vendor_id: int | None = None
@@ -123,7 +124,7 @@ CONTROLLER_PROPS = {
               "ready_delay_ms": "ready-delay-ms", "fw_slots": "fw-slots", "nn": "nn",
               "ams": "ams", "vendor_id": "vendor-id", "device_id": "device-id",
               "subsys_vendor_id": "subsys-vendor-id", "subsys_id": "subsys-id",
-              "volatile_cache_mb": "volatile-cache-mb"},
+              "volatile_cache_mb": "volatile-cache-mb", "ledger": "ledger"},
     "qemu": {"io_queues": "max_ioqpairs", "mdts": "mdts"},
 }
 

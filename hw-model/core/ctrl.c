@@ -33,6 +33,7 @@ void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
 	p->fw_slots = 2;
 	p->vs = NVME_VS_1_0;
 	p->ready_delay_ms = 0;
+	p->ledger = true;
 }
 
 const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)

@@ -84,7 +84,7 @@ void nvme_ledger_write_start(struct nvme_ctrl *ctrl, struct nvme_req *req,
 	uint64_t off = 0, n;
 
 	nvme_ledger_forget(ns, slba, nlb);
-	if (!nvme_ledger_of(ns) || ctrl->bounce_bytes + nlb * 4 > NVME_BOUNCE_MAX)
+	if (!ctrl->p.ledger || !nvme_ledger_of(ns) || ctrl->bounce_bytes + nlb * 4 > NVME_BOUNCE_MAX)
 		return;
 	req->crcs = malloc(nlb * sizeof(*req->crcs));
 	block = malloc(lba_size);
@@ -130,7 +130,7 @@ fail:
 /* Deallocate: the ranges read back as zeroes. */
 void nvme_ledger_zero(struct nvme_ctrl *ctrl, struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
 {
-	struct nvme_ledger_entry *e = nvme_ledger_of(ns);
+	struct nvme_ledger_entry *e = ctrl->p.ledger ? nvme_ledger_of(ns) : NULL;
 	uint32_t gen = ++ctrl->ledger_gen, crc;
 	uint8_t *zero;
 	uint64_t n;

@@ -137,6 +137,8 @@ struct nvme_ctrl_params {
 	 * urgent priority class offered (the host selects it with CC.AMS).
 	 */
 	uint8_t ams;
+	/* keep the ledger of acknowledged writes (nvme_ctrl_ledger) */
+	bool ledger;
 };
 
 /* Fill @p with the defaults (see DESIGN.md) */

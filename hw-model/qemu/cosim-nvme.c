@@ -503,6 +503,7 @@ static bool cosim_nvme_params(CosimNvmeState *s, Error **errp)
     p->vs = s->vs;
     p->ready_delay_ms = s->ready_delay_ms;
     p->ams = s->ams;
+    p->ledger = s->ledger;
     p->nr_vectors = s->max_ioqpairs + 1;
     err = nvme_ctrl_params_check(p);
     if (err) {
@@ -727,6 +728,7 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("ams", CosimNvmeState, ams, 0),
     DEFINE_PROP_UINT32("volatile-cache-mb", CosimNvmeState, volatile_cache_mb,
                        0),
+    DEFINE_PROP_BOOL("ledger", CosimNvmeState, ledger, true),
     DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };

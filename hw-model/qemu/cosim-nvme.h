@@ -66,6 +66,7 @@ struct CosimNvmeState {
     uint32_t ready_delay_ms;
     uint8_t ams;                        /* CAP.AMS: 1 = WRR with urgent */
     uint32_t volatile_cache_mb;         /* per namespace; 0: writes durable */
+    bool ledger;                        /* keep the ledger of acknowledged writes */
     char *faults;                       /* JSON file of fault rules */
 };
 

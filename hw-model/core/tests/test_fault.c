@@ -929,6 +929,7 @@ static int ledger_vs_medium(struct env *e, uint64_t lba)
 
 static void test_ledger(void)
 {
+	struct nvme_ctrl_params p;
 	struct env e;
 	struct nvme_fault_spec s;
 	uint64_t nlbas;
@@ -975,6 +976,17 @@ static void test_ledger(void)
 	nvme_ctrl_ledger_clear(e.fh->ctrl);
 	g_assert_null(nvme_ctrl_ledger(e.fh->ctrl, 1, &nlbas, &lbads));
 	g_assert_cmpuint(nlbas, ==, 0);
+	fh_free(e.fh);
+
+	/* ledger=off keeps none */
+	nvme_ctrl_params_default(&p);
+	p.ledger = false;
+	e.fh = fh_new(&p);
+	fh_attach_ns(e.fh, 1, 9, NLBAS);
+	fh_enable(e.fh, 32);
+	fh_create_io_pair(e.fh, &e.q, 1, 64);
+	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);
+	g_assert_null(nvme_ctrl_ledger(e.fh->ctrl, 1, &nlbas, &lbads));
 	fh_free(e.fh);
 }
 
