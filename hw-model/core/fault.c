@@ -40,6 +40,7 @@ static const char *const action_names[NVME_FAULT_NR_ACTIONS] = {
 	[NVME_FAULT_LOSE_WRITE] = "lose-write",
 	[NVME_FAULT_TORN_WRITE] = "torn-write",
 	[NVME_FAULT_MISDIRECTED_WRITE] = "misdirected-write",
+	[NVME_FAULT_STALE_READ] = "stale-read",
 };
 
 void nvme_fault_spec_init(struct nvme_fault_spec *s)
@@ -136,7 +137,7 @@ static bool nvme_fault_check_patch(const struct nvme_fault_spec *s, char *err)
 static bool is_write_lie(enum nvme_fault_action a)
 {
 	return a == NVME_FAULT_LOSE_WRITE || a == NVME_FAULT_TORN_WRITE ||
-	       a == NVME_FAULT_MISDIRECTED_WRITE;
+	       a == NVME_FAULT_MISDIRECTED_WRITE || a == NVME_FAULT_STALE_READ;
 }
 
 /* lose-, torn-, misdirected-write: Writes on I/O queues; what the value means */
@@ -148,7 +149,7 @@ static bool nvme_fault_check_write_lie(const struct nvme_fault_spec *s, char *er
 		return fail(err, "'opcode' must be 1 (Write) for action %s", name);
 	if (s->queue == 0 || s->queue == NVME_FAULT_QUEUE_ADMIN)
 		return fail(err, "'queue' must be an I/O queue for action %s", name);
-	if (s->action == NVME_FAULT_LOSE_WRITE)
+	if (s->action == NVME_FAULT_LOSE_WRITE || s->action == NVME_FAULT_STALE_READ)
 		return true;
 	if (s->value == NVME_FAULT_UNSET)
 		return fail(err, "'value' is required for action %s", name);
@@ -522,6 +523,9 @@ bool nvme_fault_cmd(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		case NVME_FAULT_MISDIRECTED_WRITE:
 			req->fault_flags |= NVME_REQ_F_MISDIRECT;
 			req->fault_value = (uint64_t)s->value;
+			return false;
+		case NVME_FAULT_STALE_READ:
+			req->fault_flags |= NVME_REQ_F_STALE_READ;
 			return false;
 		default:
 			return false;

@@ -33,6 +33,8 @@ enum nvme_fault_action {
 	NVME_FAULT_LOSE_WRITE,		/* nothing reaches the medium */
 	NVME_FAULT_TORN_WRITE,		/* only the first value LBAs reach it */
 	NVME_FAULT_MISDIRECTED_WRITE,	/* the data lands value LBAs further on */
+	NVME_FAULT_STALE_READ,		/* it lands, but the next Read of its LBAs
+					 * returns what they held before */
 	NVME_FAULT_NR_ACTIONS,
 };
 
@@ -111,7 +113,7 @@ struct nvme_ctrl_stats {
 	uint64_t irqs_dropped;
 	uint64_t extra_completions;			/* dup-, stale-completion, bad-cid */
 	uint64_t reads_corrupted;
-	uint64_t writes_lost, writes_torn, writes_misdirected;
+	uint64_t writes_lost, writes_torn, writes_misdirected, writes_stale;
 	uint64_t aborts, aborts_succeeded;		/* Abort commands / "aborted" */
 	uint64_t resets;				/* CC.EN 1->0 */
 	uint64_t hard_resets;				/* nvme_ctrl_reset */

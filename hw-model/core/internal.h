@@ -142,6 +142,7 @@ struct nvme_req {
 #define NVME_REQ_F_TORN		0x400	/* write only the first fault_value LBAs */
 #define NVME_REQ_F_MISDIRECT	0x800	/* write fault_value LBAs further on */
 #define NVME_REQ_F_LOSE		0x1000	/* complete with success, write nothing */
+#define NVME_REQ_F_STALE_READ	0x2000	/* the next Read of these LBAs gets the old data */
 
 struct nvme_cq {
 	uint16_t qid;

@@ -94,6 +94,10 @@ static uint16_t nvme_rw(struct nvme_ctrl *ctrl, struct nvme_req *req, struct nvm
 	};
 	if (write && (req->fault_flags & (NVME_REQ_F_TORN | NVME_REQ_F_MISDIRECT)))
 		nvme_fault_write_lie(ctrl, req, ns);
+	if (write && (req->fault_flags & NVME_REQ_F_STALE_READ)) {
+		req->io.stale_read = true;
+		ctrl->stats.writes_stale++;
+	}
 	if (compare) {
 		/*
 		 * Storage into a buffer of ours, compared with guest memory at

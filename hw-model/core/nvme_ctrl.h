@@ -50,6 +50,11 @@ struct nvme_io {
 	uint64_t offset;	/* bytes */
 	uint64_t len;		/* bytes; 0 for flush */
 	bool fua;		/* write: force unit access */
+	/*
+	 * write (stale-read fault): the host keeps what the LBAs held before,
+	 * and returns it instead to the next Read of them
+	 */
+	bool stale_read;
 	const struct nvme_sg *sg;
 	unsigned int nsg;
 	void *buf;		/* NVME_IO_READ_BUF only */

@@ -31,6 +31,7 @@
 #include "qemu/osdep.h"
 #include "qemu/queue.h"
 #include "sysemu/block-backend.h"
+#include "sysemu/dma.h"
 #include "cosim-nvme.h"
 
 typedef struct CosimNvmeCacheEntry CosimNvmeCacheEntry;
@@ -186,4 +187,82 @@ int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk,
     }
     ret = blk_flush(blk);
     return ret < 0 ? ret : lost;
+}
+
+/*
+ * The stale-read fault: a Write reaches the medium, but the cache keeps
+ * what its sectors held before and serves that, once, to the next Read of
+ * them -- a stale cache line.  A later Write or Deallocate of a sector
+ * supersedes it.
+ */
+void cosim_nvme_stale_save(CosimNvmeNs *ns, uint64_t offset, const uint8_t *old,
+                           uint64_t len)
+{
+    uint64_t i;
+
+    if (!ns->stale) {
+        ns->stale = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                          g_free);
+    }
+    for (i = 0; i < len / COSIM_NVME_CACHE_SECTOR; i++) {
+        uint64_t *sector = g_new(uint64_t, 1);
+
+        *sector = offset / COSIM_NVME_CACHE_SECTOR + i;
+        g_hash_table_replace(ns->stale, sector,
+                             g_memdup2(old + i * COSIM_NVME_CACHE_SECTOR,
+                                       COSIM_NVME_CACHE_SECTOR));
+    }
+}
+
+void cosim_nvme_stale_drop(CosimNvmeNs *ns, uint64_t offset, uint64_t len)
+{
+    uint64_t sector = offset / COSIM_NVME_CACHE_SECTOR;
+    uint64_t end = DIV_ROUND_UP(offset + len, COSIM_NVME_CACHE_SECTOR);
+
+    if (!ns->stale || !g_hash_table_size(ns->stale)) {
+        return;
+    }
+    for (; sector < end; sector++) {
+        g_hash_table_remove(ns->stale, &sector);
+    }
+}
+
+/* A Read's data is in guest memory: overwrite the stale sectors in it. */
+void cosim_nvme_stale_serve(CosimNvmeNs *ns, PCIDevice *pci,
+                            const struct nvme_io *io)
+{
+    uint64_t pos = 0;       /* byte of the transfer */
+    unsigned int i;
+
+    if (!ns->stale || !g_hash_table_size(ns->stale)) {
+        return;
+    }
+    for (i = 0; i < io->nsg; i++) {
+        uint64_t done = 0;
+
+        while (done < io->sg[i].len) {
+            uint64_t byte = io->offset + pos;
+            uint64_t sector = byte / COSIM_NVME_CACHE_SECTOR;
+            uint64_t in = byte % COSIM_NVME_CACHE_SECTOR;
+            uint64_t n = MIN(io->sg[i].len - done, COSIM_NVME_CACHE_SECTOR - in);
+            const uint8_t *old = g_hash_table_lookup(ns->stale, &sector);
+
+            if (old) {
+                pci_dma_write(pci, io->sg[i].addr + done, old + in, n);
+                if (in + n == COSIM_NVME_CACHE_SECTOR) {
+                    g_hash_table_remove(ns->stale, &sector);     /* served */
+                }
+            }
+            done += n;
+            pos += n;
+        }
+    }
+}
+
+void cosim_nvme_stale_free(CosimNvmeNs *ns)
+{
+    if (ns->stale) {
+        g_hash_table_destroy(ns->stale);
+        ns->stale = NULL;
+    }
 }

@@ -409,6 +409,7 @@ void cosim_nvme_get_stats(Object *obj, Visitor *v, const char *name,
     F("writes-lost", st.writes_lost);
     F("writes-torn", st.writes_torn);
     F("writes-misdirected", st.writes_misdirected);
+    F("writes-stale", st.writes_stale);
     F("faults-fired", st.faults_fired);
     F("aborts", st.aborts);
     F("aborts-succeeded", st.aborts_succeeded);

@@ -72,6 +72,7 @@ static void cosim_nvme_ns_unrealize(DeviceState *dev)
     /* what the cache held stays: the namespace leaves, power stays on */
     cosim_nvme_cache_free(ns->cache);
     ns->cache = NULL;
+    cosim_nvme_stale_free(ns);
     /*
      * The BlockBackend goes only when the device is finalized, after an
      * RCU grace period; give up its permissions now so the same drive can

@@ -197,6 +197,9 @@ static void cosim_nvme_io_done(void *opaque, int ret)
         qemu_iovec_destroy(&r->iov);
     }
     g_free(r->old);
+    if (r->io->op == NVME_IO_READ && ret == 0) {
+        cosim_nvme_stale_serve(ns, PCI_DEVICE(s), r->io);
+    }
     if (r->io->op == NVME_IO_FLUSH && ret == 0 && ns->cache) {
         cosim_nvme_cache_flushed(ns->cache, r->flush_gen);
     }
@@ -228,7 +231,10 @@ static BlockAIOCB *cosim_nvme_io_writev(int64_t offset, QEMUIOVector *iov,
 
 static void cosim_nvme_io_dma(CosimNvmeIo *r);
 
-/* A Write into a volatile cache: its sectors' contents are read ... */
+/*
+ * A Write into a volatile cache, or one a stale-read fault hit: its
+ * sectors' contents are read ...
+ */
 static void cosim_nvme_old_saved(void *opaque, int ret)
 {
     CosimNvmeIo *r = opaque;
@@ -239,7 +245,12 @@ static void cosim_nvme_old_saved(void *opaque, int ret)
         return;
     }
     /* ... and kept, before the Write may change them */
-    cosim_nvme_cache_save(ns->cache, r->io->offset, r->old, r->io->len);
+    if (ns->cache && !r->io->fua && cosim_nvme_cache_holds(ns->cache, r->io->len)) {
+        cosim_nvme_cache_save(ns->cache, r->io->offset, r->old, r->io->len);
+    }
+    if (r->io->stale_read) {
+        cosim_nvme_stale_save(ns, r->io->offset, r->old, r->io->len);
+    }
     qemu_iovec_destroy(&r->iov);
     memset(&r->iov, 0, sizeof(r->iov));
     g_free(r->old);
@@ -249,7 +260,7 @@ static void cosim_nvme_old_saved(void *opaque, int ret)
 
 static void cosim_nvme_save_old(CosimNvmeIo *r)
 {
-    /* bounded by the cache size (cosim_nvme_cache_holds) */
+    /* bounded by the cache size (cosim_nvme_cache_holds) or the MDTS */
     r->old = g_malloc(r->io->len);
     qemu_iovec_init(&r->iov, 1);
     qemu_iovec_add(&r->iov, r->old, r->io->len);
@@ -287,6 +298,7 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
 
         for (i = 0; i < io->nsg; i++) {
             bytes += io->sg[i].len;
+            cosim_nvme_stale_drop(ns, io->sg[i].addr, io->sg[i].len);
             if (ns->cache) {
                 /* deallocated blocks do not come back */
                 cosim_nvme_cache_persist(ns->cache, io->sg[i].addr,
@@ -309,12 +321,18 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
     }
     block_acct_start(blk_get_stats(r->blk), &r->acct, io->len,
                      write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ);
-    if (write && ns->cache) {
-        if (!io->fua && cosim_nvme_cache_holds(ns->cache, io->len)) {
+    if (write) {
+        bool cached = ns->cache && !io->fua &&
+                      cosim_nvme_cache_holds(ns->cache, io->len);
+
+        cosim_nvme_stale_drop(ns, io->offset, io->len);
+        if (ns->cache && !cached) {
+            cosim_nvme_cache_persist(ns->cache, io->offset, io->len);
+        }
+        if (cached || io->stale_read) {
             cosim_nvme_save_old(r);
             return;
         }
-        cosim_nvme_cache_persist(ns->cache, io->offset, io->len);
     }
     cosim_nvme_io_dma(r);
 }

@@ -77,6 +77,7 @@ struct CosimNvmeNs {
     uint32_t nsid;          /* property; the attached id once realized */
     bool attached;
     CosimNvmeCache *cache;  /* volatile write cache, or NULL */
+    GHashTable *stale;      /* stale-read fault: sector -> data to serve once */
 };
 
 /* cosim-nvme.c: finish every block request of one backend */
@@ -106,5 +107,11 @@ uint64_t cosim_nvme_cache_flush_begin(CosimNvmeCache *c);
 void cosim_nvme_cache_flushed(CosimNvmeCache *c, uint64_t gen);
 int64_t cosim_nvme_cache_power_loss(CosimNvmeCache *c, BlockBackend *blk,
                                     struct nvme_ctrl *ctrl, uint32_t nsid);
+void cosim_nvme_stale_save(CosimNvmeNs *ns, uint64_t offset, const uint8_t *old,
+                           uint64_t len);
+void cosim_nvme_stale_drop(CosimNvmeNs *ns, uint64_t offset, uint64_t len);
+void cosim_nvme_stale_serve(CosimNvmeNs *ns, PCIDevice *pci,
+                            const struct nvme_io *io);
+void cosim_nvme_stale_free(CosimNvmeNs *ns);
 
 #endif

@@ -306,6 +306,38 @@ def test_write_lies_reach_the_image(vm, nvme, image):
     assert (st["writes-lost"], st["writes-torn"], st["writes-misdirected"]) == (1, 1, 1)
 
 
+def test_stale_read_serves_old_data_once(vm, nvme, image):
+    """stale-read: the Write reaches the image, the next Read of its LBAs
+    returns what they held before, the Read after that the truth."""
+    nvme.enable()
+    q = nvme.create_io_queues(1, 16)
+    buf = nvme.alloc(PAGE)
+
+    def write(byte):
+        nvme.qt.memwrite(buf, bytes([byte]) * PAGE)
+        assert nvme.rw(q, CMD_WRITE, 1, 300, 8, buf, PAGE).sc == SC_SUCCESS
+
+    def read():
+        nvme.qt.memset(buf, PAGE, 0xee)
+        assert nvme.rw(q, CMD_READ, 1, 300, 8, buf, PAGE).sc == SC_SUCCESS
+        return set(nvme.qt.memread(buf, PAGE))
+
+    write(0x11)
+    fault_add(vm, action="stale-read")
+    write(0x22)
+    with open(image, "rb") as f:
+        f.seek(300 * 512)
+        assert set(f.read(PAGE)) == {0x22}
+    assert read() == {0x11}
+    assert read() == {0x22}
+    # a later Write supersedes what the cache kept
+    fault_add(vm, action="stale-read")
+    write(0x33)
+    write(0x44)
+    assert read() == {0x44}
+    assert stats(vm)["writes-stale"] == 2
+
+
 def test_patch_data(vm, nvme):
     """Identify Controller as lying firmware sends it: NN (bytes 516..519)
     reads 0xffffffff once; the next Identify is the model's own again."""

@@ -5,7 +5,8 @@ both drivers.  Each case first lays down data with an honest job (so the
 region holds valid-looking blocks of an earlier job, the case a stale
 block hides in), then runs the same job with one lie among its 4096
 writes: fio's in-run verify or the verify-only pass after it must fail and
-name the offset.  The same job without the lie passes."""
+name the offset.  The same job without the lie passes.  (A stale read leaves
+the medium right: only the application's verify can see it.)"""
 import pytest
 
 from cosim import control
@@ -19,9 +20,10 @@ LIES = {
     "lose-write": {},
     "torn-write": {"value": 1},             # 1 of the 4 KiB block's 8 LBAs
     "misdirected-write": {"value": 64},     # 32 KiB further on, inside the job
+    "stale-read": {},                       # the next read of the block gets the old data
 }
 COUNTER = {"lose-write": "writes-lost", "torn-write": "writes-torn",
-           "misdirected-write": "writes-misdirected"}
+           "misdirected-write": "writes-misdirected", "stale-read": "writes-stale"}
 CAUGHT = ("verify failed at file", "bad pattern")
 
 
@@ -42,7 +44,7 @@ def verdict(fg, rule=None):
 
 
 @pytest.mark.parametrize("lie", [pytest.param("lose-write", marks=pytest.mark.smoke),
-                                 "torn-write", "misdirected-write"])
+                                 "torn-write", "misdirected-write", "stale-read"])
 def test_lying_write_is_caught(fg, record, lie):
     fio_verify(fg.guest, fg.disk, JOB)
     passed, said = verdict(fg, dict(action=lie, **LIES[lie]))

@@ -1053,6 +1053,12 @@ static void test_write_lies(void)
 	s = spec(NVME_FAULT_MISDIRECTED_WRITE);
 	s.value = 0;
 	refused(e.fh, &s, "'value'");
+	s = spec(NVME_FAULT_STALE_READ);
+	s.value = 3;
+	refused(e.fh, &s, "'value'");
+	s = spec(NVME_FAULT_STALE_READ);
+	s.opcode = NVME_CMD_READ;
+	refused(e.fh, &s, "'opcode'");
 	fh_free(e.fh);
 }
 
