@@ -23,9 +23,11 @@ ADMIN_TIMEOUT = 5       # s
 VOLATILE_CACHE_MB = 64
 
 # The oracle's self-test (ORACLE_SELFTEST=1, make oracle-selftest): every
-# case runs with its SELFTEST_NTH-th Write lost (lose-write) and passes only
-# if that is caught, by the case's own verdict or by the ledger check after
-# it; a case with fewer Writes does not count.
+# case runs with its SELFTEST_NTH-th Write to namespace 1 lost (lose-write;
+# namespace 1 is the one every case verifies, others may be removed with
+# their data) and passes only if that is caught, by the case's own verdict
+# (its set-up's included) or by the ledger check after it; a case with fewer
+# Writes does not count.
 SELFTEST = os.environ.get("ORACLE_SELFTEST") == "1"
 SELFTEST_NTH = 20
 
@@ -212,8 +214,9 @@ def _use_fault_guest(request, fault_guests, driver, notice_aen):
         pytest.fail(f"the fault guest's ledger could not be cleared: {e}")
     request.node.oracle_check = lambda: oracle(request.node, fgst, results.path)
     if SELFTEST:
-        request.node.selftest_rule = fgst.faults.add("lose-write", queue="io",
+        request.node.selftest_rule = fgst.faults.add("lose-write", queue="io", nsid=1,
                                                      nth=SELFTEST_NTH)
+        request.node.selftest_check = lambda: selftest_outcome(request.node, fgst)
     try:
         yield fgst
         verdict = request.node.oracle_check()
@@ -286,10 +289,14 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     path = getattr(item, "fault_results", None)
-    if SELFTEST and path and rep.when == "call" and rep.failed:
+    if SELFTEST and path and rep.when in ("setup", "call") and rep.failed:
         # a red verdict is what the self-test wants: the teardown decides
         item.selftest_failure = str(rep.longrepr)[-3000:]
-        rep.outcome, rep.longrepr = "passed", None
+        if rep.when == "call":
+            rep.outcome, rep.longrepr = "passed", None
+        else:   # "passed" would run the test on a broken set-up
+            rep.outcome = "skipped"
+            rep.longrepr = (str(item.path), 0, "self-test: the lost Write failed the set-up")
         return
     if path and rep.failed:
         text = f"console, QMP, model trace, commands and workload output: {path}"
@@ -316,8 +323,9 @@ def record(request):
     verdict = check() if check else None
     if verdict is not None:
         entry["oracle"] = {"checked": verdict.checked, "mismatches": verdict.bad_lbas}
-    if SELFTEST and check:
-        entry["selftest"] = getattr(request.node, "selftest", None)
+    selftest = getattr(request.node, "selftest_check", None)
+    if selftest:
+        entry["selftest"] = selftest()
     results = getattr(request.node, "fault_results", None)
     if results:
         entry["results"] = str(results)
