@@ -66,7 +66,7 @@ class Controller:
     # MiB of written data each namespace's volatile write cache holds until
     # FUA or Flush: what a power loss loses.  0: completed writes are durable.
     volatile_cache_mb: int | None = None
-    ledger: bool | None = None          # the ledger of acknowledged writes (default on)
+    ledger: bool | None = None          # keep the ledger of acknowledged writes (default off)
     vendor_id: int | None = None        # PCI IDs (Identify VID/SSVID follow them)
     device_id: int | None = None
     subsys_vendor_id: int | None = None

@@ -33,7 +33,7 @@ void nvme_ctrl_params_default(struct nvme_ctrl_params *p)
 	p->fw_slots = 2;
 	p->vs = NVME_VS_1_0;
 	p->ready_delay_ms = 0;
-	p->ledger = true;
+	p->ledger = false;
 }
 
 const char *nvme_ctrl_params_check(const struct nvme_ctrl_params *p)
@@ -185,6 +185,7 @@ void nvme_ctrl_free(struct nvme_ctrl *ctrl)
 			}
 	free(ctrl->ns);
 	free(ctrl->ns_changed);
+	free(ctrl->ledger_buf);
 	free(ctrl->irq_cd);
 	free(ctrl->q_submitted);
 	free(ctrl->q_completed);

@@ -210,6 +210,7 @@ struct nvme_ctrl {
 	uint64_t bounce_bytes;		/* Compare buffers and Write CRCs held, at most
 					 * NVME_BOUNCE_MAX */
 	uint32_t ledger_gen;		/* the last generation the ledger gave out */
+	uint8_t *ledger_buf;		/* NVME_LEDGER_CHUNK bytes of Write data to hash */
 
 	bool enabled;			/* CC.EN seen 0->1 and accepted */
 	bool disabling;			/* CC.EN 1->0, waiting for the backend */
@@ -378,6 +379,7 @@ uint16_t nvme_dma_to_guest(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			   const void *buf, uint64_t len);
 
 /* ledger.c: the ledger of acknowledged writes */
+#define NVME_LEDGER_CHUNK	(64u << 10)
 void nvme_ledger_write_start(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			     struct nvme_ns *ns, uint64_t slba, uint64_t nlb, unsigned int nsg);
 void nvme_ledger_complete(struct nvme_ctrl *ctrl, struct nvme_req *req);

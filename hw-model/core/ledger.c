@@ -19,34 +19,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "internal.h"
-
-/* CRC-32 as zlib computes it (reflected 0xEDB88320), so a harness can too */
-static uint32_t crc32_table[256];
-
-static void nvme_crc32_init(void)
-{
-	uint32_t i, j, c;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (j = 0; j < 8; j++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		crc32_table[i] = c;
-	}
-}
-
-static uint32_t nvme_crc32(const uint8_t *p, size_t len)
-{
-	uint32_t c = 0xffffffffu;
-
-	if (!crc32_table[1])
-		nvme_crc32_init();
-	while (len--)
-		c = crc32_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
-}
 
 /* The namespace's entries, allocated on first use; NULL if out of memory. */
 static struct nvme_ledger_entry *nvme_ledger_of(struct nvme_ns *ns)
@@ -78,43 +53,50 @@ void nvme_ledger_free(struct nvme_ns *ns)
 void nvme_ledger_write_start(struct nvme_ctrl *ctrl, struct nvme_req *req,
 			     struct nvme_ns *ns, uint64_t slba, uint64_t nlb, unsigned int nsg)
 {
-	uint32_t lba_size = 1u << ns->lbads;
-	uint8_t *block;
-	unsigned int i = 0;
-	uint64_t off = 0, n;
+	uint32_t lba_size = 1u << ns->lbads, in_lba = 0;
+	uLong crc = crc32(0, NULL, 0);
+	uint64_t n = 0;
+	unsigned int i;
 
 	nvme_ledger_forget(ns, slba, nlb);
-	if (!ctrl->p.ledger || !nvme_ledger_of(ns) || ctrl->bounce_bytes + nlb * 4 > NVME_BOUNCE_MAX)
+	if (!ctrl->p.ledger || !nvme_ledger_of(ns) ||
+	    ctrl->bounce_bytes + nlb * 4 > NVME_BOUNCE_MAX)
 		return;
+	if (!ctrl->ledger_buf)
+		ctrl->ledger_buf = malloc(NVME_LEDGER_CHUNK);
 	req->crcs = malloc(nlb * sizeof(*req->crcs));
-	block = malloc(lba_size);
-	if (!req->crcs || !block)
+	if (!req->crcs || !ctrl->ledger_buf)
 		goto fail;
-	for (n = 0; n < nlb; n++) {
-		uint32_t got = 0;
+	/* guest memory in large reads; an LBA may straddle sg entries */
+	for (i = 0; i < nsg; i++) {
+		uint64_t off;
 
-		/* an LBA may straddle sg entries (PRP pages of 4 KiB) */
-		while (got < lba_size) {
-			uint64_t left;
-
-			if (i >= nsg)
-				goto fail;
-			left = req->sg[i].len - off;
-			uint32_t take = (uint32_t)MIN(left, (uint64_t)(lba_size - got));
+		for (off = 0; off < req->sg[i].len; off += NVME_LEDGER_CHUNK) {
+			uint64_t chunk = MIN(req->sg[i].len - off, (uint64_t)NVME_LEDGER_CHUNK);
+			const uint8_t *p = ctrl->ledger_buf;
 
 			if (ctrl->ops->dma_read(ctrl->opaque, req->sg[i].addr + off,
-						block + got, take))
+						ctrl->ledger_buf, chunk))
 				goto fail;
-			got += take;
-			off += take;
-			if (off == req->sg[i].len) {
-				i++;
-				off = 0;
+			while (chunk) {
+				uint32_t take = (uint32_t)MIN(chunk, (uint64_t)(lba_size - in_lba));
+
+				if (n == nlb)
+					goto fail;	/* more data than LBAs */
+				crc = crc32(crc, p, take);
+				p += take;
+				chunk -= take;
+				in_lba += take;
+				if (in_lba == lba_size) {
+					req->crcs[n++] = (uint32_t)crc;
+					crc = crc32(0, NULL, 0);
+					in_lba = 0;
+				}
 			}
 		}
-		req->crcs[n] = nvme_crc32(block, lba_size);
 	}
-	free(block);
+	if (n != nlb)
+		goto fail;
 	req->crc_slba = slba;
 	req->crc_nlb = nlb;
 	/* counted as the request's bounce bytes, like a Compare buffer */
@@ -122,7 +104,6 @@ void nvme_ledger_write_start(struct nvme_ctrl *ctrl, struct nvme_req *req,
 	ctrl->bounce_bytes += nlb * 4;
 	return;
 fail:
-	free(block);
 	free(req->crcs);
 	req->crcs = NULL;
 }
@@ -142,7 +123,7 @@ void nvme_ledger_zero(struct nvme_ctrl *ctrl, struct nvme_ns *ns, uint64_t slba,
 		nvme_ledger_forget(ns, slba, nlb);
 		return;
 	}
-	crc = nvme_crc32(zero, 1u << ns->lbads);
+	crc = (uint32_t)crc32(0, zero, 1u << ns->lbads);
 	free(zero);
 	nlb = MIN(nlb, ns->nlbas - slba);
 	for (n = 0; n < nlb; n++)

@@ -142,7 +142,10 @@ struct nvme_ctrl_params {
 	 * urgent priority class offered (the host selects it with CC.AMS).
 	 */
 	uint8_t ams;
-	/* keep the ledger of acknowledged writes (nvme_ctrl_ledger) */
+	/*
+	 * Keep the ledger of acknowledged writes (nvme_ctrl_ledger): a read
+	 * and a CRC of every Write's data, so off unless asked for.
+	 */
 	bool ledger;
 };
 

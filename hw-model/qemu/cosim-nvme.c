@@ -746,7 +746,7 @@ static Property cosim_nvme_props[] = {
     DEFINE_PROP_UINT8("ams", CosimNvmeState, ams, 0),
     DEFINE_PROP_UINT32("volatile-cache-mb", CosimNvmeState, volatile_cache_mb,
                        0),
-    DEFINE_PROP_BOOL("ledger", CosimNvmeState, ledger, true),
+    DEFINE_PROP_BOOL("ledger", CosimNvmeState, ledger, false),
     DEFINE_PROP_STRING("faults", CosimNvmeState, faults),
     DEFINE_PROP_END_OF_LIST(),
 };

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.device
 
 @pytest.fixture
 def drive(launch, image):
-    vm = launch(qemu_args(image, ctrl_props="serial=QT0001,volatile-cache-mb=1"))
+    vm = launch(qemu_args(image, ctrl_props="serial=QT0001,volatile-cache-mb=1,ledger=on"))
     nvme = Nvme.attach(vm)
     nvme.enable()
     return vm, nvme, nvme.create_io_queues(1, 16)

@@ -67,6 +67,7 @@ class FaultGuest:
         # without it, only from failing commands and an explicit rescan.
         cfg.controller.ns_notice_aen = notice_aen
         cfg.controller.volatile_cache_mb = VOLATILE_CACHE_MB
+        cfg.controller.ledger = True        # checked after every case
         self.driver = driver
         self.chardev = CHARDEV[driver]
         name = f"faults-{driver}" + ("" if notice_aen else "-no-aen")

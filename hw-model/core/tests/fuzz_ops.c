@@ -467,6 +467,7 @@ unsigned int fuzz_run(struct fuzz_src *r, unsigned int steps)
 	fuzz_rules_added = 0;
 	nvme_ctrl_params_default(&p);
 	p.ams = (how >> 1) & 1;		/* CC.AMS = WRR is refused without it */
+	p.ledger = true;
 	if (!pick(r, 4))
 		p.mdts = (uint8_t)pick(r, 11);	/* 0: the model's own 8 MiB bound */
 	fh = fh_new(&p);

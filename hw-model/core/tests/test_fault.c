@@ -935,7 +935,12 @@ static void test_ledger(void)
 	uint64_t nlbas;
 	unsigned int lbads;
 
-	up(&e);
+	nvme_ctrl_params_default(&p);
+	p.ledger = true;
+	e.fh = fh_new(&p);
+	fh_attach_ns(e.fh, 1, 9, NLBAS);
+	fh_enable(e.fh, 32);
+	fh_create_io_pair(e.fh, &e.q, 1, 64);
 	memset(e.fh->disk[1], 0xaa, NLBAS * 512);
 	g_assert_cmpint(ledger_vs_medium(&e, 16), ==, -1);
 	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);
@@ -978,9 +983,8 @@ static void test_ledger(void)
 	g_assert_cmpuint(nlbas, ==, 0);
 	fh_free(e.fh);
 
-	/* ledger=off keeps none */
+	/* off by default: none kept */
 	nvme_ctrl_params_default(&p);
-	p.ledger = false;
 	e.fh = fh_new(&p);
 	fh_attach_ns(e.fh, 1, 9, NLBAS);
 	fh_enable(e.fh, 32);
