@@ -35,8 +35,8 @@ def qemu_args(image):
     return " ".join([
         "-machine q35 -nodefaults",
         *[f"-L {d}" for d in paths.FIRMWARE_DIRS],
-        # a volatile write cache: Writes take its extra read stage
-        "-device cosim-nvme,id=nvme0,serial=FUZZ0001,volatile-cache-mb=1",
+        # a volatile write cache and the ledger: Writes take their extra stages
+        "-device cosim-nvme,id=nvme0,serial=FUZZ0001,volatile-cache-mb=1,ledger=on",
         # -fork=N runs N fuzzing processes on the one image: no image lock
         f"-blockdev driver=file,filename={image},locking=off,node-name=d0",
         "-device cosim-nvme-ns,bus=nvme0,drive=d0,nsid=1",

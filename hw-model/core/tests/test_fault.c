@@ -14,13 +14,18 @@ struct env {
 	struct fh_queue q;
 };
 
-static void up(struct env *e)
+static void up_with(struct env *e, const struct nvme_ctrl_params *p)
 {
-	e->fh = fh_new(NULL);
+	e->fh = fh_new(p);
 	fh_attach_ns(e->fh, 1, 9, NLBAS);
 	fh_attach_ns(e->fh, 2, 9, NLBAS);
 	fh_enable(e->fh, 32);
 	fh_create_io_pair(e->fh, &e->q, 1, 64);
+}
+
+static void up(struct env *e)
+{
+	up_with(e, NULL);
 }
 
 static struct nvme_fault_spec spec(enum nvme_fault_action a)
@@ -937,10 +942,7 @@ static void test_ledger(void)
 
 	nvme_ctrl_params_default(&p);
 	p.ledger = true;
-	e.fh = fh_new(&p);
-	fh_attach_ns(e.fh, 1, 9, NLBAS);
-	fh_enable(e.fh, 32);
-	fh_create_io_pair(e.fh, &e.q, 1, 64);
+	up_with(&e, &p);
 	memset(e.fh->disk[1], 0xaa, NLBAS * 512);
 	g_assert_cmpint(ledger_vs_medium(&e, 16), ==, -1);
 	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);
@@ -984,11 +986,7 @@ static void test_ledger(void)
 	fh_free(e.fh);
 
 	/* off by default: none kept */
-	nvme_ctrl_params_default(&p);
-	e.fh = fh_new(&p);
-	fh_attach_ns(e.fh, 1, 9, NLBAS);
-	fh_enable(e.fh, 32);
-	fh_create_io_pair(e.fh, &e.q, 1, 64);
+	up(&e);
 	g_assert_cmphex(write_sc(&e, 16, 2, 0x11), ==, 0);
 	g_assert_null(nvme_ctrl_ledger(e.fh->ctrl, 1, &nlbas, &lbads));
 	fh_free(e.fh);
