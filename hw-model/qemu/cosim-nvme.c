@@ -644,7 +644,8 @@ static void cosim_nvme_reset(DeviceState *dev)
 }
 
 /*
- * Power loss and power back on: every command in flight is gone without a
+ * Power loss and power back on: block requests already out finish (the
+ * power goes just after them), commands still held are gone without a
  * completion, the volatile write caches lose what was not durable, and the
  * controller comes back in its power-on state (CC.EN=0, no queues).  The
  * PCI function keeps its configuration, so the host notices only as a
