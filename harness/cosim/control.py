@@ -77,7 +77,7 @@ def stats(guest, ctrl="nvme0"):
 
 def power_loss(guest, ctrl="nvme0"):
     """The controller loses power and gets it back (cosim-nvme-power-loss):
-    held commands vanish, every namespace's volatile write cache
+    commands vanish, every namespace's volatile write cache
     (controller.volatile_cache_mb) loses what was neither FUA nor flushed,
     and the controller restarts disabled; the driver finds out through its
     timeouts and resets it.  Returns the 512-byte sectors lost."""

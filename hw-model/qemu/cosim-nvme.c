@@ -644,22 +644,24 @@ static void cosim_nvme_reset(DeviceState *dev)
 }
 
 /*
- * Power loss and power back on: block requests already out finish (the
- * power goes just after them), commands still held are gone without a
- * completion, the volatile write caches lose what was not durable, and the
+ * Power loss and power back on: commands are gone without a completion
+ * (block requests already out still reach the medium), the volatile write
+ * caches lose what was not durable, and the
  * controller comes back in its power-on state (CC.EN=0, no queues).  The
  * PCI function keeps its configuration, so the host notices only as a
  * controller that stopped answering: its commands time out, and it resets
- * and brings the controller up again.  Requests are drained to the end
- * (no orphans): what reaches the image must be decided before the caches
- * are rolled back.
+ * and brings the controller up again.  The core is reset first, so that it
+ * fetches nothing more while the namespaces drain; the requests it orphans
+ * are then drained to the end, every namespace's, before any cache is
+ * rolled back: what reaches the image must be settled first, and nothing
+ * may complete into a cache while it is written back.
  */
 int64_t cosim_nvme_power_loss(CosimNvmeState *s, Error **errp)
 {
     int64_t lost;
 
-    cosim_nvme_drain(s, false);
     nvme_ctrl_reset(s->ctrl);
+    cosim_nvme_drain(s, false);
     lost = cosim_nvme_ns_power_loss(s, errp);
     trace_cosim_nvme_power_loss(lost);
     return lost;

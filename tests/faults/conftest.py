@@ -229,13 +229,13 @@ def _use_fault_guest(request, fault_guests, driver, notice_aen):
         problems = fgst.guest.console_problems(results.console_at)
     finally:
         results.close()
-    if lie:
-        selftest_verdict(request.node, lie, results.path)
-        return
     if problems:
         fgst.guest.healthy = False
         pytest.fail("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
                     f"\n  console: {fgst.guest.console.path}")
+    if lie:         # the self-test's verdict replaces the ledger's
+        selftest_verdict(request.node, lie, results.path)
+        return
     rep = getattr(request.node, "rep_call", None)
     if verdict is not None and not verdict and rep and rep.passed:
         pytest.fail("the medium differs from what the controller acknowledged:\n" +
