@@ -106,8 +106,18 @@ def ledger_check(guest, path=None, ctrl="nvme0"):
     ledger.bin in the run directory) and compare it with the images:
     a cosim.ledger.LedgerCheck, true when every LBA matches."""
     path = Path(path or Path(guest.rundir) / "ledger.bin")
-    guest.vm.command("cosim-nvme-ledger-save", id=ctrl, path=str(path))
-    return ledger.check(path, namespace_images(guest.vm))
+    vm = guest.vm
+    # the vCPUs stay stopped until the images are read: a Write the guest
+    # sends after the save would otherwise look like a lie
+    running = vm.command("query-status")["running"]
+    if running:
+        vm.command("stop")
+    try:
+        vm.command("cosim-nvme-ledger-save", id=ctrl, path=str(path))
+        return ledger.check(path, namespace_images(vm))
+    finally:
+        if running:
+            vm.command("cont")
 
 
 def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):

@@ -218,12 +218,24 @@ void cosim_nvme_stale_drop(CosimNvmeNs *ns, uint64_t offset, uint64_t len)
 {
     uint64_t sector = offset / COSIM_NVME_CACHE_SECTOR;
     uint64_t end = DIV_ROUND_UP(offset + len, COSIM_NVME_CACHE_SECTOR);
+    GHashTableIter it;
+    gpointer key;
 
     if (!ns->stale || !g_hash_table_size(ns->stale)) {
         return;
     }
-    for (; sector < end; sector++) {
-        g_hash_table_remove(ns->stale, &sector);
+    if (end - sector <= g_hash_table_size(ns->stale)) {
+        for (; sector < end; sector++) {
+            g_hash_table_remove(ns->stale, &sector);
+        }
+        return;
+    }
+    /* a large range (Deallocate) over a few entries: walk the entries */
+    g_hash_table_iter_init(&it, ns->stale);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (*(uint64_t *)key >= sector && *(uint64_t *)key < end) {
+            g_hash_table_iter_remove(&it);
+        }
     }
 }
 

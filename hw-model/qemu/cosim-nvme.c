@@ -196,7 +196,10 @@ static void cosim_nvme_io_done(void *opaque, int ret)
     if (r->iov.iov) {
         qemu_iovec_destroy(&r->iov);
     }
-    g_free(r->old);
+    if (r->old) {
+        s->old_bytes -= r->io->len;
+        g_free(r->old);
+    }
     if (r->io->op == NVME_IO_READ && ret == 0) {
         cosim_nvme_stale_serve(ns, PCI_DEVICE(s), r->io);
     }
@@ -253,19 +256,31 @@ static void cosim_nvme_old_saved(void *opaque, int ret)
     }
     qemu_iovec_destroy(&r->iov);
     memset(&r->iov, 0, sizeof(r->iov));
+    r->s->old_bytes -= r->io->len;
     g_free(r->old);
     r->old = NULL;
     cosim_nvme_io_dma(r);
 }
 
-static void cosim_nvme_save_old(CosimNvmeIo *r)
+/*
+ * Old data held for Writes in flight, all queues together: the guest picks
+ * how many large Writes are out at once.  Beyond it a Write goes through
+ * (durable, no stale-read), as a cache with a fixed buffer pool would.
+ */
+#define COSIM_NVME_OLD_MAX (64ull << 20)
+
+static bool cosim_nvme_save_old(CosimNvmeIo *r)
 {
-    /* bounded by the cache size (cosim_nvme_cache_holds) or the MDTS */
+    if (r->s->old_bytes + r->io->len > COSIM_NVME_OLD_MAX) {
+        return false;
+    }
+    r->s->old_bytes += r->io->len;
     r->old = g_malloc(r->io->len);
     qemu_iovec_init(&r->iov, 1);
     qemu_iovec_add(&r->iov, r->old, r->io->len);
     r->aiocb = blk_aio_preadv(r->blk, r->io->offset, &r->iov, 0,
                               cosim_nvme_old_saved, r);
+    return true;
 }
 
 static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
@@ -326,12 +341,11 @@ static void cosim_nvme_io_submit(void *opaque, struct nvme_io *io)
                       cosim_nvme_cache_holds(ns->cache, io->len);
 
         cosim_nvme_stale_drop(ns, io->offset, io->len);
-        if (ns->cache && !cached) {
-            cosim_nvme_cache_persist(ns->cache, io->offset, io->len);
-        }
-        if (cached || io->stale_read) {
-            cosim_nvme_save_old(r);
+        if ((cached || io->stale_read) && cosim_nvme_save_old(r)) {
             return;
+        }
+        if (ns->cache) {
+            cosim_nvme_cache_persist(ns->cache, io->offset, io->len);
         }
     }
     cosim_nvme_io_dma(r);

@@ -42,6 +42,7 @@ struct CosimNvmeState {
     struct nvme_ctrl *ctrl;
     struct nvme_ctrl_params params;
     QTAILQ_HEAD(, CosimNvmeIo) ios;     /* block requests in flight */
+    uint64_t old_bytes;                 /* their saved old data (COSIM_NVME_OLD_MAX) */
     Error *migration_blocker;
 
     /* properties */
