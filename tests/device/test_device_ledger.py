@@ -26,8 +26,10 @@ def write(nvme, q, slba, byte, nlb=8):
 
 def check(vm, tmp_path):
     path = tmp_path / "ledger.bin"
-    assert vm.command("cosim-nvme-ledger-save", id="nvme0", path=str(path))["lbas"] >= 0
-    return ledger.check(path, control.namespace_images(vm))
+    saved = vm.command("cosim-nvme-ledger-save", id="nvme0", path=str(path))["lbas"]
+    result = ledger.check(path, control.namespace_images(vm))
+    assert result.checked == saved and not result.skipped, (saved, result)
+    return result
 
 
 def test_ledger_names_each_lie(drive, tmp_path):
