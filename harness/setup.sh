@@ -8,7 +8,7 @@ PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       clang libclang-rt-14-dev
       libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
       seabios qemu-system-data
-      linux-image-amd64 linux-headers-amd64 kmod cpio
+      linux-image-amd64 linux-headers-amd64 kmod cpio squashfs-tools
       busybox-static fio nvme-cli sg3-utils
       python3 python3-pytest python3-pytest-timeout python3-pytest-xdist flake8
       python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu"

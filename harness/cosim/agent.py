@@ -57,9 +57,16 @@ class Agent:
         return line.decode(errors="replace").rstrip("\r")
 
     def wait_ready(self, timeout):
+        """Wait for the agent's greeting; returns the guest's uptime (s) when
+        init started and when the agent came up."""
         deadline = time.monotonic() + timeout
-        while self._readline(deadline, f"boot, {timeout:.0f}s") != "@@READY":
-            pass
+        while True:
+            line = self._readline(deadline, f"boot, {timeout:.0f}s")
+            if line.startswith("@@BOOTFAIL "):
+                raise AgentError(f"guest boot failed: {line[len('@@BOOTFAIL '):]}")
+            if line.startswith("@@READY"):
+                init, ready = (float(f) for f in line.split()[1:3])
+                return init, ready
 
     def run(self, cmd, timeout):
         rid = next(self._ids)

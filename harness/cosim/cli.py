@@ -131,24 +131,33 @@ def progress(what, console_path):
         shower.join()
 
 
+def boot_phases(phases, driver):
+    """One line: where the time to a ready guest went."""
+    names = {"qemu": "QEMU start-up", "kernel": "firmware+kernel", "init": "init",
+             "driver": "driver load"}
+    parts = [f"{names[k]} {v:.2f}s" for k, v in {**phases, "driver": driver}.items()]
+    return " + ".join(parts)
+
+
 def sim(args):
     cfg = config.load(args.config, model=args.model, driver=args.driver)
     qemu_build.build()
     from .machine import Guest      # needs QEMU's python/, fetched by the build
     interactive = args.cmd is None
-    t0 = time.monotonic()
     guest = Guest(cfg, name="sim", interactive=interactive)
     with ExitStack() as stack:
         with progress("booting the guest", guest.console.path):
             stack.enter_context(guest)
-        t_boot = time.monotonic() - t0
+        t0 = time.monotonic()
         with progress(f"loading {cfg.driver.name}", guest.console.path):
             guest.load_driver()
-        t_ready = time.monotonic() - t0
+        t_driver = time.monotonic() - t0
+        t_ready = sum(guest.boot_phases.values()) + t_driver
         info = (f"nvme-cosim: model={cfg.controller.model} driver={cfg.driver.name} "
                 f"config={cfg.source}\n{summary(guest)}\n"
-                f"  boot {t_boot:.1f}s, driver ready {t_ready:.1f}s after QEMU start; "
-                f"logs in {guest.rundir}\n"
+                f"  driver ready {t_ready:.2f}s after QEMU start: "
+                f"{boot_phases(guest.boot_phases, t_driver)}\n"
+                f"  logs in {guest.rundir}\n"
                 f"  QMP: {guest.qmp_sock}  (make qmp-shell)")
         if not interactive:
             print(info, file=sys.stderr)
@@ -182,7 +191,8 @@ def main(argv=None):
         if args.what == "qemu":
             qemu_build.build(fuzz=args.fuzz)
         elif args.what == "image":
-            print(image.build()[1])
+            img = image.build()
+            print(f"{img.kernel}\n{img.initramfs}\n{img.tools}")
         else:
             sys.exit(sim(args))
     except (config.ConfigError, GuestError, BuildError) as e:

@@ -14,3 +14,6 @@ CONFIG_PXB=y
 # pci_expander_bridge.c links against the CXL code, which needs the type 3 device
 CONFIG_CXL=y
 CONFIG_CXL_MEM_DEVICE=y
+# the guest's read-only tools disk (fio, nvme-cli, sg3_utils and their libraries)
+CONFIG_VIRTIO_PCI=y
+CONFIG_VIRTIO_BLK=y
