@@ -63,10 +63,11 @@ test-faults: qemu
 oracle-selftest: qemu
 	@ORACLE_SELFTEST=1 $(call PYTEST,-v -m faults)
 
-# fio on nvme_scsi + cosim-nvme, Linux nvme + QEMU nvme and both crossings, as ratios.
-# BENCH_RUNTIME: seconds per job.  Never part of `make test`.
+# fio on nvme_scsi + cosim-nvme, Linux nvme + QEMU nvme and both crossings, as
+# ratios; BENCH_REPEAT interleaved repetitions (default 3) of BENCH_RUNTIME
+# seconds per job (default 10).  Never part of `make test`.
 bench: qemu
-	@$(PY) -m cosim.bench $(BENCH_RUNTIME)
+	@$(PY) -m cosim.bench
 
 test-unit: setup
 	@$(MAKE) -s -C hw-model check

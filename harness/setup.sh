@@ -11,6 +11,7 @@ PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       linux-image-amd64 linux-headers-amd64 kmod cpio squashfs-tools
       busybox-static fio nvme-cli sg3-utils
       python3 python3-pytest python3-pytest-timeout python3-pytest-xdist flake8
+      python3-matplotlib
       python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu"
 
 missing=""

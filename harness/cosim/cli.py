@@ -131,12 +131,13 @@ def progress(what, console_path):
         shower.join()
 
 
-def boot_phases(phases, driver):
-    """One line: where the time to a ready guest went."""
+def ready_phases(phases):
+    """One line: where the time to a ready driver went."""
     names = {"qemu": "QEMU start-up", "kernel": "firmware+kernel", "init": "init",
              "driver": "driver load"}
-    parts = [f"{names[k]} {v:.2f}s" for k, v in {**phases, "driver": driver}.items()]
-    return " + ".join(parts)
+    what = "driver" if "driver" in phases else "guest"
+    return (f"{what} ready {sum(phases.values()):.2f}s after QEMU start: " +
+            " + ".join(f"{names[k]} {v:.2f}s" for k, v in phases.items()))
 
 
 def sim(args):
@@ -148,15 +149,11 @@ def sim(args):
     with ExitStack() as stack:
         with progress("booting the guest", guest.console.path):
             stack.enter_context(guest)
-        t0 = time.monotonic()
         with progress(f"loading {cfg.driver.name}", guest.console.path):
             guest.load_driver()
-        t_driver = time.monotonic() - t0
-        t_ready = sum(guest.boot_phases.values()) + t_driver
         info = (f"nvme-cosim: model={cfg.controller.model} driver={cfg.driver.name} "
                 f"config={cfg.source}\n{summary(guest)}\n"
-                f"  driver ready {t_ready:.2f}s after QEMU start: "
-                f"{boot_phases(guest.boot_phases, t_driver)}\n"
+                f"  {ready_phases(guest.ready_phases())}\n"
                 f"  logs in {guest.rundir}\n"
                 f"  QMP: {guest.qmp_sock}  (make qmp-shell)")
         if not interactive:

@@ -173,6 +173,7 @@ class Guest:
         # Called after every run() as hook(cmd, Result or AgentError, seconds).
         self.run_hooks = []
         self.boot_phases = {}   # seconds per phase of the last boot (_note_boot_phases)
+        self.driver_load = None  # seconds the last load_driver() took
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -421,6 +422,7 @@ class Guest:
         params = self.cfg.driver.params if params is None else params
         if name == "none":
             return
+        t0 = time.monotonic()
         pattern = "/sys/block/sd*" if name == "nvme_scsi" else "/sys/block/nvme*n*"
         self.run(f"modprobe {name} {params}", timeout=DRIVER_TIMEOUT)
         # modprobe returns after probe() has run: a controller the driver did not
@@ -429,10 +431,16 @@ class Guest:
             log = self.run(f"dmesg | grep -E '{name}|nvme' | tail -5").output
             raise GuestError(f"{name} did not bind the controller:\n{log}"
                              f"  console: {self.console.path}")
-        if not wait_disks:
-            return
-        self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
-                        f"{self.expected_disks(name, params)} ]", timeout=DRIVER_TIMEOUT)
+        if wait_disks:
+            self.wait_until(f"[ $(ls -d {pattern} 2>/dev/null | wc -l) -ge "
+                            f"{self.expected_disks(name, params)} ]", timeout=DRIVER_TIMEOUT)
+        self.driver_load = time.monotonic() - t0
+
+    def ready_phases(self):
+        """Where the time from QEMU's start to a ready driver went, in seconds:
+        the boot's phases and the last driver load (none with driver "none")."""
+        driver = {} if self.driver_load is None else {"driver": self.driver_load}
+        return {**self.boot_phases, **driver}
 
     def expected_disks(self, name=None, params=None):
         """How many disks the driver shows for the config's namespaces:

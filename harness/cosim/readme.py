@@ -27,6 +27,8 @@ NOT_RUN = {
     "make test": "the suite itself",
     "make test LIBVIRT_URI=embed": "the suite itself, through libvirt",
     "make interop LIBVIRT_URI=embed": "the interop matrix: longer than make test",
+    "make bench": "a measurement, not a test: ~15 min (its arithmetic: test_bench.py)",
+    "make bench BENCH_REPEAT=5 BENCH_RUNTIME=20": "the same, longer",
 }
 # Shell lines that start another host's work (the multi-host recipe).
 REMOTE = re.compile(r"^(for h in|ssh |scp |wait$)")
