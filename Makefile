@@ -47,8 +47,9 @@ PYTEST = $(PY) -m pytest $(XDIST) $(1) $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests" >&2; exit 1; fi; \
 	 exit $$rc
 
+# --durations: the ten slowest tests, where to look when the suite grows slow.
 test: qemu qemu-fuzz
-	@$(call PYTEST,-m "not (faults or interop) or smoke")
+	@$(call PYTEST,--durations=10 -m "not (faults or interop) or smoke")
 
 # Every config in configs/ x {nvme_scsi, nvme} x {cosim-nvme, QEMU nvme}.
 # -v: each cell's name as it starts and its outcome with [ n%] as it ends.

@@ -22,7 +22,7 @@ from .errors import BootRetry, GuestError
 paths.use_qemu_python()
 from qemu.machine import QEMUMachine  # noqa: E402  (needs the path above)
 
-BOOT_TIMEOUT = 120          # s; a TCG boot takes ~6 s, ~30 s with four guests per core
+BOOT_TIMEOUT = 60           # s; a TCG boot takes ~2-3 s, ~15 s with four guests per core
 # A boot that hangs is stopped and tried again this many times, with a warning
 # and its logs kept (rundir/hung-boot-N): under TCG a boot very rarely hangs
 # before userspace, and one such boot should not fail a whole suite.
