@@ -65,7 +65,10 @@ class Agent:
             if line.startswith("@@BOOTFAIL "):
                 raise AgentError(f"guest boot failed: {line[len('@@BOOTFAIL '):]}")
             if line.startswith("@@READY"):
-                init, ready = (float(f) for f in line.split()[1:3])
+                try:
+                    init, ready = (float(f) for f in line.split()[1:3])
+                except ValueError:
+                    raise AgentError(f"malformed greeting from the guest agent: {line!r}")
                 return init, ready
 
     def run(self, cmd, timeout):

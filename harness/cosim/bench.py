@@ -95,9 +95,13 @@ def summarize(runs):
     for name, num, den, _ in RATIOS:
         if num not in by_stack or den not in by_stack:
             continue
-        ratios[name] = {job: spread([n["jobs"][job]["iops"] / d["jobs"][job]["iops"]
-                                     for n, d in zip(by_stack[num], by_stack[den])])
-                        for job in by_stack[num][0]["jobs"]}
+        ratios[name] = {}
+        for job in by_stack[num][0]["jobs"]:
+            pairs = [(n["jobs"][job]["iops"], d["jobs"][job]["iops"])
+                     for n, d in zip(by_stack[num], by_stack[den])]
+            if any(d == 0 for _, d in pairs):
+                raise ValueError(f"{den} did no IO in {job}: no ratio against it")
+            ratios[name][job] = spread([n / d for n, d in pairs])
     return {"repeat": reps.pop(), "stacks": stacks, "ratios": ratios}
 
 
@@ -180,17 +184,19 @@ def env_int(name, default):
 
 def main():
     runtime, repeat = env_int("BENCH_RUNTIME", 10), env_int("BENCH_REPEAT", 3)
+    paths.RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {name: paths.RESULTS / f"bench.{name}" for name in ("json", "md", "png")}
+    head = {"runtime_s": runtime, "jobs": dict(JOBS)}
     runs = []
     for rep in range(1, repeat + 1):
         for label, model, driver, controller in STACKS:
             print(f"bench: repetition {rep}/{repeat}: {label}", file=sys.stderr, flush=True)
             runs.append({"rep": rep, **measure_stack(label, model, driver, controller,
                                                      runtime)})
+            # what was measured survives a later failure
+            out["json"].write_text(json.dumps({**head, "runs": runs}, indent=1))
     summary = summarize(runs)
-    paths.RESULTS.mkdir(parents=True, exist_ok=True)
-    out = {name: paths.RESULTS / f"bench.{name}" for name in ("json", "md", "png")}
-    out["json"].write_text(json.dumps({"runtime_s": runtime, "jobs": dict(JOBS),
-                                       "runs": runs, **summary}, indent=1))
+    out["json"].write_text(json.dumps({**head, "runs": runs, **summary}, indent=1))
     report = markdown(summary, runtime)
     out["md"].write_text(report)
     plot(summary, out["png"])

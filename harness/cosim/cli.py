@@ -2,7 +2,7 @@
 """Command line behind the Makefile:
 
     python3 -m cosim qemu                      build QEMU with the model
-    python3 -m cosim image                     build the driver and the guest initramfs
+    python3 -m cosim image                     build the driver and the guest image
     python3 -m cosim sim [--cmd CMD]           boot, load the driver, summary, shell
 """
 import argparse
@@ -133,7 +133,7 @@ def progress(what, console_path):
 
 def ready_phases(phases):
     """One line: where the time to a ready driver went."""
-    names = {"qemu": "QEMU start-up", "kernel": "firmware+kernel", "init": "init",
+    names = {"qemu": "QEMU+firmware", "kernel": "kernel", "init": "init",
              "driver": "driver load"}
     what = "driver" if "driver" in phases else "guest"
     return (f"{what} ready {sum(phases.values()):.2f}s after QEMU start: " +
@@ -172,7 +172,7 @@ def main(argv=None):
     q = sub.add_parser("qemu", help="build QEMU with the cosim-nvme model")
     q.add_argument("--fuzz", action="store_true",
                    help="QEMU's fuzzer instead (clang, ASan + UBSan): qemu-fuzz-x86_64")
-    sub.add_parser("image", help="build the driver and the guest initramfs")
+    sub.add_parser("image", help="build the driver, the guest kernel, initramfs and tools disk")
     s = sub.add_parser("sim", help="boot a guest with the driver loaded")
     s.add_argument("--config", default=os.environ.get("CONFIG") or None)
     s.add_argument("--model", default=os.environ.get("MODEL") or None,

@@ -3,6 +3,7 @@
 module against Debian's kernel headers, a small busybox initramfs holding that
 module and the kernel modules it needs, and a read-only tools disk with the
 few host programs the tests run in the guest (with their shared libraries)."""
+import fcntl
 import functools
 import lzma
 import os
@@ -87,7 +88,7 @@ def extract_vmlinux(release):
     again only when the bzImage changes."""
     bzimage = paths.kernel_image(release)
     out = paths.GUEST / f"vmlinux-{release}"
-    if out.exists() and out.stat().st_mtime >= bzimage.stat().st_mtime:
+    if _fresh(out, [bzimage]):
         return out
     data = bzimage.read_bytes()
     # x86 boot protocol (Documentation/x86/boot.rst): the compressed payload
@@ -100,18 +101,16 @@ def extract_vmlinux(release):
     start = (setup_sects + 1) * 512 + offset
     payload = data[start:start + length]
     if not payload.startswith(b"\xfd7zXZ\x00"):
-        raise BuildError(f"{bzimage}: payload is not xz (Debian's CONFIG_KERNEL_XZ); "
-                         "boot that kernel as a bzImage instead")
+        raise BuildError(f"{bzimage}: payload is not xz (Debian's CONFIG_KERNEL_XZ)")
+    xz = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
     try:
-        elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+        elf = xz.decompress(payload)
     except lzma.LZMAError as e:
         raise BuildError(f"{bzimage}: its xz payload does not decompress: {e}") from e
-    if not elf.startswith(b"\x7fELF"):
-        raise BuildError(f"{bzimage}: the payload is not an ELF kernel")
+    if not xz.eof or not elf.startswith(b"\x7fELF"):
+        raise BuildError(f"{bzimage}: the payload is not a whole ELF kernel")
     paths.GUEST.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(elf)
-    os.replace(tmp, out)
+    _replace(out, lambda tmp: tmp.write_bytes(elf))
     log(f"extracted {out.name} ({len(elf) >> 20} MiB) from {bzimage}")
     return out
 
@@ -129,22 +128,53 @@ class GuestImage(NamedTuple):
     tools: Path         # squashfs the guest mounts read-only on /tools
 
 
-def _fresh(out, inputs):
-    return out.exists() and all(p.stat().st_mtime <= out.stat().st_mtime for p in inputs)
+def _changed(p):
+    """When `p` last changed: dpkg keeps a package's own mtimes, so an
+    upgraded program can look older than what was built from it; its ctime
+    is when it was installed."""
+    st = p.stat()
+    return max(st.st_mtime, st.st_ctime)
+
+
+def _fresh(out, inputs, manifest=None):
+    """Whether `out` is newer than all `inputs` and, given a `manifest` (the
+    list of what went in), was built from that same list."""
+    if not out.exists() or any(_changed(p) > out.stat().st_mtime for p in inputs):
+        return False
+    listed = out.with_name(out.name + ".list")
+    return manifest is None or (listed.exists() and listed.read_text() == manifest)
+
+
+def _replace(out, write, manifest=None):
+    """Write `out` through a temporary file of this process, so a reader never
+    sees half of it; then record the `manifest` it was built from."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if manifest is not None:
+        out.with_name(out.name + ".list").write_text(manifest)
 
 
 @functools.cache
 def build(release=None):
     """The guest's kernel, initramfs and tools disk, each rebuilt only when
     what it is made of changed.  Once per process: every guest a test run
-    boots uses the same image, and the driver's make alone costs ~0.6 s."""
+    boots uses the same image, and the driver's make alone costs ~0.6 s.
+    One process at a time (pytest-xdist workers build side by side)."""
     release = release or paths.guest_kernel_release()
-    module = build_driver(release)
-    tools = _build_tools()
-    out = paths.GUEST / f"initramfs-{release}.cpio"
-    if not _fresh(out, [*_inputs(release, module), tools]):
-        _build_initramfs(release, module, tools, out)
-    return GuestImage(extract_vmlinux(release), out, tools)
+    paths.GUEST.mkdir(parents=True, exist_ok=True)
+    with open(paths.GUEST / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        module = build_driver(release)
+        tools, files = _build_tools()
+        out = paths.GUEST / f"initramfs-{release}.cpio"
+        manifest = "\n".join(files) + "\n"
+        if not _fresh(out, [*_inputs(release, module), tools], manifest):
+            _build_initramfs(release, module, files, out, manifest)
+        return GuestImage(extract_vmlinux(release), out, tools)
 
 
 def _tool_files():
@@ -165,25 +195,24 @@ def _build_tools():
     only the pages a program touches.  Uncompressed: TCG inflates slowly."""
     out = paths.GUEST / "tools.squashfs"
     files = _tool_files()
-    if _fresh(out, [Path(f) for f in files] + [Path(__file__)]):
-        return out
+    manifest = "\n".join(files) + "\n"
+    if _fresh(out, [Path(f) for f in files] + [Path(__file__)], manifest):
+        return out, files
     log(f"building {out}")
     root = paths.GUEST / "tools-root"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     for f in files:
         _copy(f, root)
-    tmp = out.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    subprocess.run(["mksquashfs", str(root), str(tmp), "-noI", "-noD", "-noF", "-noX",
-                    "-all-root", "-no-xattrs", "-quiet", "-no-progress"],
-                   check=True, stdout=subprocess.DEVNULL)
-    os.replace(tmp, out)
+    _replace(out, lambda tmp: subprocess.run(
+        ["mksquashfs", str(root), str(tmp), "-noI", "-noD", "-noF", "-noX", "-all-root",
+         "-no-xattrs", "-quiet", "-no-progress"], check=True, stdout=subprocess.DEVNULL),
+        manifest)
     log(f"{out.stat().st_size >> 20} MiB")
-    return out
+    return out, files
 
 
-def _build_initramfs(release, module, tools, out):
+def _build_initramfs(release, module, tool_files, out, manifest):
     log(f"building {out}")
     root = paths.GUEST / "root"
     shutil.rmtree(root, ignore_errors=True)
@@ -200,7 +229,7 @@ def _build_initramfs(release, module, tools, out):
             link.symlink_to("/bin/busybox")
 
     # Every tool and library at its usual path, as a link into /tools.
-    for f in _tool_files():
+    for f in tool_files:
         link = root / f.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(Path("/tools") / f.lstrip("/"))
@@ -226,11 +255,12 @@ def _build_initramfs(release, module, tools, out):
     shutil.copy2(GUEST_FILES / "profile", root / "etc" / "profile")
 
     # Uncompressed: under TCG the kernel unpacks it faster than it inflates gzip.
-    tmp = out.with_suffix(".tmp")
     files = subprocess.run(["find", ".", "-mindepth", "1"], cwd=root, check=True,
                            capture_output=True).stdout
-    with open(tmp, "wb") as f:
-        subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
-                       input=files, stdout=f, check=True)
-    os.replace(tmp, out)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
+                           input=files, stdout=f, check=True)
+    _replace(out, write, manifest)
     log(f"{out.stat().st_size >> 20} MiB")

@@ -258,9 +258,9 @@ class Guest:
                                     f"console and QEMU state are in {kept}\n{hang}"))
 
     def _note_boot_phases(self, host_ready, init, ready):
-        """Split the boot by the guest's clock, which starts at the VM's reset
-        (the kernel's clock is the TSC): QEMU's own start-up before that, then
-        firmware and kernel up to init, then init up to the agent."""
+        """Split the boot by the guest's clock, which starts early in the
+        kernel (tsc_early_init): QEMU's start-up and the firmware before that,
+        then the kernel up to init, then init up to the agent."""
         self.boot_phases = {"qemu": max(host_ready - ready, 0.0), "kernel": init,
                             "init": ready - init}
 

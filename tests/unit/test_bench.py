@@ -65,3 +65,8 @@ def test_bad_repeat_is_named(monkeypatch, value):
     monkeypatch.setenv("BENCH_REPEAT", value)
     with pytest.raises(SystemExit, match=f"BENCH_REPEAT='{value}'"):
         bench.env_int("BENCH_REPEAT", 3)
+
+
+def test_reference_without_io_is_named():
+    with pytest.raises(ValueError, match="did no IO in 4k randread QD1"):
+        bench.summarize(RUNS[:-1] + [run(REF, 3, 0)])
