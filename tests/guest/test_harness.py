@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from cosim import config, machine
+from cosim import config, image, machine
 from cosim.errors import BootRetry
 from cosim.machine import Guest, GuestError
 
@@ -73,3 +73,21 @@ def test_hung_boot_retried_once_then_reported(monkeypatch):
         assert (rundir / "console.log").exists()
     # both QEMUs, the hung one set aside and the last one, are gone
     assert len(launched) == 2 and not any(vm.is_running() for vm in launched)
+
+
+def test_tools_disk_that_does_not_mount_fails_the_boot(monkeypatch, tmp_path):
+    """A guest without its tools (fio, nvme-cli, sg3_utils) is not ready: the
+    boot fails at once, without a retry, saying why and naming the console."""
+    img = image.build()
+    not_squashfs = tmp_path / "tools.img"
+    not_squashfs.write_bytes(bytes(1 << 20))
+    monkeypatch.setattr(image, "build", lambda: img._replace(tools=not_squashfs))
+    guest = Guest(config.from_env(driver="none"), name="harness")
+    t0 = time.monotonic()
+    with pytest.raises(GuestError) as e:
+        with guest:
+            pass
+    assert time.monotonic() - t0 < machine.BOOT_TIMEOUT     # not found by the deadline
+    assert "guest boot failed: tools disk:" in str(e.value)
+    assert str(guest.console.path) in str(e.value)
+    assert guest.vm is None or not guest.vm.is_running()
