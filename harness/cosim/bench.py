@@ -45,11 +45,12 @@ REGION = "64M"
 
 def fio_result(job):
     """IOPS and completion-latency percentiles (µs) of one fio JSON job."""
-    iops = job["read"]["iops"] + job["write"]["iops"]
     side = job["read"] if job["read"]["total_ios"] else job["write"]
-    pct = side["clat_ns"].get("percentile", {})
-    return {"iops": iops, "p50_us": pct.get("50.000000", 0) / 1000,
-            "p99_us": pct.get("99.000000", 0) / 1000}
+    pct = side["clat_ns"].get("percentile")
+    if not side["total_ios"] or not pct:
+        raise ValueError(f"fio job {job.get('jobname', '?')!r} did no IO")
+    return {"iops": job["read"]["iops"] + job["write"]["iops"],
+            "p50_us": pct["50.000000"] / 1000, "p99_us": pct["99.000000"] / 1000}
 
 
 def measure_stack(label, model, driver, controller, runtime):

@@ -169,11 +169,12 @@ def build(release=None):
     with open(paths.GUEST / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         module = build_driver(release)
+        # The initramfs links to every file on the tools disk; a new list of
+        # files means a new disk, newer than the initramfs.
         tools, files = _build_tools()
         out = paths.GUEST / f"initramfs-{release}.cpio"
-        manifest = "\n".join(files) + "\n"
-        if not _fresh(out, [*_inputs(release, module), tools], manifest):
-            _build_initramfs(release, module, files, out, manifest)
+        if not _fresh(out, [*_inputs(release, module), tools]):
+            _build_initramfs(release, module, files, out)
         return GuestImage(extract_vmlinux(release), out, tools)
 
 
@@ -212,7 +213,7 @@ def _build_tools():
     return out, files
 
 
-def _build_initramfs(release, module, tool_files, out, manifest):
+def _build_initramfs(release, module, tool_files, out):
     log(f"building {out}")
     root = paths.GUEST / "root"
     shutil.rmtree(root, ignore_errors=True)
@@ -262,5 +263,5 @@ def _build_initramfs(release, module, tool_files, out, manifest):
         with open(tmp, "wb") as f:
             subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
                            input=files, stdout=f, check=True)
-    _replace(out, write, manifest)
+    _replace(out, write)
     log(f"{out.stat().st_size >> 20} MiB")

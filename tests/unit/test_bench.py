@@ -70,3 +70,9 @@ def test_bad_repeat_is_named(monkeypatch, value):
 def test_reference_without_io_is_named():
     with pytest.raises(ValueError, match="did no IO in 4k randread QD1"):
         bench.summarize(RUNS[:-1] + [run(REF, 3, 0)])
+
+
+def test_fio_job_without_io_is_refused_not_reported_as_zero_latency():
+    idle = {"iops": 0.0, "total_ios": 0, "clat_ns": {}}
+    with pytest.raises(ValueError, match="'job' did no IO"):
+        bench.fio_result({"jobname": "job", "read": idle, "write": idle})
