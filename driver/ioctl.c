@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Passthrough char device, one per controller (/dev/nvme_scsiN), speaking
- * Linux's <linux/nvme_ioctl.h> ABI so nvme-cli and other tools work; per
- * queue statistics in debugfs.
+ * Linux's <linux/nvme_ioctl.h> ABI so nvme-cli and other tools work.
  */
 #include <linux/kernel.h>
 #include <linux/module.h>
@@ -13,8 +12,6 @@
 #include <linux/uaccess.h>
 #include <linux/capability.h>
 #include <linux/dma-mapping.h>
-#include <linux/debugfs.h>
-#include <linux/seq_file.h>
 #include <linux/blk-mq.h>
 #include <linux/nvme_ioctl.h>
 #include <linux/sched/mm.h>
@@ -24,91 +21,9 @@
 
 static dev_t nvme_scsi_devt;
 static struct class *nvme_scsi_class;
-static struct dentry *nvme_scsi_debugfs_root;
 /* minor -> controller; the lock orders open() against remove() */
 static DEFINE_IDR(nvme_scsi_minors);
 static DEFINE_MUTEX(nvme_scsi_minors_lock);
-
-/* ---- data buffers ------------------------------------------------------ */
-
-/*
- * A passthrough data buffer: one DMA-coherent bounce buffer (zeroed, so a
- * read the controller does not fill returns zeroes, never stale kernel
- * memory) described by PRP1/PRP2 or a PRP list. User memory is only touched
- * with copy_{from,to}_user, before submission and after completion.
- */
-void nvme_scsi_pt_buf_free(struct nvme_scsi_ctrl *ctrl,
-				  struct nvme_scsi_pt_buf *b)
-{
-	while (b->nr_lists) {
-		b->nr_lists--;
-		dma_pool_free(ctrl->prp_pool, b->list[b->nr_lists],
-			      b->list_dma[b->nr_lists]);
-	}
-	if (b->cpu)
-		dma_free_coherent(ctrl->dev, b->alloc, b->cpu, b->dma);
-	b->cpu = NULL;
-}
-
-static __le64 *nvme_scsi_pt_list(struct nvme_scsi_ctrl *ctrl,
-				 struct nvme_scsi_pt_buf *b, dma_addr_t *dma)
-{
-	__le64 *list;
-
-	if (b->nr_lists == NVME_SCSI_MAX_PRP_PAGES)
-		return NULL;
-	list = dma_pool_alloc(ctrl->prp_pool, GFP_KERNEL, dma);
-	if (!list)
-		return NULL;
-	b->list[b->nr_lists] = list;
-	b->list_dma[b->nr_lists++] = *dma;
-	return list;
-}
-
-/* Allocate @len bytes (len <= max_xfer) and point @c's PRPs at them. */
-int nvme_scsi_pt_buf_alloc(struct nvme_scsi_ctrl *ctrl,
-				  struct nvme_scsi_pt_buf *b, u32 len,
-				  struct nvme_command *c)
-{
-	u32 npages = DIV_ROUND_UP(len, NVME_SCSI_PAGE_SIZE), p, i = 0;
-	dma_addr_t list_dma;
-	__le64 *list;
-
-	memset(b, 0, sizeof(*b));
-	b->alloc = (size_t)npages * NVME_SCSI_PAGE_SIZE;
-	b->cpu = dma_alloc_coherent(ctrl->dev, b->alloc, &b->dma, GFP_KERNEL);
-	if (!b->cpu)
-		return -ENOMEM;
-	c->common.dptr.prp1 = cpu_to_le64(b->dma);
-	if (npages == 1)
-		return 0;
-	if (npages == 2) {
-		c->common.dptr.prp2 = cpu_to_le64(b->dma + NVME_SCSI_PAGE_SIZE);
-		return 0;
-	}
-	list = nvme_scsi_pt_list(ctrl, b, &list_dma);
-	if (!list)
-		goto nomem;
-	c->common.dptr.prp2 = cpu_to_le64(list_dma);
-	for (p = 1; p < npages; p++) {
-		/* a full list page with more than one entry to go: chain */
-		if (i == NVME_SCSI_PRPS_PER_PAGE - 1 && p < npages - 1) {
-			__le64 *next = nvme_scsi_pt_list(ctrl, b, &list_dma);
-
-			if (!next)
-				goto nomem;
-			list[i] = cpu_to_le64(list_dma);
-			list = next;
-			i = 0;
-		}
-		list[i++] = cpu_to_le64(b->dma + (u64)p * NVME_SCSI_PAGE_SIZE);
-	}
-	return 0;
-
-nomem:
-	nvme_scsi_pt_buf_free(ctrl, b);
-	return -ENOMEM;
-}
 
 /* ---- command execution ------------------------------------------------- */
 
@@ -172,7 +87,7 @@ static int nvme_scsi_pt_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 			     u32 data_len, u32 timeout_ms, u64 *result)
 {
 	struct nvme_scsi_queue *q;
-	struct nvme_scsi_pt_buf b = { };
+	struct nvme_scsi_buf b = { };
 	bool to_dev = c->common.opcode & 1, from_dev = !to_dev ||
 		(c->common.opcode & 3) == 3;
 	unsigned long timeout;
@@ -186,7 +101,7 @@ static int nvme_scsi_pt_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 		return -ENODEV;
 
 	if (data_len) {
-		ret = nvme_scsi_pt_buf_alloc(ctrl, &b, data_len, c);
+		ret = nvme_scsi_buf_alloc(ctrl, &b, data_len, c);
 		if (ret)
 			return ret;
 		if (to_dev && copy_from_user(b.cpu, ubuf, data_len)) {
@@ -206,7 +121,7 @@ static int nvme_scsi_pt_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 		ret = -EFAULT;
 out:
 	if (data_len)
-		nvme_scsi_pt_buf_free(ctrl, &b);
+		nvme_scsi_buf_free(ctrl, &b);
 	return ret;
 }
 
@@ -500,89 +415,6 @@ static struct attribute *nvme_scsi_class_attrs[] = {
 };
 ATTRIBUTE_GROUPS(nvme_scsi_class);
 
-/* ---- debugfs: /sys/kernel/debug/nvme_scsi/nvme_scsiN/{queues,irqs} ----- */
-
-static int nvme_scsi_queues_show(struct seq_file *m, void *unused)
-{
-	struct nvme_scsi_ctrl *ctrl = m->private;
-	unsigned int i;
-
-	seq_printf(m, "state %s resets %d\n",
-		   nvme_scsi_state_name(nvme_scsi_state(ctrl)),
-		   atomic_read(&ctrl->nr_resets));
-	seq_puts(m, "qid depth submitted completed cancelled timeouts aborts aborts_failed\n");
-	for (i = 0; i <= ctrl->nr_io_queues; i++) {
-		struct nvme_scsi_queue *q = &ctrl->queues[i];
-
-		if (!q->ctrl)
-			continue;
-		seq_printf(m, "%u %u %llu %llu %llu %d %d %d\n", q->qid, q->depth,
-			   READ_ONCE(q->nr_submitted), READ_ONCE(q->nr_completed),
-			   READ_ONCE(q->nr_cancelled), atomic_read(&q->nr_timeouts),
-			   atomic_read(&q->nr_aborts),
-			   atomic_read(&q->nr_aborts_failed));
-	}
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(nvme_scsi_queues);
-
-/* NUMA node of all CPUs in @mask, or NUMA_NO_NODE if they span nodes. */
-static int nvme_scsi_mask_node(const struct cpumask *mask)
-{
-	int cpu, node = NUMA_NO_NODE;
-
-	for_each_cpu(cpu, mask) {
-		if (node == NUMA_NO_NODE)
-			node = cpu_to_node(cpu);
-		else if (node != cpu_to_node(cpu))
-			return NUMA_NO_NODE;
-	}
-	return node;
-}
-
-/*
- * Where each queue's interrupt goes: "node N" (the controller's NUMA node),
- * then per queue qid, MSI-X vector, Linux irq, the blk-mq hardware queue it
- * serves (-1: admin), the NUMA node of its CPUs (-1: several) and the CPUs.
- */
-static int nvme_scsi_irqs_show(struct seq_file *m, void *unused)
-{
-	struct nvme_scsi_ctrl *ctrl = m->private;
-	unsigned int i;
-
-	seq_printf(m, "node %d\n", dev_to_node(ctrl->dev));
-	seq_puts(m, "qid vector irq hctx node cpus\n");
-	nvme_scsi_reset_lock(ctrl);
-	for (i = 0; i <= ctrl->nr_io_queues; i++) {
-		struct nvme_scsi_queue *q = &ctrl->queues[i];
-		const struct cpumask *mask;
-
-		if (!q->ctrl || !q->irq_requested)
-			continue;
-		mask = pci_irq_get_affinity(ctrl->pdev, q->cq_vector);
-		if (!mask)
-			mask = cpu_possible_mask;
-		seq_printf(m, "%u %u %d %d %d %*pbl\n", q->qid, q->cq_vector,
-			   pci_irq_vector(ctrl->pdev, q->cq_vector), (int)q->qid - 1,
-			   nvme_scsi_mask_node(mask), cpumask_pr_args(mask));
-	}
-	nvme_scsi_reset_unlock(ctrl);
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(nvme_scsi_irqs);
-
-void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl)
-{
-	if (!nvme_scsi_debugfs_root || ctrl->instance < 0)
-		return;
-	ctrl->debugfs = debugfs_create_dir(dev_name(ctrl->cdev_dev),
-					   nvme_scsi_debugfs_root);
-	debugfs_create_file("queues", 0444, ctrl->debugfs, ctrl,
-			    &nvme_scsi_queues_fops);
-	debugfs_create_file("irqs", 0444, ctrl->debugfs, ctrl,
-			    &nvme_scsi_irqs_fops);
-}
-
 /* ---- per controller ---------------------------------------------------- */
 
 int nvme_scsi_chrdev_add(struct nvme_scsi_ctrl *ctrl)
@@ -644,8 +476,7 @@ void nvme_scsi_chrdev_del(struct nvme_scsi_ctrl *ctrl)
 {
 	if (ctrl->instance < 0)
 		return;
-	debugfs_remove_recursive(ctrl->debugfs);
-	ctrl->debugfs = NULL;
+	nvme_scsi_debugfs_del(ctrl);
 	mutex_lock(&nvme_scsi_minors_lock);
 	idr_remove(&nvme_scsi_minors, ctrl->instance);
 	mutex_unlock(&nvme_scsi_minors_lock);
@@ -674,15 +505,11 @@ int nvme_scsi_chrdev_init(void)
 		return ret;
 	}
 	nvme_scsi_class->dev_groups = nvme_scsi_class_groups;
-	nvme_scsi_debugfs_root = debugfs_create_dir(NVME_SCSI_NAME, NULL);
-	if (IS_ERR(nvme_scsi_debugfs_root))
-		nvme_scsi_debugfs_root = NULL;
 	return 0;
 }
 
 void nvme_scsi_chrdev_exit(void)
 {
-	debugfs_remove_recursive(nvme_scsi_debugfs_root);
 	class_destroy(nvme_scsi_class);
 	unregister_chrdev_region(nvme_scsi_devt, NVME_SCSI_MINORS);
 	idr_destroy(&nvme_scsi_minors);

@@ -22,6 +22,9 @@ static void nvme_scsi_set_ns(struct nvme_scsi_ctrl *ctrl, unsigned int lun,
 	old = rcu_dereference_protected(ctrl->ns[lun],
 					lockdep_is_held(&ctrl->ns_lock));
 	rcu_assign_pointer(ctrl->ns[lun], ns);
+	/* same namespace, new size or block size: tell the LUN (sd rereads) */
+	if (old && ns && (old->nsze != ns->nsze || old->lba_shift != ns->lba_shift))
+		nvme_scsi_unit_attention(ctrl, lun, NVME_SCSI_UA_CAPACITY_CHANGED);
 	if (old)
 		kfree_rcu(old, rcu);
 }
@@ -81,7 +84,7 @@ int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl)
 	unsigned int lun;
 	int ret = 0;
 
-	if (ctrl->nn > ctrl->nr_luns && nvme_scsi_state(ctrl) == NVME_SCSI_NEW)
+	if (ctrl->nn > ctrl->nr_luns && !ctrl->started)
 		dev_info(ctrl->dev, "controller has %u namespaces; exposing NSID 1-%u (max_luns)\n",
 			 ctrl->nn, ctrl->nr_luns);
 	id = kmalloc(NVME_IDENTIFY_DATA_SIZE, GFP_KERNEL);
@@ -153,8 +156,8 @@ void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
  * Rescan: Identify every namespace again, then add SCSI devices for new
  * namespaces, remove those of namespaces that went away and have sd
  * revalidate the rest (a namespace may have changed size). Runs from the
- * RESCAN ioctl, the sysfs "rescan" attribute and the Namespace Attribute
- * Changed notice.
+ * RESCAN ioctl, the sysfs "rescan" attribute, the Namespace Attribute
+ * Changed notice and after every reset (scan work).
  */
 int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 {
@@ -163,7 +166,8 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 	int ret;
 
 	mutex_lock(&ctrl->scan_lock);
-	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE) {
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE || !READ_ONCE(ctrl->scsi_ready) ||
+	    READ_ONCE(ctrl->removing)) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -193,6 +197,18 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 out:
 	mutex_unlock(&ctrl->scan_lock);
 	return ret;
+}
+
+void nvme_scsi_scan_work(struct work_struct *work)
+{
+	nvme_scsi_rescan(container_of(work, struct nvme_scsi_ctrl, scan_work));
+}
+
+/* After a reset: not from the reset itself, which SCSI error handling may run. */
+void nvme_scsi_schedule_rescan(struct nvme_scsi_ctrl *ctrl)
+{
+	if (READ_ONCE(ctrl->scsi_ready) && !READ_ONCE(ctrl->removing))
+		queue_work(nvme_scsi_wq, &ctrl->scan_work);
 }
 
 /*

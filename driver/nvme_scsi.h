@@ -25,6 +25,7 @@
 #include <linux/cdev.h>
 #include <linux/rwsem.h>
 #include <linux/workqueue.h>
+#include <linux/scatterlist.h>
 #include <scsi/scsi_host.h>
 #include <scsi/scsi_cmnd.h>
 
@@ -179,6 +180,15 @@ struct nvme_scsi_queue {
 	char irqname[24];
 };
 
+/* PRP list pages of one command (prp.c). */
+struct nvme_scsi_prps {
+	u8 nr;
+	__le64 *list[NVME_SCSI_MAX_PRP_PAGES];
+	dma_addr_t dma[NVME_SCSI_MAX_PRP_PAGES];
+};
+
+struct nvme_scsi_op;
+
 /* Per-SCSI-command data, allocated by the midlayer (cmd_size). */
 struct nvme_scsi_iod {
 	struct nvme_scsi_req req;
@@ -186,10 +196,9 @@ struct nvme_scsi_iod {
 	bool dma_mapped;
 	bool abort_sent;	/* an NVMe Abort went out for this submission */
 	bool deferred;		/* translated in process context (work) */
+	const struct nvme_scsi_op *op;	/* its translation, when deferred */
 	struct work_struct work;
-	u8 nr_prp_pages;
-	__le64 *prp_list[NVME_SCSI_MAX_PRP_PAGES];
-	dma_addr_t prp_dma[NVME_SCSI_MAX_PRP_PAGES];
+	struct nvme_scsi_prps prps;
 };
 
 struct nvme_scsi_ns {
@@ -213,6 +222,8 @@ struct nvme_scsi_ctrl {
 	u32 db_stride;		/* doorbell stride in bytes */
 	unsigned long ready_timeout;	/* CAP.TO in jiffies */
 	u32 ctrl_config;
+	bool started;		/* the first bring-up succeeded (under reset_lock) */
+	bool scsi_ready;	/* the SCSI host is added and scanned */
 	bool enabled;		/* CC.EN=1 and CSTS.RDY=1 last we set it */
 	bool removing;		/* remove() started: a timeout kills the controller */
 
@@ -237,7 +248,7 @@ struct nvme_scsi_ctrl {
 
 	struct dma_pool *prp_pool;
 
-	/* Identify Controller, kept for INQUIRY and later passthrough */
+	/* Identify Controller, read again at every bring-up */
 	struct nvme_id_ctrl *id;
 	char sn[21];
 	char mn[41];
@@ -253,6 +264,7 @@ struct nvme_scsi_ctrl {
 	unsigned int nr_luns;	/* max_luns */
 	struct nvme_scsi_ns __rcu *ns[NVME_SCSI_MAX_LUNS];
 	struct mutex scan_lock;	/* serialises namespace rescans */
+	struct work_struct scan_work;	/* rescan after a reset */
 
 	/* resets not started by SCSI error handling (timeouts, CFS) */
 	struct work_struct reset_work;
@@ -280,19 +292,35 @@ struct nvme_scsi_ctrl {
 	struct dentry *debugfs;
 };
 
-/* module parameters (pci.c) */
-bool nvme_scsi_nsid_wanted(u32 nsid);
+/* params.c: module parameters */
 extern unsigned int nvme_scsi_admin_timeout;	/* seconds */
 extern unsigned int nvme_scsi_shutdown_timeout;	/* seconds */
 extern unsigned int nvme_scsi_io_timeout;	/* seconds */
+extern unsigned int nvme_scsi_io_queue_size;
+extern unsigned int nvme_scsi_admin_queue_size;
+extern unsigned int nvme_scsi_max_luns;
+int nvme_scsi_check_params(void);
+bool nvme_scsi_nsid_wanted(u32 nsid);
+unsigned int nvme_scsi_wanted_io_queues(void);
+u32 nvme_scsi_max_xfer_param(void);
 
-/* pci.c */
+/* pci.c: reset, event, rescan and translation work (WQ_MEM_RECLAIM) */
+extern struct workqueue_struct *nvme_scsi_wq;
+
+/* ctrl.c */
 bool nvme_scsi_change_state(struct nvme_scsi_ctrl *ctrl,
 			    enum nvme_scsi_state new_state);
 enum nvme_scsi_state nvme_scsi_state(struct nvme_scsi_ctrl *ctrl);
 const char *nvme_scsi_state_name(enum nvme_scsi_state state);
 bool nvme_scsi_ctrl_ready(struct nvme_scsi_ctrl *ctrl);
+int nvme_scsi_check_cap(struct nvme_scsi_ctrl *ctrl);
+int nvme_scsi_disable_ctrl(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_stop_dma(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_shutdown_ctrl(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_fail_outstanding(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_teardown_queues(struct nvme_scsi_ctrl *ctrl, bool shutdown);
 int nvme_scsi_reset_ctrl(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_reset_work(struct work_struct *work);
 void nvme_scsi_reset_lock(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_reset_unlock(struct nvme_scsi_ctrl *ctrl);
 bool nvme_scsi_reset_lock_held(struct nvme_scsi_ctrl *ctrl);
@@ -323,6 +351,10 @@ int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		   struct nvme_command *cmd, u64 *result, unsigned long timeout);
 int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid);
+bool nvme_scsi_get_cid(struct nvme_scsi_queue *q, int *cid);
+void nvme_scsi_put_cid(struct nvme_scsi_queue *q, int cid);
+
+/* admin.c: admin commands of the bring-up, Asynchronous Event Requests */
 void nvme_scsi_setup_aen(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_async_work(struct work_struct *work);
 int nvme_scsi_create_io_queue(struct nvme_scsi_queue *q);
@@ -336,35 +368,55 @@ extern struct scsi_host_template nvme_scsi_sht;
 void nvme_scsi_setup_host(struct nvme_scsi_ctrl *ctrl);
 unsigned int nvme_scsi_set_luns_offline(struct nvme_scsi_ctrl *ctrl, bool offline);
 
+/* Unit attentions a LUN reports once each (SPC-4), most important first. */
+enum nvme_scsi_ua {
+	NVME_SCSI_UA_MICROCODE_CHANGED,	/* 3Fh/01h: firmware activated */
+	NVME_SCSI_UA_INQUIRY_CHANGED,	/* 3Fh/03h: INQUIRY data changed */
+	NVME_SCSI_UA_CAPACITY_CHANGED,	/* 2Ah/09h: size or block size changed */
+	NVME_SCSI_NR_UA,
+};
+/* Raise @ua on LUN @lun, or on every LUN when @lun < 0. */
+void nvme_scsi_unit_attention(struct nvme_scsi_ctrl *ctrl, int lun, enum nvme_scsi_ua ua);
+
 /*
  * A driver-owned data buffer (passthrough, translated commands that carry
  * parameter data): one DMA-coherent bounce buffer (zeroed) described by
  * PRP1/PRP2 or a PRP list.
  */
-struct nvme_scsi_pt_buf {
+struct nvme_scsi_buf {
 	void *cpu;
 	dma_addr_t dma;
 	size_t alloc;
-	unsigned int nr_lists;
-	__le64 *list[NVME_SCSI_MAX_PRP_PAGES];
-	dma_addr_t list_dma[NVME_SCSI_MAX_PRP_PAGES];
+	struct scatterlist sg;
+	struct nvme_scsi_prps prps;
 };
 
+/* prp.c */
+int nvme_scsi_build_prps(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_prps *prps,
+			 struct nvme_command *c, struct scatterlist *sg, u32 len,
+			 gfp_t gfp);
+void nvme_scsi_free_prps(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_prps *prps);
+int nvme_scsi_buf_alloc(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b,
+			u32 len, struct nvme_command *c);
+void nvme_scsi_buf_free(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b);
+
 /* ioctl.c */
-int nvme_scsi_pt_buf_alloc(struct nvme_scsi_ctrl *ctrl,
-			   struct nvme_scsi_pt_buf *b, u32 len,
-			   struct nvme_command *c);
-void nvme_scsi_pt_buf_free(struct nvme_scsi_ctrl *ctrl,
-			   struct nvme_scsi_pt_buf *b);
 struct nvme_scsi_queue *nvme_scsi_pt_io_queue(struct nvme_scsi_ctrl *ctrl);
 int nvme_scsi_chrdev_init(void);
 void nvme_scsi_chrdev_exit(void);
 int nvme_scsi_chrdev_add(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_chrdev_del(struct nvme_scsi_ctrl *ctrl);
+
+/* debugfs.c */
+void nvme_scsi_debugfs_init(void);
+void nvme_scsi_debugfs_exit(void);
 void nvme_scsi_debugfs_add(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_debugfs_del(struct nvme_scsi_ctrl *ctrl);
 
 /* ns.c */
 int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl);
+void nvme_scsi_scan_work(struct work_struct *work);
+void nvme_scsi_schedule_rescan(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_forget_namespaces(struct nvme_scsi_ctrl *ctrl, u32 nsid);
 int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl);

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from driver_helpers import MIB, chardev, first_disk, id_ctrl, require_nvme_scsi
+from driver_helpers import MIB, chardev, check_console, first_disk, id_ctrl, require_nvme_scsi
 
 pytestmark = pytest.mark.guest
 
@@ -315,3 +315,55 @@ def test_prevent_allow_medium_removal(scsi):
     guest.run(f"sg_raw {disk} 1e 00 00 00 00 00")
     r = guest.run(f"sg_raw {disk} 1e 00 00 00 01 00", check=False)
     assert r.status != 0 and "Invalid field in cdb" in r.output, r
+
+
+def inquiry_revision(guest, disk):
+    out = guest.run(f"sg_inq {disk}").output
+    return re.search(r"Product revision level: (.*)$", out, re.M).group(1).strip()
+
+
+def dmesg_count(guest, text):
+    return int(guest.run(f"dmesg | grep -c '{text}' || true").output.strip() or 0)
+
+
+# What the midlayer logs for each unit attention (scsi_report_sense).
+UA_LOGGED = {"microcode changed": "Operating parameters on this target have changed",
+             "inquiry data changed": "Inquiry data has changed"}
+
+
+def test_firmware_activation_reaches_scsi(scsi):
+    """A firmware activation at reset is re-identified like a new controller:
+    INQUIRY reports the new revision, and every LUN reports MICROCODE HAS
+    BEEN CHANGED and INQUIRY DATA HAS CHANGED once each (SPC-4 unit
+    attentions, logged by the midlayer); data written before reads back."""
+    guest, disk = scsi
+    if not has_fw(guest):
+        pytest.skip("controller without firmware commands (OACS)")
+    dev = chardev(guest)
+    old = inquiry_revision(guest, disk)
+    before = {ua: dmesg_count(guest, text) for ua, text in UA_LOGGED.items()}
+    since = guest.console.size()
+    guest.run("printf 'NEWFW-02' > /tmp/fw && dd if=/dev/zero bs=4088 count=3 >> /tmp/fw "
+              "2>/dev/null && dd if=/dev/urandom of=/tmp/blk bs=64k count=1 2>/dev/null")
+    guest.run(f"dd if=/tmp/blk of={disk} bs=64k count=1 oflag=direct 2>/dev/null")
+    guest.run(f"nvme fw-download {dev} -f /tmp/fw && nvme fw-commit {dev} -s 2 -a 1")
+    try:
+        guest.run(f"nvme reset {dev}")
+        assert inquiry_revision(guest, disk) == "W-02"      # the last 4 of NEWFW-02
+        # whichever commands meet them first (sd's revalidation, this read), once
+        # on each LUN
+        guest.run(f"dd if={disk} of=/tmp/back bs=64k count=1 iflag=direct 2>/dev/null && "
+                  f"cmp /tmp/blk /tmp/back")
+        disks = len(guest.block_devices())
+        guest.wait_until(" && ".join(f"[ $(dmesg | grep -c '{text}') -ge {before[ua] + disks} ]"
+                                     for ua, text in UA_LOGGED.items()), timeout=30)
+        for ua, text in UA_LOGGED.items():
+            assert dmesg_count(guest, text) == before[ua] + disks, ua
+        assert guest.run(f"sg_turs {disk}").status == 0
+    finally:
+        # back to the first slot's firmware for the tests after this one
+        guest.run(f"nvme fw-commit {dev} -s 1 -a 2 && nvme reset {dev}", check=False)
+    assert inquiry_revision(guest, disk) == old
+    guest.run(f"dd if={disk} of=/tmp/back bs=64k count=1 iflag=direct 2>/dev/null && "
+              f"cmp /tmp/blk /tmp/back")
+    check_console(guest, since)
