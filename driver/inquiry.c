@@ -26,6 +26,7 @@ static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
 	/* version descriptors (SPC-4 7.6.2): SAM-5, SPC-4, SBC-3 */
 	static const u16 versions[] = { 0x00a0, 0x0460, 0x04c0 };
 	u8 buf[74] = { };
+	size_t fr_len;
 	unsigned int i;
 
 	buf[0] = ns ? TYPE_DISK : TYPE_NO_LUN;	/* PQ 011b + 1Fh when no namespace */
@@ -36,7 +37,8 @@ static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
 	nvme_scsi_put_str(&buf[8], "NVMe", 8);
 	nvme_scsi_put_str(&buf[16], ctrl->mn, 16);
 	/* revision: the last four characters of the firmware revision */
-	nvme_scsi_put_str(&buf[32], ctrl->fr + strlen(ctrl->fr) - min_t(size_t, strlen(ctrl->fr), 4), 4);
+	fr_len = strlen(ctrl->fr);
+	nvme_scsi_put_str(&buf[32], ctrl->fr + fr_len - min_t(size_t, fr_len, 4), 4);
 	for (i = 0; i < ARRAY_SIZE(versions); i++)
 		put_unaligned_be16(versions[i], &buf[58 + 2 * i]);
 	return nvme_scsi_copy_out(cmd, buf, sizeof(buf), alloc);
@@ -44,7 +46,7 @@ static enum nvme_scsi_xlat nvme_scsi_std_inquiry(struct nvme_scsi_ctrl *ctrl,
 
 static bool nvme_scsi_nonzero(const u8 *p, size_t len)
 {
-	return memchr_inv(p, 0, len) != NULL;
+	return memchr_inv(p, 0, len);
 }
 
 static const u8 nvme_scsi_vpd_pages[] = { 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2 };

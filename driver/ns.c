@@ -126,7 +126,7 @@ static bool nvme_scsi_lun_active(struct nvme_scsi_ctrl *ctrl, unsigned int lun)
 	bool active;
 
 	rcu_read_lock();
-	active = rcu_access_pointer(ctrl->ns[lun]) != NULL;
+	active = rcu_access_pointer(ctrl->ns[lun]);
 	rcu_read_unlock();
 	return active;
 }

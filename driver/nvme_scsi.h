@@ -14,6 +14,7 @@
 #define NVME_SCSI_H
 
 #include <linux/types.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/mutex.h>
 #include <linux/wait.h>
@@ -33,7 +34,7 @@
 
 /* Host memory page size used for PRPs and CC.MPS (2^(12 + 0)). */
 #define NVME_SCSI_PAGE_SHIFT		12
-#define NVME_SCSI_PAGE_SIZE		(1U << NVME_SCSI_PAGE_SHIFT)
+#define NVME_SCSI_PAGE_SIZE		SZ_4K
 #define NVME_SCSI_PRPS_PER_PAGE		(NVME_SCSI_PAGE_SIZE / sizeof(__le64))
 
 /* Largest transfer the driver ever builds, whatever MDTS allows. */
@@ -64,7 +65,7 @@
  * 4096 CIDs.
  */
 #define NVME_SCSI_CID_BITS		12
-#define NVME_SCSI_MAX_CIDS		(1U << NVME_SCSI_CID_BITS)
+#define NVME_SCSI_MAX_CIDS		4096U	/* 2^NVME_SCSI_CID_BITS */
 #define NVME_SCSI_CID_IDX(cid)		((cid) & (NVME_SCSI_MAX_CIDS - 1))
 #define NVME_SCSI_CID_GEN(cid)		((cid) >> NVME_SCSI_CID_BITS)
 #define NVME_SCSI_CID_GEN_MASK		0xf
@@ -227,7 +228,7 @@ struct nvme_scsi_ctrl {
 	bool enabled;		/* CC.EN=1 and CSTS.RDY=1 last we set it */
 	bool removing;		/* remove() started: a timeout kills the controller */
 
-	spinlock_t state_lock;
+	spinlock_t state_lock;		/* state changes */
 	enum nvme_scsi_state state;
 	struct mutex reset_lock;	/* serialises reset, remove, queue setup, CC */
 	struct task_struct *reset_owner;	/* who holds reset_lock */
@@ -375,6 +376,7 @@ enum nvme_scsi_ua {
 	NVME_SCSI_UA_CAPACITY_CHANGED,	/* 2Ah/09h: size or block size changed */
 	NVME_SCSI_NR_UA,
 };
+
 /* Raise @ua on LUN @lun, or on every LUN when @lun < 0. */
 void nvme_scsi_unit_attention(struct nvme_scsi_ctrl *ctrl, int lun, enum nvme_scsi_ua ua);
 

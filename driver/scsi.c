@@ -37,7 +37,6 @@ static bool nvme_scsi_get_ns(struct nvme_scsi_ctrl *ctrl, u64 lun,
 	return found;
 }
 
-
 /* ---- unit attentions --------------------------------------------------- */
 
 /* Per-LUN driver data (scsi_device.hostdata). */
@@ -86,8 +85,10 @@ bool nvme_scsi_take_ua(struct scsi_cmnd *cmd, u8 *asc, u8 *ascq)
 
 static int nvme_scsi_slave_alloc(struct scsi_device *sdev)
 {
-	sdev->hostdata = kzalloc(sizeof(struct nvme_scsi_lun), GFP_KERNEL);
-	return sdev->hostdata ? 0 : -ENOMEM;
+	struct nvme_scsi_lun *lu = kzalloc(sizeof(*lu), GFP_KERNEL);
+
+	sdev->hostdata = lu;
+	return lu ? 0 : -ENOMEM;
 }
 
 static void nvme_scsi_slave_destroy(struct scsi_device *sdev)
@@ -227,7 +228,8 @@ const struct nvme_scsi_op nvme_scsi_ops[256] = {
 	[FORMAT_UNIT]		= EXEC(6, nvme_scsi_format_unit),
 	[READ_6]		= XLAT(6, nvme_scsi_rw, 0),
 	[WRITE_6]		= XLAT(6, nvme_scsi_rw, 0),
-	[INQUIRY]		= XLAT(6, nvme_scsi_inquiry, NVME_SCSI_OP_ANY_LUN | NVME_SCSI_OP_NO_UA),
+	[INQUIRY]		= XLAT(6, nvme_scsi_inquiry,
+				       NVME_SCSI_OP_ANY_LUN | NVME_SCSI_OP_NO_UA),
 	[MODE_SELECT]		= EXEC(6, nvme_scsi_mode_select),
 	[MODE_SENSE]		= XLAT(6, nvme_scsi_mode_sense, 0),
 	[START_STOP]		= EXEC(6, nvme_scsi_start_stop),

@@ -135,7 +135,8 @@ enum nvme_scsi_xlat nvme_scsi_request_sense(struct nvme_scsi_ctrl *ctrl,
 
 void nvme_scsi_bad_param(struct scsi_cmnd *cmd)
 {
-	nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x26, 0x00);	/* invalid field in parameter list */
+	/* invalid field in parameter list */
+	nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x26, 0x00);
 }
 
 void nvme_scsi_param_len_error(struct scsi_cmnd *cmd)

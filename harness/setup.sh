@@ -4,11 +4,14 @@
 # `apt-get source qemu` needs.  Quick and silent when nothing is missing.
 set -eu
 
+# sparse, and linux-source-6.1 for the checkpatch.pl in its tarball: the
+# driver's lint (tests/unit/test_driver_lint.py).
 PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       clang libclang-rt-14-dev
       libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
       seabios qemu-system-data
       linux-image-amd64 linux-headers-amd64 kmod cpio squashfs-tools
+      sparse linux-source-6.1
       busybox-static fio nvme-cli sg3-utils
       python3 python3-pytest python3-pytest-timeout python3-pytest-xdist flake8
       python3-matplotlib

@@ -33,6 +33,10 @@ HW_MODEL = REPO / "hw-model"
 # DRIVER_SRC= builds the guest's nvme_scsi.ko from another tree (a port under test).
 DRIVER = Path(os.environ.get("DRIVER_SRC") or REPO / "driver")
 GUEST = BUILD / "guest"
+# checkpatch.pl and the data files it reads beside itself, taken out of
+# Debian's kernel source tarball (linux-source-6.1) by cosim.checkpatch.
+LINUX_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
+CHECKPATCH = BUILD / "checkpatch"
 RESULTS = Path(os.environ.get("COSIM_RESULTS", BUILD / "results"))
 
 
