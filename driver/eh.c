@@ -12,25 +12,20 @@
 #include "xlat.h"
 
 /*
- * Block-layer timeout (io_timeout), as Linux's nvme-pci handles it:
- *  - controller fatal status (CSTS.CFS) -> controller reset; the command is
- *    cancelled with DID_RESET and retried, so just re-arm its timer;
- *  - a completion already in the CQ (lost interrupt) ends the command here,
- *    and the midlayer then leaves it alone (scsi_done() marked it complete);
- *  - first timeout of this submission -> NVMe Abort (asynchronous) and
- *    re-arm: an aborted command completes with 0/07h, ABORTED COMMAND, and
- *    the midlayer retries it; an Abort that fails schedules a reset;
- *  - second timeout of the same submission (the controller did not abort
- *    it) -> SCSI error handling, which ends in a controller reset.
- * During a controller reset the command is about to be cancelled and
- * retried: give it time.
+ * Block-layer timeout (io_timeout): the timeout ladder every command climbs
+ * (nvme_scsi_cmd_timed_out). A reset cancels the command with DID_RESET and
+ * the midlayer retries it, so waiting is re-arming the timer; a completion
+ * found in the CQ has called scsi_done() and the midlayer leaves the
+ * command alone; an aborted command completes with 0/07h, ABORTED COMMAND,
+ * and is retried; giving up is SCSI error handling, which ends in a
+ * controller reset. During a controller reset the command is about to be
+ * cancelled and retried: give it time.
  */
 enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 {
 	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
 	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
 	struct nvme_scsi_queue *q;
-	u32 csts;
 	u16 cid;
 
 	/* a translated command in its work item: NVMe timeouts cover it */
@@ -59,51 +54,21 @@ enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 		return BLK_EH_DONE;
 	}
 	q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
-	if (!q || !nvme_scsi_req_inflight(q, cid, &iod->req))
+	if (!q)
 		return BLK_EH_DONE;
-	atomic_inc(&q->nr_timeouts);
-
-	/*
-	 * Surprise removal: the function is gone (CSTS reads all ones, or the
-	 * config space does). Nothing will complete: fail it all now.
-	 */
-	csts = readl(ctrl->bar + NVME_REG_CSTS);
-	if (csts == ~0U || !pci_device_is_present(ctrl->pdev)) {
-		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, controller gone (CSTS %#x)\n",
-			    q->qid, cid, csts);
+	switch (nvme_scsi_cmd_timed_out(q, cid, &iod->req, &iod->abort_sent, cmd->cmnd[0])) {
+	case NVME_SCSI_TIMEOUT_WAIT:
+		return BLK_EH_RESET_TIMER;
+	case NVME_SCSI_TIMEOUT_GONE:
+		/* surprise removal: nothing will complete, fail it all now */
 		nvme_scsi_kill_ctrl(ctrl, "controller gone");
 		return BLK_EH_DONE;
+	case NVME_SCSI_TIMEOUT_RESET:
+		/* SCSI error handling: abort, LUN reset, then host reset */
+	case NVME_SCSI_TIMEOUT_DONE:
+		break;
 	}
-	if (csts & NVME_CSTS_CFS) {
-		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, controller fatal status (CSTS %#x)\n",
-			    q->qid, cid, csts);
-		nvme_scsi_schedule_reset(ctrl, "controller fatal status");
-		return BLK_EH_RESET_TIMER;
-	}
-
-	if (nvme_scsi_poll_cq(q) && !nvme_scsi_req_inflight(q, cid, &iod->req)) {
-		scmd_printk(KERN_WARNING, cmd,
-			    "qid %u cid %u: completion found by polling (lost interrupt?)\n",
-			    q->qid, cid);
-		return BLK_EH_DONE;
-	}
-	if (!READ_ONCE(ctrl->enabled))
-		return BLK_EH_RESET_TIMER;	/* disabled, a reset is on its way */
-
-	if (iod->abort_sent) {
-		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out again after an abort; resetting\n",
-			    q->qid, cid);
-		return BLK_EH_DONE;
-	}
-	if (nvme_scsi_abort_async(ctrl, q->qid, cid)) {
-		scmd_printk(KERN_WARNING, cmd, "qid %u cid %u timed out, no abort possible\n",
-			    q->qid, cid);
-		return BLK_EH_DONE;
-	}
-	iod->abort_sent = true;
-	scmd_printk(KERN_WARNING, cmd, "qid %u cid %u opcode %#x timed out, aborting\n",
-		    q->qid, cid, cmd->cmnd[0]);
-	return BLK_EH_RESET_TIMER;
+	return BLK_EH_DONE;
 }
 
 /*

@@ -352,6 +352,18 @@ int nvme_scsi_admin_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_command *cmd,
 int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		   struct nvme_command *cmd, u64 *result, unsigned long timeout);
 int nvme_scsi_abort_async(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid);
+
+/* What a command's timeout leads to (nvme_scsi_cmd_timed_out). */
+enum nvme_scsi_timeout {
+	NVME_SCSI_TIMEOUT_DONE,		/* no longer outstanding */
+	NVME_SCSI_TIMEOUT_WAIT,		/* aborted, or a reset will cancel it: wait again */
+	NVME_SCSI_TIMEOUT_RESET,	/* give up on it: reset the controller */
+	NVME_SCSI_TIMEOUT_GONE,		/* the controller is gone: give up on it */
+};
+
+enum nvme_scsi_timeout nvme_scsi_cmd_timed_out(struct nvme_scsi_queue *q, u16 cid,
+					       struct nvme_scsi_req *req, bool *abort_sent,
+					       u8 opcode);
 bool nvme_scsi_get_cid(struct nvme_scsi_queue *q, int *cid);
 void nvme_scsi_put_cid(struct nvme_scsi_queue *q, int cid);
 

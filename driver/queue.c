@@ -9,6 +9,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/slab.h>
 #include <linux/delay.h>
+#include <linux/pci.h>
 
 #include "nvme_scsi.h"
 
@@ -401,37 +402,121 @@ void nvme_scsi_put_cid(struct nvme_scsi_queue *q, int cid)
 	wake_up(&ctrl->admin_wait);
 }
 
-/* Send Abort (SQID, CID) and wait for it; returns as nvme_scsi_exec(). */
-static int nvme_scsi_abort_sync(struct nvme_scsi_ctrl *ctrl, u16 sqid, u16 cid,
-				u64 *result)
+/*
+ * The one timeout ladder, for SCSI commands (eh_timed_out) and the driver's
+ * own (nvme_scsi_exec), as Linux's nvme_timeout: what to do about command
+ * @cid of @q, owned by @req, whose timeout just expired. @abort_sent says
+ * whether this submission was aborted already, and is set when an Abort
+ * goes out now; @opcode (NVMe, or SCSI for a SCSI command) is for the log.
+ *  - no longer outstanding: DONE;
+ *  - the function is gone (CSTS all ones, or no config space): GONE, the
+ *    caller gives up on the controller;
+ *  - controller fatal status (CSTS.CFS): a reset is scheduled, which
+ *    cancels the command: WAIT;
+ *  - its completion is in the CQ (lost interrupt): ended here, DONE;
+ *  - the controller is disabled: a reset is on its way, WAIT;
+ *  - an admin command, or one aborted already: RESET;
+ *  - otherwise an NVMe Abort goes out (asynchronously; an Abort that
+ *    fails schedules a reset): WAIT, and the next expiry resets.
+ */
+enum nvme_scsi_timeout nvme_scsi_cmd_timed_out(struct nvme_scsi_queue *q, u16 cid,
+					       struct nvme_scsi_req *req, bool *abort_sent,
+					       u8 opcode)
 {
-	struct nvme_command c = { };
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
+	u32 csts;
 
-	c.abort.opcode = nvme_admin_abort_cmd;
-	c.abort.sqid = cpu_to_le16(sqid);
-	c.abort.cid = cid;
-	return nvme_scsi_exec(ctrl, &ctrl->queues[0], &c, result,
-			      nvme_scsi_admin_timeout * HZ);
+	if (!nvme_scsi_req_inflight(q, cid, req))
+		return NVME_SCSI_TIMEOUT_DONE;
+	atomic_inc(&q->nr_timeouts);
+	csts = readl(ctrl->bar + NVME_REG_CSTS);
+	if (csts == ~0U || !pci_device_is_present(ctrl->pdev)) {
+		dev_warn(ctrl->dev, "qid %u cid %u timed out, controller gone (CSTS %#x)\n",
+			 q->qid, cid, csts);
+		return NVME_SCSI_TIMEOUT_GONE;
+	}
+	if (csts & NVME_CSTS_CFS) {
+		dev_warn(ctrl->dev, "qid %u cid %u timed out, controller fatal status (CSTS %#x)\n",
+			 q->qid, cid, csts);
+		nvme_scsi_schedule_reset(ctrl, "controller fatal status");
+		return NVME_SCSI_TIMEOUT_WAIT;
+	}
+	if (nvme_scsi_poll_cq(q) && !nvme_scsi_req_inflight(q, cid, req)) {
+		dev_warn(ctrl->dev, "qid %u cid %u: completion found by polling (lost interrupt?)\n",
+			 q->qid, cid);
+		return NVME_SCSI_TIMEOUT_DONE;
+	}
+	if (!READ_ONCE(ctrl->enabled))
+		return NVME_SCSI_TIMEOUT_WAIT;
+	if (*abort_sent) {
+		dev_warn(ctrl->dev, "qid %u cid %u timed out again after an abort; resetting\n",
+			 q->qid, cid);
+		return NVME_SCSI_TIMEOUT_RESET;
+	}
+	if (!q->qid || nvme_scsi_abort_async(ctrl, q->qid, cid)) {
+		dev_warn(ctrl->dev, "qid %u cid %u opcode %#x timed out, no abort possible\n",
+			 q->qid, cid, opcode);
+		return NVME_SCSI_TIMEOUT_RESET;
+	}
+	*abort_sent = true;
+	dev_warn(ctrl->dev, "qid %u cid %u opcode %#x timed out, aborting\n", q->qid, cid, opcode);
+	return NVME_SCSI_TIMEOUT_WAIT;
 }
+
+/*
+ * Give up on driver command @cid: the controller is disabled (so it can no
+ * longer DMA into buffers the caller is about to free) and a reset
+ * scheduled. False if the command ended meanwhile (its end() has run).
+ */
+static bool nvme_scsi_abandon(struct nvme_scsi_queue *q, int cid, struct nvme_scsi_req *req,
+			      u8 opcode, unsigned long timeout)
+{
+	struct nvme_scsi_ctrl *ctrl = q->ctrl;
+	bool abandoned = false;
+	unsigned long flags;
+	int resets = 0;
+
+	spin_lock_irqsave(&q->cq_lock, flags);
+	if (q->rqs[cid] == req) {
+		WRITE_ONCE(q->rqs[cid], NULL);
+		/* counted as the reset's: it will never complete */
+		q->nr_cancelled++;
+		abandoned = true;
+		resets = atomic_read(&ctrl->nr_resets);
+	}
+	spin_unlock_irqrestore(&q->cq_lock, flags);
+	if (!abandoned)
+		return false;
+	dev_err(ctrl->dev, "qid %u: command %#04x (cid %d) timed out after %u ms\n",
+		q->qid, opcode, cid, jiffies_to_msecs(timeout));
+	nvme_scsi_disable_after_timeout(ctrl, resets);
+	/* disabled: its SQ slot is free again */
+	nvme_scsi_put_slot(q);
+	return true;
+}
+
+/* Expiries of a driver command's timeout after which it is abandoned anyway. */
+#define NVME_SCSI_EXEC_ROUNDS	3
 
 /*
  * Run one command on @q (admin or IO) with a CID of our own and wait up to
  * @timeout for it. Returns 0, a positive NVMe status (SCT << 8 | SC, with
  * DNR/M bits), or a negative errno; completion dword 0/1 in @result.
  *
- * Timeout: the CQ is polled (lost interrupt); an IO command is then aborted
- * (NVMe Abort) and given another @timeout. A command still outstanding after
- * that is abandoned: the controller is disabled, so it can no longer DMA into
- * buffers the caller is about to free, a controller reset is scheduled, and
- * -ETIMEDOUT returned.
+ * Each expiry of @timeout climbs the timeout ladder (nvme_scsi_cmd_timed_out):
+ * an IO command is aborted and given another @timeout; a command still
+ * outstanding after that, an admin command, or one that outlives
+ * NVME_SCSI_EXEC_ROUNDS expiries is abandoned (nvme_scsi_abandon) and
+ * -ETIMEDOUT returned. A controller found gone is given up on (-ENODEV).
  */
 int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		   struct nvme_command *cmd, u64 *result, unsigned long timeout)
 {
+	u8 opcode = cmd->common.opcode;
 	struct nvme_scsi_sync_req sreq;
-	bool abandoned = false;
-	unsigned long flags;
-	int cid = -1, resets = 0, ret;
+	bool abort_sent = false;
+	unsigned int round;
+	int cid = -1;
 	long left;
 
 	if (!q->cqes || !READ_ONCE(ctrl->enabled))
@@ -456,54 +541,24 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		nvme_scsi_put_cid(q, cid);
 		return -ENODEV;
 	}
-	/* from here on command_id carries the CID's generation */
 
-	if (!wait_for_completion_timeout(&sreq.done, timeout)) {
-		bool done = false;	/* the completion was consumed here */
+	for (round = 1; !wait_for_completion_timeout(&sreq.done, timeout); round++) {
+		enum nvme_scsi_timeout next;
 
-		atomic_inc(&q->nr_timeouts);
-		/* A lost interrupt still leaves the entry in the CQ. */
-		nvme_scsi_poll_cq(q);
-		if (q->qid && nvme_scsi_req_inflight(q, cid, &sreq.req)) {
-			u64 res = 1;
-
-			dev_warn(ctrl->dev, "qid %u cid %d opcode %#04x timed out after %u ms, aborting\n",
-				 q->qid, cid, cmd->common.opcode, jiffies_to_msecs(timeout));
-			atomic_inc(&q->nr_aborts);
-			ret = nvme_scsi_abort_sync(ctrl, q->qid, cmd->common.command_id, &res);
-			if (ret || (res & 1)) {
-				atomic_inc(&q->nr_aborts_failed);
-				dev_warn(ctrl->dev, "abort of qid %u cid %d: %s (status %#x, dword 0 %#llx)\n",
-					 q->qid, cid, ret ? "failed" : "not aborted",
-					 ret, res);
-			}
-			done = wait_for_completion_timeout(&sreq.done, timeout);
-			if (!done)
-				nvme_scsi_poll_cq(q);
+		next = nvme_scsi_cmd_timed_out(q, cid, &sreq.req, &abort_sent, opcode);
+		if (next == NVME_SCSI_TIMEOUT_WAIT && round < NVME_SCSI_EXEC_ROUNDS)
+			continue;
+		/* the reset path that holds reset_lock cannot kill the controller */
+		if (next == NVME_SCSI_TIMEOUT_GONE && !nvme_scsi_reset_lock_held(ctrl))
+			nvme_scsi_kill_ctrl(ctrl, "controller gone");
+		if (next != NVME_SCSI_TIMEOUT_DONE &&
+		    nvme_scsi_abandon(q, cid, &sreq.req, opcode, timeout)) {
+			nvme_scsi_put_cid(q, cid);
+			return -ETIMEDOUT;
 		}
-		if (!done) {
-			spin_lock_irqsave(&q->cq_lock, flags);
-			if (q->rqs[cid] == &sreq.req) {
-				WRITE_ONCE(q->rqs[cid], NULL);
-				/* counted as the reset's: it will never complete */
-				q->nr_cancelled++;
-				abandoned = true;
-				resets = atomic_read(&ctrl->nr_resets);
-			}
-			spin_unlock_irqrestore(&q->cq_lock, flags);
-			if (abandoned) {
-				dev_err(ctrl->dev, "qid %u: command %#04x (cid %d) timed out after %u ms\n",
-					q->qid, cmd->common.opcode, cid,
-					jiffies_to_msecs(timeout));
-				nvme_scsi_disable_after_timeout(ctrl, resets);
-				/* disabled: its SQ slot is free again */
-				nvme_scsi_put_slot(q);
-				nvme_scsi_put_cid(q, cid);
-				return -ETIMEDOUT;
-			}
-			/* it ended while we looked: end() has run under cq_lock */
-			wait_for_completion(&sreq.done);
-		}
+		/* it ended (or the kill ended it): end() has run or is running */
+		wait_for_completion(&sreq.done);
+		break;
 	}
 	nvme_scsi_put_cid(q, cid);
 

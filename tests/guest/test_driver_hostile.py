@@ -248,8 +248,9 @@ def test_format_through_passthrough_revalidates(g):
     """Format NVM of NSID 1 to 4 KiB LBAs and back, sent with admin-passthru
     (which, unlike `nvme format`, asks for no rescan afterwards): the driver
     holds the LUN's IO while the format runs and identifies the namespace
-    again, so the disk's logical block size follows, and data written and
-    read back at each size is intact.  With the old LBA size kept, a 4 KiB
+    again, so the disk's logical block size follows (and the LUN reports
+    CAPACITY DATA HAS CHANGED), and data written and read back at each size
+    is intact.  With the old LBA size kept, a 4 KiB
     read would have the controller move 32 KiB into a 4 KiB buffer."""
     guest, _ = g
     dev = chardev(guest)
@@ -265,6 +266,11 @@ def test_format_through_passthrough_revalidates(g):
             guest.run(f"nvme admin-passthru {dev} --opcode=0x80 --namespace-id=1 "
                       f"--cdw10={lbaf} --timeout=60000", timeout=120)
             guest.wait_until(f"[ $(cat {lbs}) = {size} ]", timeout=60)
+            # the LUN said so too, once: CAPACITY DATA HAS CHANGED (2Ah/09h)
+            guest.wait_until(f"[ $(dmesg | grep -c 'Capacity data has changed') -ge {seed} ]",
+                             timeout=30)
+            assert guest.run("dmesg | grep -c 'Capacity data has changed'").output.strip() == \
+                str(seed)
             fio_verify(guest, disk, f"--rw=randwrite --bs=4k --size=4M --iodepth=8 "
                                     f"--randseed={seed}")
     finally:
