@@ -469,6 +469,8 @@ static uint16_t nvme_set_features(struct nvme_ctrl *ctrl, struct nvme_req *req)
 		break;
 	case NVME_FEAT_VOLATILE_WC:
 		dw11 &= 1;
+		if ((ctrl->feat[fid] & 1) && !dw11 && ctrl->ops->write_cache_off)
+			ctrl->ops->write_cache_off(ctrl->opaque);
 		break;
 	case NVME_FEAT_NUM_QUEUES:
 		if ((dw11 & 0xffff) == 0xffff || (dw11 >> 16) == 0xffff)

@@ -107,6 +107,13 @@ struct nvme_host_ops {
 	 * takes longer.
 	 */
 	void (*io_cancel)(void *opaque, struct nvme_io *io);
+	/*
+	 * Optional: Set Features turned the volatile write cache off (WCE
+	 * 1 -> 0).  The host writes back what its caches hold before the
+	 * command completes, as a drive does: a later power loss must not
+	 * take what the cache held when it was turned off.
+	 */
+	void (*write_cache_off)(void *opaque);
 };
 
 struct nvme_ctrl_params {

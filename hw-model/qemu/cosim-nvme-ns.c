@@ -129,6 +129,23 @@ int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp)
 }
 
 /*
+ * Write Cache Enable went off: what every namespace's cache holds is
+ * written back (the image has it already: it becomes durable).
+ */
+void cosim_nvme_ns_write_cache_off(CosimNvmeState *s)
+{
+    BusChild *kid;
+
+    QTAILQ_FOREACH(kid, &BUS(&s->bus)->children, sibling) {
+        CosimNvmeNs *ns = COSIM_NVME_NS(kid->child);
+
+        if (ns->attached && ns->cache) {
+            cosim_nvme_cache_flushed(ns->cache, cosim_nvme_cache_flush_begin(ns->cache));
+        }
+    }
+}
+
+/*
  * The ledger of acknowledged writes of every namespace, as records of
  * little-endian { u32 nsid, u32 lba_size, u64 lba, u32 gen, u32 crc32 }
  * for the LBAs it knows.  Returns the records, or -1 with @errp set.

@@ -428,6 +428,11 @@ void cosim_nvme_drain_blk(CosimNvmeState *s, BlockBackend *blk, bool may_orphan)
     }
 }
 
+static void cosim_nvme_write_cache_off(void *opaque)
+{
+    cosim_nvme_ns_write_cache_off(opaque);
+}
+
 static const struct nvme_host_ops cosim_nvme_host_ops = {
     .dma_read = cosim_nvme_dma_read,
     .dma_write = cosim_nvme_dma_write,
@@ -443,6 +448,7 @@ static const struct nvme_host_ops cosim_nvme_host_ops = {
     .clock_ns = cosim_nvme_clock_ns,
     .timer_mod = cosim_nvme_timer_mod,
     .trace_fault = cosim_nvme_trace_fault,
+    .write_cache_off = cosim_nvme_write_cache_off,
 };
 
 /* ---- BAR0 ---- */

@@ -92,6 +92,7 @@ void cosim_nvme_fault_event(CosimNvmeState *s, uint32_t rule, const char *action
 /* cosim-nvme-ns.c: ... of every namespace */
 void cosim_nvme_drain(CosimNvmeState *s, bool may_orphan);
 int64_t cosim_nvme_ns_power_loss(CosimNvmeState *s, Error **errp);
+void cosim_nvme_ns_write_cache_off(CosimNvmeState *s);
 int64_t cosim_nvme_ns_ledger_save(CosimNvmeState *s, const char *path, Error **errp);
 /* cosim-nvme.c: the controller loses power and comes back */
 int64_t cosim_nvme_power_loss(CosimNvmeState *s, Error **errp);

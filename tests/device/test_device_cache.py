@@ -88,6 +88,19 @@ def test_write_cache_disabled_is_write_through(drive, image):
     assert on_image(image, 0) == [0x77] * 8
 
 
+def test_write_cache_turned_off_writes_back(drive, image):
+    """Turning Write Cache Enable off writes back what the cache holds: a
+    power loss afterwards loses none of it (with it left on, it would)."""
+    vm, nvme, q = drive()
+    write(nvme, q, 0, 0x66)
+    write(nvme, q, 64, 0x67)
+    c = nvme.admin_cmd(ADM_SET_FEATURES, cdw10=FEAT_VWC, cdw11=0)
+    assert c.sc == SC_SUCCESS, c
+    assert power_loss(vm) == 0
+    assert on_image(image, 0) == [0x66] * 8
+    assert on_image(image, 64) == [0x67] * 8
+
+
 def test_power_loss_without_cache(launch, image):
     """The default (no volatile-cache-mb): writes are durable once completed."""
     vm = launch(qemu_args(image))
