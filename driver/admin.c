@@ -246,7 +246,7 @@ void nvme_scsi_async_work(struct work_struct *work)
 		dev_info(ctrl->dev, "namespace attribute changed: rescanning\n");
 		/* the event stays masked until the Changed Namespace List is read */
 		nvme_scsi_clear_log(ctrl, NVME_LOG_CHANGED_NS, NVME_IDENTIFY_DATA_SIZE);
-		nvme_scsi_rescan(ctrl);
+		nvme_scsi_schedule_rescan(ctrl);
 	} else {
 		dev_warn(ctrl->dev, "asynchronous event %#x (type %u, info %#x, log page %#x)\n",
 			 res, type, info, lid);

@@ -250,7 +250,7 @@ void nvme_scsi_reset_work(struct work_struct *work)
 	struct nvme_scsi_ctrl *ctrl =
 		container_of(work, struct nvme_scsi_ctrl, reset_work);
 
-	nvme_scsi_reset_ctrl(ctrl);
+	ctrl->reset_result = nvme_scsi_reset_ctrl(ctrl);
 }
 
 /*
@@ -262,7 +262,7 @@ void nvme_scsi_schedule_reset(struct nvme_scsi_ctrl *ctrl, const char *why)
 {
 	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
 		return;
-	if (queue_work(nvme_scsi_wq, &ctrl->reset_work))
+	if (queue_work(nvme_scsi_reset_wq, &ctrl->reset_work))
 		dev_warn(ctrl->dev, "%s: controller reset scheduled\n", why);
 }
 
@@ -630,7 +630,14 @@ static int nvme_scsi_bring_up(struct nvme_scsi_ctrl *ctrl)
 	else
 		nvme_scsi_get_vwc(ctrl);
 	nvme_scsi_setup_aen(ctrl);
-	return nvme_scsi_scan_namespaces(ctrl);
+	ret = nvme_scsi_scan_namespaces(ctrl, false);
+	/* the LUNs keep what they had; the rescan after the reset tries again */
+	if (ret && ctrl->started) {
+		dev_warn(ctrl->dev, "namespace scan after reset failed (%d): LUN table kept\n",
+			 ret);
+		ret = 0;
+	}
+	return ret;
 }
 
 /*

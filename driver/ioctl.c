@@ -165,7 +165,7 @@ static int nvme_scsi_pt_format(struct nvme_scsi_ctrl *ctrl, struct nvme_command 
 	noio = memalloc_noio_save();
 	ret = nvme_scsi_pt_exec(ctrl, false, c, NULL, 0, timeout_ms, result);
 	if (ret < 0 || nvme_scsi_state(ctrl) != NVME_SCSI_LIVE ||
-	    nvme_scsi_scan_namespaces(ctrl)) {
+	    nvme_scsi_scan_namespaces(ctrl, true)) {
 		dev_warn(ctrl->dev, "Format NVM of NSID %#x: outcome unknown (%d), namespace(s) offline until a rescan\n",
 			 le32_to_cpu(c->common.nsid), ret);
 		nvme_scsi_forget_namespaces(ctrl, le32_to_cpu(c->common.nsid));

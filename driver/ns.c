@@ -71,15 +71,23 @@ static struct nvme_scsi_ns *nvme_scsi_parse_ns(struct nvme_scsi_ctrl *ctrl,
 	return ns;
 }
 
+/* What the scan found for a LUN whose namespace it could not identify now. */
+#define NVME_SCSI_NS_KEEP	ERR_PTR(-EAGAIN)
+
 /*
  * Identify namespaces 1..min(NN, max_luns) (those the namespaces parameter
- * lists, if given) and refresh the LUN
- * table. An NVMe error status for a namespace means "not active"; a
- * transport error (timeout, dead controller) fails the scan.
+ * lists, if given) and refresh the LUN table. Invalid Namespace, NSZE 0 or
+ * a format this driver cannot drive means "no namespace"; another NVMe
+ * error status keeps what the table had (a namespace busy formatting is not
+ * gone), unless @strict (after a Format NVM what the table had may be
+ * wrong); a transport error (timeout, dead controller) fails the scan and
+ * changes nothing. The commands run without ns_lock: an abandoned one
+ * takes reset_lock, which a reset holds while it scans.
  */
-int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl)
+int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl, bool strict)
 {
 	unsigned int nr = min_t(u32, ctrl->nn, ctrl->nr_luns);
+	struct nvme_scsi_ns **found;
 	struct nvme_id_ns *id;
 	unsigned int lun;
 	int ret = 0;
@@ -87,35 +95,46 @@ int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl)
 	if (ctrl->nn > ctrl->nr_luns && !ctrl->started)
 		dev_info(ctrl->dev, "controller has %u namespaces; exposing NSID 1-%u (max_luns)\n",
 			 ctrl->nn, ctrl->nr_luns);
+	found = kcalloc(ctrl->nr_luns, sizeof(*found), GFP_KERNEL);
 	id = kmalloc(NVME_IDENTIFY_DATA_SIZE, GFP_KERNEL);
-	if (!id)
-		return -ENOMEM;
-
-	mutex_lock(&ctrl->ns_lock);
-	for (lun = 0; lun < ctrl->nr_luns; lun++) {
-		struct nvme_scsi_ns *ns = NULL;
+	if (!found || !id) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (lun = 0; lun < nr; lun++) {
 		u32 nsid = lun + 1;
 
-		if (lun < nr && nvme_scsi_nsid_wanted(nsid)) {
-			ret = nvme_scsi_identify(ctrl, nsid, NVME_ID_CNS_NS, id);
-			if (ret < 0) {
-				dev_err(ctrl->dev, "Identify Namespace %u failed: %d\n",
-					nsid, ret);
-				break;
-			}
-			if (ret > 0)
-				dev_dbg(ctrl->dev, "Identify Namespace %u: status %#x\n",
-					nsid, ret);
-			else
-				ns = nvme_scsi_parse_ns(ctrl, nsid, id);
-			ret = 0;
+		if (!nvme_scsi_nsid_wanted(nsid))
+			continue;
+		ret = nvme_scsi_identify(ctrl, nsid, NVME_ID_CNS_NS, id);
+		if (ret < 0) {
+			dev_err(ctrl->dev, "Identify Namespace %u failed: %d\n", nsid, ret);
+			goto out;
 		}
-		if (ns)
+		if (ret > 0) {
+			dev_dbg(ctrl->dev, "Identify Namespace %u: status %#x\n", nsid, ret);
+			if (!strict && NVME_SCSI_STATUS_CODE(ret) != NVME_SC_INVALID_NS)
+				found[lun] = NVME_SCSI_NS_KEEP;
+			ret = 0;
+			continue;
+		}
+		found[lun] = nvme_scsi_parse_ns(ctrl, nsid, id);
+		if (found[lun])
 			dev_info(ctrl->dev, "NSID %u (LUN %u): %llu blocks of %u bytes\n",
-				 nsid, lun, ns->nsze, 1U << ns->lba_shift);
-		nvme_scsi_set_ns(ctrl, lun, ns);
+				 nsid, lun, found[lun]->nsze, 1U << found[lun]->lba_shift);
+	}
+	mutex_lock(&ctrl->ns_lock);
+	for (lun = 0; lun < ctrl->nr_luns; lun++) {
+		if (found[lun] != NVME_SCSI_NS_KEEP)
+			nvme_scsi_set_ns(ctrl, lun, found[lun]);
+		found[lun] = NULL;
 	}
 	mutex_unlock(&ctrl->ns_lock);
+out:
+	for (lun = 0; found && lun < ctrl->nr_luns; lun++)
+		if (!IS_ERR_OR_NULL(found[lun]))
+			kfree(found[lun]);
+	kfree(found);
 	kfree(id);
 	return ret;
 }
@@ -171,7 +190,7 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 		ret = -ENODEV;
 		goto out;
 	}
-	ret = nvme_scsi_scan_namespaces(ctrl);
+	ret = nvme_scsi_scan_namespaces(ctrl, false);
 	if (ret)
 		goto out;
 	for (lun = 0; lun < ctrl->nr_luns; lun++) {
@@ -201,12 +220,21 @@ out:
 
 void nvme_scsi_scan_work(struct work_struct *work)
 {
-	nvme_scsi_rescan(container_of(work, struct nvme_scsi_ctrl, scan_work));
+	struct nvme_scsi_ctrl *ctrl = container_of(work, struct nvme_scsi_ctrl, scan_work);
+
+	WRITE_ONCE(ctrl->rescan_wanted, false);
+	nvme_scsi_rescan(ctrl);
 }
 
-/* After a reset: not from the reset itself, which SCSI error handling may run. */
+/*
+ * Rescan from the scan work: after a reset (not from the reset itself,
+ * which SCSI error handling may be running) and on a namespace notice. One
+ * asked for before the SCSI host is ready is run by probe once it is.
+ */
 void nvme_scsi_schedule_rescan(struct nvme_scsi_ctrl *ctrl)
 {
+	WRITE_ONCE(ctrl->rescan_wanted, true);
+	smp_mb();	/* pairs with probe's setting scsi_ready */
 	if (READ_ONCE(ctrl->scsi_ready) && !READ_ONCE(ctrl->removing))
 		queue_work(nvme_scsi_wq, &ctrl->scan_work);
 }

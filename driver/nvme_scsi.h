@@ -225,6 +225,8 @@ struct nvme_scsi_ctrl {
 	u32 ctrl_config;
 	bool started;		/* the first bring-up succeeded (under reset_lock) */
 	bool scsi_ready;	/* the SCSI host is added and scanned */
+	bool rescan_wanted;	/* a rescan was asked for (scan_work clears it) */
+	int reset_result;	/* what the reset work's last reset returned */
 	bool enabled;		/* CC.EN=1 and CSTS.RDY=1 last we set it */
 	bool removing;		/* remove() started: a timeout kills the controller */
 
@@ -263,6 +265,8 @@ struct nvme_scsi_ctrl {
 
 	struct mutex ns_lock;	/* updates to ns[] */
 	unsigned int nr_luns;	/* max_luns */
+	/* per LUN: pending unit attentions, bit = enum nvme_scsi_ua */
+	unsigned long ua[NVME_SCSI_MAX_LUNS];
 	struct nvme_scsi_ns __rcu *ns[NVME_SCSI_MAX_LUNS];
 	struct mutex scan_lock;	/* serialises namespace rescans */
 	struct work_struct scan_work;	/* rescan after a reset */
@@ -305,8 +309,15 @@ bool nvme_scsi_nsid_wanted(u32 nsid);
 unsigned int nvme_scsi_wanted_io_queues(void);
 u32 nvme_scsi_max_xfer_param(void);
 
-/* pci.c: reset, event, rescan and translation work (WQ_MEM_RECLAIM) */
+/*
+ * pci.c: work queues, all WQ_MEM_RECLAIM (they sit in the writeback path),
+ * kept apart so that one kind of work never waits behind another on a
+ * rescuer thread: resets; events and rescans; SCSI commands translated in
+ * process context (a rescan's LUN removal waits for those).
+ */
+extern struct workqueue_struct *nvme_scsi_reset_wq;
 extern struct workqueue_struct *nvme_scsi_wq;
+extern struct workqueue_struct *nvme_scsi_xlat_wq;
 
 /* ctrl.c */
 bool nvme_scsi_change_state(struct nvme_scsi_ctrl *ctrl,
@@ -432,7 +443,7 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_scan_work(struct work_struct *work);
 void nvme_scsi_schedule_rescan(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_forget_namespaces(struct nvme_scsi_ctrl *ctrl, u32 nsid);
-int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl);
+int nvme_scsi_scan_namespaces(struct nvme_scsi_ctrl *ctrl, bool strict);
 void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl);
 void nvme_scsi_free_namespaces(struct nvme_scsi_ctrl *ctrl);
 unsigned int nvme_scsi_report_luns(struct nvme_scsi_ctrl *ctrl, u8 select,

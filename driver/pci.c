@@ -14,7 +14,9 @@
 
 #include "nvme_scsi.h"
 
+struct workqueue_struct *nvme_scsi_reset_wq;
 struct workqueue_struct *nvme_scsi_wq;
+struct workqueue_struct *nvme_scsi_xlat_wq;
 
 static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
@@ -100,10 +102,10 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_teardown;
 
 	/* the bring-up every reset runs, from the same work item */
-	queue_work(nvme_scsi_wq, &ctrl->reset_work);
+	queue_work(nvme_scsi_reset_wq, &ctrl->reset_work);
 	flush_work(&ctrl->reset_work);
 	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE) {
-		ret = -ENODEV;
+		ret = ctrl->reset_result ? ctrl->reset_result : -ENODEV;
 		goto err_ns;
 	}
 
@@ -114,6 +116,10 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	scsi_scan_host(shost);
 	nvme_scsi_sync_luns(ctrl);
 	WRITE_ONCE(ctrl->scsi_ready, true);
+	/* a namespace notice that came before (nvme_scsi_schedule_rescan) */
+	smp_mb();
+	if (READ_ONCE(ctrl->rescan_wanted))
+		queue_work(nvme_scsi_wq, &ctrl->scan_work);
 	ret = nvme_scsi_chrdev_add(ctrl);
 	if (ret)
 		dev_warn(ctrl->dev, "no passthrough char device: %d\n", ret);
@@ -121,7 +127,10 @@ static int nvme_scsi_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 err_ns:
 	WRITE_ONCE(ctrl->aen_stop, true);
+	WRITE_ONCE(ctrl->removing, true);
 	cancel_work_sync(&ctrl->async_work);
+	cancel_work_sync(&ctrl->reset_work);
+	cancel_work_sync(&ctrl->scan_work);
 	nvme_scsi_free_namespaces(ctrl);
 err_teardown:
 	nvme_scsi_teardown_queues(ctrl, false);
@@ -173,6 +182,8 @@ static void nvme_scsi_remove(struct pci_dev *pdev)
 	nvme_scsi_teardown_queues(ctrl, true);
 	nvme_scsi_reset_unlock(ctrl);
 	cancel_work_sync(&ctrl->reset_work);
+	/* a reset that ended as remove began may have queued a rescan */
+	cancel_work_sync(&ctrl->scan_work);
 	/*
 	 * An AER that completed (or failed) just as aen_stop was set may have
 	 * queued event work after the cancel above; its interrupt is gone now.
@@ -221,6 +232,29 @@ static struct pci_driver nvme_scsi_pci_driver = {
 	.shutdown	= nvme_scsi_pci_shutdown,
 };
 
+static void nvme_scsi_free_wqs(void)
+{
+	if (nvme_scsi_xlat_wq)
+		destroy_workqueue(nvme_scsi_xlat_wq);
+	if (nvme_scsi_wq)
+		destroy_workqueue(nvme_scsi_wq);
+	if (nvme_scsi_reset_wq)
+		destroy_workqueue(nvme_scsi_reset_wq);
+}
+
+static int __init nvme_scsi_alloc_wqs(void)
+{
+	const unsigned int flags = WQ_UNBOUND | WQ_MEM_RECLAIM;
+
+	nvme_scsi_reset_wq = alloc_workqueue("nvme_scsi_reset_wq", flags, 0);
+	nvme_scsi_wq = alloc_workqueue("nvme_scsi_wq", flags, 0);
+	nvme_scsi_xlat_wq = alloc_workqueue("nvme_scsi_xlat_wq", flags, 0);
+	if (nvme_scsi_reset_wq && nvme_scsi_wq && nvme_scsi_xlat_wq)
+		return 0;
+	nvme_scsi_free_wqs();
+	return -ENOMEM;
+}
+
 static int __init nvme_scsi_init(void)
 {
 	int ret;
@@ -232,10 +266,9 @@ static int __init nvme_scsi_init(void)
 	ret = nvme_scsi_check_params();
 	if (ret)
 		return ret;
-	/* reset, event and translation work sit in the writeback path */
-	nvme_scsi_wq = alloc_workqueue("nvme_scsi_wq", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
-	if (!nvme_scsi_wq)
-		return -ENOMEM;
+	ret = nvme_scsi_alloc_wqs();
+	if (ret)
+		return ret;
 	ret = nvme_scsi_chrdev_init();
 	if (ret)
 		goto err_wq;
@@ -249,7 +282,7 @@ err_debugfs:
 	nvme_scsi_debugfs_exit();
 	nvme_scsi_chrdev_exit();
 err_wq:
-	destroy_workqueue(nvme_scsi_wq);
+	nvme_scsi_free_wqs();
 	return ret;
 }
 
@@ -258,7 +291,7 @@ static void __exit nvme_scsi_exit(void)
 	pci_unregister_driver(&nvme_scsi_pci_driver);
 	nvme_scsi_debugfs_exit();
 	nvme_scsi_chrdev_exit();
-	destroy_workqueue(nvme_scsi_wq);
+	nvme_scsi_free_wqs();
 }
 
 module_init(nvme_scsi_init);

@@ -546,7 +546,12 @@ int nvme_scsi_exec(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_queue *q,
 		enum nvme_scsi_timeout next;
 
 		next = nvme_scsi_cmd_timed_out(q, cid, &sreq.req, &abort_sent, opcode);
-		if (next == NVME_SCSI_TIMEOUT_WAIT && round < NVME_SCSI_EXEC_ROUNDS)
+		/*
+		 * Inside the reset or remove path (reset_lock held) no reset
+		 * comes to cancel an admin command: waiting is pointless.
+		 */
+		if (next == NVME_SCSI_TIMEOUT_WAIT && round < NVME_SCSI_EXEC_ROUNDS &&
+		    (q->qid || !nvme_scsi_reset_lock_held(ctrl)))
 			continue;
 		/* the reset path that holds reset_lock cannot kill the controller */
 		if (next == NVME_SCSI_TIMEOUT_GONE && !nvme_scsi_reset_lock_held(ctrl))

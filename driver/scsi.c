@@ -39,42 +39,39 @@ static bool nvme_scsi_get_ns(struct nvme_scsi_ctrl *ctrl, u64 lun,
 
 /* ---- unit attentions --------------------------------------------------- */
 
-/* Per-LUN driver data (scsi_device.hostdata). */
-struct nvme_scsi_lun {
-	unsigned long ua;	/* pending unit attentions, bit = enum nvme_scsi_ua */
-};
-
 static const u8 nvme_scsi_ua_sense[NVME_SCSI_NR_UA][2] = {
 	[NVME_SCSI_UA_MICROCODE_CHANGED]	= { 0x3f, 0x01 },
 	[NVME_SCSI_UA_INQUIRY_CHANGED]		= { 0x3f, 0x03 },
 	[NVME_SCSI_UA_CAPACITY_CHANGED]		= { 0x2a, 0x09 },
 };
 
+/*
+ * The bits live in the controller, per LUN, not in the scsi_device: a
+ * reset raises them while a LUN may be going away (its hostdata freed).
+ */
 void nvme_scsi_unit_attention(struct nvme_scsi_ctrl *ctrl, int lun, enum nvme_scsi_ua ua)
 {
-	struct scsi_device *sdev;
+	unsigned int i;
 
-	shost_for_each_device(sdev, ctrl->shost) {
-		struct nvme_scsi_lun *lu = sdev->hostdata;
-
-		if (lu && (lun < 0 || sdev->lun == lun))
-			set_bit(ua, &lu->ua);
-	}
+	for (i = 0; i < ctrl->nr_luns; i++)
+		if (lun < 0 || i == lun)
+			set_bit(ua, &ctrl->ua[i]);
 }
 
 /*
  * Take the most important unit attention pending on @cmd's LUN: its
- * ASC/ASCQ in @asc_ascq; false if there is none. Each is reported once.
+ * ASC/ASCQ in @asc, @ascq; false if there is none. Each is reported once.
  */
 bool nvme_scsi_take_ua(struct scsi_cmnd *cmd, u8 *asc, u8 *ascq)
 {
-	struct nvme_scsi_lun *lu = cmd->device->hostdata;
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
+	u64 lun = cmd->device->lun;
 	unsigned int ua;
 
-	if (!lu || !READ_ONCE(lu->ua))
+	if (lun >= ctrl->nr_luns || !READ_ONCE(ctrl->ua[lun]))
 		return false;
 	for (ua = 0; ua < NVME_SCSI_NR_UA; ua++) {
-		if (test_and_clear_bit(ua, &lu->ua)) {
+		if (test_and_clear_bit(ua, &ctrl->ua[lun])) {
 			*asc = nvme_scsi_ua_sense[ua][0];
 			*ascq = nvme_scsi_ua_sense[ua][1];
 			return true;
@@ -83,18 +80,14 @@ bool nvme_scsi_take_ua(struct scsi_cmnd *cmd, u8 *asc, u8 *ascq)
 	return false;
 }
 
+/* A LUN that appears has nothing to report yet. */
 static int nvme_scsi_slave_alloc(struct scsi_device *sdev)
 {
-	struct nvme_scsi_lun *lu = kzalloc(sizeof(*lu), GFP_KERNEL);
+	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(sdev->host);
 
-	sdev->hostdata = lu;
-	return lu ? 0 : -ENOMEM;
-}
-
-static void nvme_scsi_slave_destroy(struct scsi_device *sdev)
-{
-	kfree(sdev->hostdata);
-	sdev->hostdata = NULL;
+	if (sdev->lun < ctrl->nr_luns)
+		WRITE_ONCE(ctrl->ua[sdev->lun], 0);
+	return 0;
 }
 
 /* ---- commands translated in process context ---------------------------- */
@@ -187,7 +180,7 @@ static enum nvme_scsi_xlat nvme_scsi_defer(struct scsi_cmnd *cmd,
 	iod->op = op;
 	WRITE_ONCE(iod->deferred, true);
 	INIT_WORK(&iod->work, nvme_scsi_deferred_work);
-	queue_work(nvme_scsi_wq, &iod->work);
+	queue_work(nvme_scsi_xlat_wq, &iod->work);
 	return NVME_SCSI_XLAT_SUBMITTED;
 }
 
@@ -458,7 +451,6 @@ struct scsi_host_template nvme_scsi_sht = {
 	.commit_rqs		= nvme_scsi_commit_rqs,
 	.map_queues		= nvme_scsi_map_queues,
 	.slave_alloc		= nvme_scsi_slave_alloc,
-	.slave_destroy		= nvme_scsi_slave_destroy,
 	.slave_configure	= nvme_scsi_slave_configure,
 	.eh_timed_out		= nvme_scsi_eh_timed_out,
 	.eh_abort_handler	= nvme_scsi_eh_abort,
