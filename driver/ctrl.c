@@ -368,6 +368,7 @@ static int nvme_scsi_identify_ctrl(struct nvme_scsi_ctrl *ctrl)
 	ctrl->nn = le32_to_cpu(id->nn);
 	ctrl->vwc_present = id->vwc & NVME_CTRL_VWC_PRESENT;
 	ctrl->oncs = le16_to_cpu(id->oncs);
+	ctrl->oacs = le16_to_cpu(id->oacs);
 
 	max_xfer = min(NVME_SCSI_MAX_XFER, nvme_scsi_max_xfer_param());
 	max_xfer = min(max_xfer, nvme_scsi_mdts_bytes(ctrl, id->mdts));

@@ -105,18 +105,22 @@ static enum nvme_scsi_xlat nvme_scsi_vpd(struct nvme_scsi_ctrl *ctrl,
 		break;
 	case 0xb0:	/* block limits */
 		len = 0x40;
+		buf[4] = 0x01;			/* WSNZ: WRITE SAME of no blocks refused */
 		put_unaligned_be32(ctrl->max_xfer >> ns->lba_shift, &buf[8]);
 		if (nvme_scsi_has_dsm(ctrl)) {
 			/* max unmap LBA count, max unmap block descriptors */
 			put_unaligned_be32(0xffffffff, &buf[20]);
 			put_unaligned_be32(NVME_SCSI_MAX_DSM_RANGES, &buf[24]);
 		}
+		put_unaligned_be64(nvme_scsi_max_write_same(ns), &buf[36]);
 		break;
 	case 0xb2:	/* logical block provisioning */
 		if (!nvme_scsi_has_dsm(ctrl))
 			return nvme_scsi_invalid_field(cmd);
 		len = 8;
 		buf[5] = 0x80;			/* LBPU: UNMAP */
+		if (nvme_scsi_ws_unmap(ctrl, ns))
+			buf[5] |= 0x60;		/* LBPWS, LBPWS10: WRITE SAME with UNMAP */
 		break;
 	case 0xb1:	/* block device characteristics */
 		len = 0x40;

@@ -12,6 +12,19 @@
 
 static const u8 nvme_scsi_log_pages[] = { 0x00, 0x0d, 0x2f };
 
+/* Get Log Page SMART / Health (02h), controller-wide, into @smart. */
+int nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct nvme_smart_log *smart)
+{
+	struct nvme_command c = { };
+
+	c.get_log_page.opcode = nvme_admin_get_log_page;
+	c.get_log_page.nsid = cpu_to_le32(NVME_NSID_ALL);
+	c.get_log_page.lid = NVME_LOG_SMART;
+	c.get_log_page.numdl = cpu_to_le16(sizeof(*smart) / 4 - 1);
+	return nvme_scsi_deferred_exec(ctrl, false, &c, smart, sizeof(*smart),
+				       false, NULL, nvme_scsi_admin_timeout * HZ);
+}
+
 /* LOG SENSE: supported pages, temperature (0Dh), informational exceptions (2Fh). */
 void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			 const struct nvme_scsi_ns *ns)
@@ -20,7 +33,6 @@ void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 	u8 page = cdb[2] & 0x3f, subpage = cdb[3];
 	unsigned int alloc = get_unaligned_be16(&cdb[7]), len;
 	struct nvme_smart_log *smart;
-	struct nvme_command c = { };
 	u8 buf[16] = { };
 	int temp, ret;
 
@@ -46,12 +58,7 @@ void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 		cmd->result = DID_REQUEUE << 16;
 		return;
 	}
-	c.get_log_page.opcode = nvme_admin_get_log_page;
-	c.get_log_page.nsid = cpu_to_le32(NVME_NSID_ALL);
-	c.get_log_page.lid = NVME_LOG_SMART;
-	c.get_log_page.numdl = cpu_to_le16(sizeof(*smart) / 4 - 1);
-	ret = nvme_scsi_deferred_exec(ctrl, false, &c, smart, sizeof(*smart),
-				      false, NULL, nvme_scsi_admin_timeout * HZ);
+	ret = nvme_scsi_smart_log(ctrl, smart);
 	if (!nvme_scsi_deferred_status(cmd, ret)) {
 		kfree(smart);
 		return;

@@ -66,6 +66,8 @@ static struct nvme_scsi_ns *nvme_scsi_parse_ns(struct nvme_scsi_ctrl *ctrl,
 	ns->nsid = nsid;
 	ns->lba_shift = ds;
 	ns->nsze = le64_to_cpu(id->nsze);
+	/* NVMe 1.3 DLFEAT 001b; a 1.0 controller leaves the byte reserved (0) */
+	ns->dealloc_zeroes = (id->dlfeat & 0x7) == 0x1;
 	memcpy(ns->eui64, id->eui64, sizeof(ns->eui64));
 	memcpy(ns->nguid, id->nguid, sizeof(ns->nguid));
 	return ns;

@@ -207,6 +207,7 @@ struct nvme_scsi_ns {
 	u32 nsid;
 	u8 lba_shift;		/* log2 of the LBA data size */
 	u64 nsze;		/* size in logical blocks */
+	bool dealloc_zeroes;	/* DLFEAT: deallocated blocks read as zeroes */
 	u8 eui64[8];
 	u8 nguid[16];
 };
@@ -262,6 +263,7 @@ struct nvme_scsi_ctrl {
 	bool vwc_enabled;
 	bool d_sense;		/* control mode page D_SENSE: descriptor sense */
 	u16 oncs;		/* optional NVM commands (DSM, ...) */
+	u16 oacs;		/* optional admin commands (Format NVM, ...) */
 
 	struct mutex ns_lock;	/* updates to ns[] */
 	unsigned int nr_luns;	/* max_luns */
@@ -423,6 +425,8 @@ int nvme_scsi_build_prps(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_prps *prp
 void nvme_scsi_free_prps(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_prps *prps);
 int nvme_scsi_buf_alloc(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b,
 			u32 len, struct nvme_command *c);
+int nvme_scsi_buf_map(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b,
+		      u32 len, struct nvme_command *c);
 void nvme_scsi_buf_free(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b);
 
 /* ioctl.c */

@@ -149,10 +149,25 @@ int nvme_scsi_buf_alloc(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b,
 	sg_init_table(&b->sg, 1);
 	sg_dma_address(&b->sg) = b->dma;
 	sg_dma_len(&b->sg) = b->alloc;
-	ret = nvme_scsi_build_prps(ctrl, &b->prps, c, &b->sg, len, GFP_KERNEL);
+	ret = nvme_scsi_buf_map(ctrl, b, len, c);
 	if (ret)
 		nvme_scsi_buf_free(ctrl, b);
 	return ret;
+}
+
+/*
+ * Point @c's PRPs at the first @len bytes of the buffer (len <= what was
+ * allocated), for one command of several that reuse it: PRP2 is a list
+ * pointer or a data pointer depending on the length, so each length needs
+ * its own PRPs. The list pages built for the previous command are freed.
+ */
+int nvme_scsi_buf_map(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b,
+		      u32 len, struct nvme_command *c)
+{
+	if (len > b->alloc)
+		return -EINVAL;
+	nvme_scsi_free_prps(ctrl, &b->prps);
+	return nvme_scsi_build_prps(ctrl, &b->prps, c, &b->sg, len, GFP_KERNEL);
 }
 
 void nvme_scsi_buf_free(struct nvme_scsi_ctrl *ctrl, struct nvme_scsi_buf *b)

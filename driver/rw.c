@@ -135,6 +135,36 @@ static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
 	return NVME_SCSI_XLAT_SUBMITTED;
 }
 
+/*
+ * The range of a command that reads or writes @nlb blocks from @lba: within
+ * the namespace (SBC-3: a transfer of no blocks is no error, but the LBA is
+ * still checked), and of blocks of the size sd knows. False when not, with
+ * the sense data set.
+ */
+bool nvme_scsi_range_ok(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+			const struct nvme_scsi_ns *ns, u64 lba, u32 nlb)
+{
+	if (lba > ns->nsze || nlb > ns->nsze - lba) {
+		nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
+		return false;
+	}
+	/*
+	 * After a Format NVM, sd sizes commands by the old LBA size until it
+	 * has revalidated the disk: such a command would move the wrong
+	 * amount of data to or from the wrong place.
+	 */
+	if (nlb && cmd->device->sector_size &&
+	    cmd->device->sector_size != 1U << ns->lba_shift) {
+		dev_warn_ratelimited(ctrl->dev,
+				     "LUN %llu: command for %u-byte blocks, namespace has %u: refused until sd revalidates\n",
+				     cmd->device->lun, cmd->device->sector_size,
+				     1U << ns->lba_shift);
+		nvme_scsi_invalid_field(cmd);
+		return false;
+	}
+	return true;
+}
+
 enum nvme_scsi_xlat nvme_scsi_rw(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 				 const struct nvme_scsi_ns *ns)
 {
@@ -182,23 +212,10 @@ enum nvme_scsi_xlat nvme_scsi_rw(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *
 	/* no protection information on any LUN: RDPROTECT/WRPROTECT must be 0 */
 	if (cdb[0] != READ_6 && cdb[0] != WRITE_6 && (cdb[1] & 0xe0))
 		return nvme_scsi_invalid_field(cmd);
-	/* SBC-3: no blocks is no error, but the LBA is still checked */
-	if (lba > ns->nsze || nlb > ns->nsze - lba)
-		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x21, 0x00);
+	if (!nvme_scsi_range_ok(ctrl, cmd, ns, lba, nlb))
+		return NVME_SCSI_XLAT_DONE;
 	if (!nlb)
 		return nvme_scsi_copy_out(cmd, NULL, 0, 0);
-	/*
-	 * After a Format NVM, sd sizes commands by the old LBA size until it
-	 * has revalidated the disk: such a command would move the wrong
-	 * amount of data to or from the wrong place.
-	 */
-	if (cmd->device->sector_size && cmd->device->sector_size != 1U << ns->lba_shift) {
-		dev_warn_ratelimited(ctrl->dev,
-				     "LUN %llu: command for %u-byte blocks, namespace has %u: refused until sd revalidates\n",
-				     cmd->device->lun, cmd->device->sector_size,
-				     1U << ns->lba_shift);
-		return nvme_scsi_invalid_field(cmd);
-	}
 	len = (u64)nlb << ns->lba_shift;
 	if (len > ctrl->max_xfer || len > scsi_bufflen(cmd)) {
 		dev_err_ratelimited(ctrl->dev,

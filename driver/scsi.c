@@ -101,13 +101,27 @@ static int nvme_scsi_slave_alloc(struct scsi_device *sdev)
  * their own timeouts (and a timeout there resets the controller).
  */
 
+/*
+ * NVMe command for a deferred SCSI command, its data (if any) already in a
+ * driver buffer that @c points to (nvme_scsi_buf_alloc/_map).
+ */
+int nvme_scsi_deferred_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
+			   struct nvme_command *c, u64 *result, unsigned long timeout)
+{
+	struct nvme_scsi_queue *q;
+
+	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
+		return -EINTR;
+	q = io ? nvme_scsi_pt_io_queue(ctrl) : &ctrl->queues[0];
+	return nvme_scsi_exec(ctrl, q, c, result, timeout);
+}
+
 /* NVMe command for a deferred SCSI command; @data is copied in or out. */
 int nvme_scsi_deferred_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 			    struct nvme_command *c, void *data, u32 len,
 			    bool to_dev, u64 *result, unsigned long timeout)
 {
 	struct nvme_scsi_buf b;
-	struct nvme_scsi_queue *q;
 	int ret;
 
 	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
@@ -119,8 +133,7 @@ int nvme_scsi_deferred_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 		if (to_dev)
 			memcpy(b.cpu, data, len);
 	}
-	q = io ? nvme_scsi_pt_io_queue(ctrl) : &ctrl->queues[0];
-	ret = nvme_scsi_exec(ctrl, q, c, result, timeout);
+	ret = nvme_scsi_deferred_cmd(ctrl, io, c, result, timeout);
 	if (len) {
 		if (!ret && !to_dev)
 			memcpy(data, b.cpu, len);
@@ -205,9 +218,26 @@ static enum nvme_scsi_xlat nvme_scsi_allow_removal(struct nvme_scsi_ctrl *ctrl,
 	return nvme_scsi_copy_out(cmd, NULL, 0, 0);
 }
 
-#define XLAT(len, fn, fl)	{ .cdb_len = len, .xlat = fn, .flags = fl }
-#define EXEC(len, fn)		{ .cdb_len = len, .exec = fn }
-#define XLAT_SA(len, s, fn)	{ .cdb_len = len, .xlat = fn, .flags = NVME_SCSI_OP_SA, .sa = s }
+/*
+ * Table entries. The variable arguments are the CDB usage data that REPORT
+ * SUPPORTED OPERATION CODES returns, one byte per CDB byte (so they also
+ * give the CDB length): byte 0 the operation code, byte 1 of a command with
+ * service actions its service action, every other bit 1 where the driver
+ * accepts a one (it uses the field, or ignores it as the translation
+ * reference allows), 0 where a one is reserved or refused.
+ */
+#define OP_USAGE(...)		.usage = (const u8[]){ __VA_ARGS__ }, \
+				.cdb_len = sizeof((const u8[]){ __VA_ARGS__ })
+#define XLAT(fl, fn, ...)	{ .xlat = fn, .flags = fl, OP_USAGE(__VA_ARGS__) }
+#define EXEC(fl, fn, ...)	{ .exec = fn, .flags = fl, OP_USAGE(__VA_ARGS__) }
+#define XLAT_SA(fn, ...)	{ .xlat = fn, .flags = NVME_SCSI_OP_SA, OP_USAGE(__VA_ARGS__) }
+
+#define ANY_LUN			NVME_SCSI_OP_ANY_LUN
+#define ANY_LUN_NO_UA		(NVME_SCSI_OP_ANY_LUN | NVME_SCSI_OP_NO_UA)
+#define FF			0xff
+#define RW_BITS			0x1a	/* DPO, FUA, FUA_NV; RDPROTECT/WRPROTECT 0 */
+#define VERIFY_BITS		0x16	/* DPO, BYTCHK; VRPROTECT 0 */
+#define GROUP			0x1f
 
 /*
  * Every SCSI command the driver accepts, by operation code: what queuecommand
@@ -215,36 +245,82 @@ static enum nvme_scsi_xlat nvme_scsi_allow_removal(struct nvme_scsi_ctrl *ctrl,
  * cannot disagree. Anything else is INVALID COMMAND OPERATION CODE.
  */
 const struct nvme_scsi_op nvme_scsi_ops[256] = {
-	[TEST_UNIT_READY]	= XLAT(6, nvme_scsi_test_unit_ready, NVME_SCSI_OP_ANY_LUN),
-	[REQUEST_SENSE]		= XLAT(6, nvme_scsi_request_sense,
-				       NVME_SCSI_OP_ANY_LUN | NVME_SCSI_OP_NO_UA),
-	[FORMAT_UNIT]		= EXEC(6, nvme_scsi_format_unit),
-	[READ_6]		= XLAT(6, nvme_scsi_rw, 0),
-	[WRITE_6]		= XLAT(6, nvme_scsi_rw, 0),
-	[INQUIRY]		= XLAT(6, nvme_scsi_inquiry,
-				       NVME_SCSI_OP_ANY_LUN | NVME_SCSI_OP_NO_UA),
-	[MODE_SELECT]		= EXEC(6, nvme_scsi_mode_select),
-	[MODE_SENSE]		= XLAT(6, nvme_scsi_mode_sense, 0),
-	[START_STOP]		= EXEC(6, nvme_scsi_start_stop),
-	[ALLOW_MEDIUM_REMOVAL]	= XLAT(6, nvme_scsi_allow_removal, 0),
-	[READ_CAPACITY]		= XLAT(10, nvme_scsi_read_capacity, 0),
-	[READ_10]		= XLAT(10, nvme_scsi_rw, 0),
-	[WRITE_10]		= XLAT(10, nvme_scsi_rw, 0),
-	[SYNCHRONIZE_CACHE]	= XLAT(10, nvme_scsi_flush, 0),
-	[WRITE_BUFFER]		= EXEC(10, nvme_scsi_write_buffer),
-	[UNMAP]			= EXEC(10, nvme_scsi_unmap_cmd),
-	[LOG_SENSE]		= EXEC(10, nvme_scsi_log_sense),
-	[MODE_SELECT_10]	= EXEC(10, nvme_scsi_mode_select),
-	[MODE_SENSE_10]		= XLAT(10, nvme_scsi_mode_sense, 0),
-	[READ_16]		= XLAT(16, nvme_scsi_rw, 0),
-	[WRITE_16]		= XLAT(16, nvme_scsi_rw, 0),
-	[SYNCHRONIZE_CACHE_16]	= XLAT(16, nvme_scsi_flush, 0),
-	[SERVICE_ACTION_IN_16]	= XLAT_SA(16, SAI_READ_CAPACITY_16, nvme_scsi_read_capacity),
-	[REPORT_LUNS]		= XLAT(12, nvme_scsi_report_luns_cmd,
-				       NVME_SCSI_OP_ANY_LUN | NVME_SCSI_OP_NO_UA),
-	[READ_12]		= XLAT(12, nvme_scsi_rw, 0),
-	[WRITE_12]		= XLAT(12, nvme_scsi_rw, 0),
+	[TEST_UNIT_READY]	= XLAT(ANY_LUN, nvme_scsi_test_unit_ready,
+				       TEST_UNIT_READY, 0, 0, 0, 0, 0),
+	[REQUEST_SENSE]		= XLAT(ANY_LUN_NO_UA, nvme_scsi_request_sense,
+				       REQUEST_SENSE, 0x01, 0, 0, FF, 0),
+	[FORMAT_UNIT]		= EXEC(NVME_SCSI_OP_FORMAT | NVME_SCSI_OP_LONG,
+				       nvme_scsi_format_unit, FORMAT_UNIT, 0x3f, 0, 0, 0, 0),
+	[READ_6]		= XLAT(0, nvme_scsi_rw, READ_6, 0x1f, FF, FF, FF, 0),
+	[WRITE_6]		= XLAT(0, nvme_scsi_rw, WRITE_6, 0x1f, FF, FF, FF, 0),
+	[SEND_DIAGNOSTIC]	= EXEC(0, nvme_scsi_send_diagnostic,
+				       SEND_DIAGNOSTIC, 0x17, 0, 0, 0, 0),
+	[INQUIRY]		= XLAT(ANY_LUN_NO_UA, nvme_scsi_inquiry,
+				       INQUIRY, 0x01, FF, FF, FF, 0),
+	[MODE_SELECT]		= EXEC(0, nvme_scsi_mode_select, MODE_SELECT, 0x10, 0, 0, FF, 0),
+	[MODE_SENSE]		= XLAT(0, nvme_scsi_mode_sense, MODE_SENSE, 0x08, FF, FF, FF, 0),
+	[START_STOP]		= EXEC(0, nvme_scsi_start_stop, START_STOP, 0x01, 0, 0x0f, 0xf5, 0),
+	[ALLOW_MEDIUM_REMOVAL]	= XLAT(0, nvme_scsi_allow_removal,
+				       ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0),
+	[READ_CAPACITY]		= XLAT(0, nvme_scsi_read_capacity,
+				       READ_CAPACITY, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+	[READ_10]		= XLAT(0, nvme_scsi_rw,
+				       READ_10, RW_BITS, FF, FF, FF, FF, GROUP, FF, FF, 0),
+	[WRITE_10]		= XLAT(0, nvme_scsi_rw,
+				       WRITE_10, RW_BITS, FF, FF, FF, FF, GROUP, FF, FF, 0),
+	[VERIFY]		= EXEC(0, nvme_scsi_verify,
+				       VERIFY, VERIFY_BITS, FF, FF, FF, FF, GROUP, FF, FF, 0),
+	[SYNCHRONIZE_CACHE]	= XLAT(0, nvme_scsi_flush,
+				       SYNCHRONIZE_CACHE, 0x02, FF, FF, FF, FF, GROUP, FF, FF, 0),
+	[WRITE_BUFFER]		= EXEC(0, nvme_scsi_write_buffer,
+				       WRITE_BUFFER, 0x1f, FF, FF, FF, FF, FF, FF, FF, 0),
+	[WRITE_SAME]		= EXEC(0, nvme_scsi_write_same,
+				       WRITE_SAME, 0x08, FF, FF, FF, FF, GROUP, FF, FF, 0),
+	[UNMAP]			= EXEC(NVME_SCSI_OP_DSM, nvme_scsi_unmap_cmd,
+				       UNMAP, 0, 0, 0, 0, 0, GROUP, FF, FF, 0),
+	[LOG_SENSE]		= EXEC(0, nvme_scsi_log_sense,
+				       LOG_SENSE, 0x02, FF, 0, 0, FF, FF, FF, FF, 0),
+	[MODE_SELECT_10]	= EXEC(0, nvme_scsi_mode_select,
+				       MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, FF, FF, 0),
+	[MODE_SENSE_10]		= XLAT(0, nvme_scsi_mode_sense,
+				       MODE_SENSE_10, 0x18, FF, FF, 0, 0, 0, FF, FF, 0),
+	[READ_16]		= XLAT(0, nvme_scsi_rw, READ_16, RW_BITS,
+				       FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[WRITE_16]		= XLAT(0, nvme_scsi_rw, WRITE_16, RW_BITS,
+				       FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[VERIFY_16]		= EXEC(0, nvme_scsi_verify, VERIFY_16, VERIFY_BITS,
+				       FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[SYNCHRONIZE_CACHE_16]	= XLAT(0, nvme_scsi_flush, SYNCHRONIZE_CACHE_16, 0x02,
+				       FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[WRITE_SAME_16]		= EXEC(0, nvme_scsi_write_same, WRITE_SAME_16, 0x09,
+				       FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[SERVICE_ACTION_IN_16]	= XLAT_SA(nvme_scsi_read_capacity,
+					  SERVICE_ACTION_IN_16, SAI_READ_CAPACITY_16,
+					  0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0),
+	[REPORT_LUNS]		= XLAT(ANY_LUN_NO_UA, nvme_scsi_report_luns_cmd,
+				       REPORT_LUNS, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0),
+	[MAINTENANCE_IN]	= XLAT_SA(nvme_scsi_report_opcodes,
+					  MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES,
+					  0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0),
+	[READ_12]		= XLAT(0, nvme_scsi_rw,
+				       READ_12, RW_BITS, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[WRITE_12]		= XLAT(0, nvme_scsi_rw,
+				       WRITE_12, RW_BITS, FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
+	[VERIFY_12]		= EXEC(0, nvme_scsi_verify, VERIFY_12, VERIFY_BITS,
+				       FF, FF, FF, FF, FF, FF, FF, FF, GROUP, 0),
 };
+
+/* Does @ctrl take @op at all (the NVMe commands behind it are optional)? */
+bool nvme_scsi_op_supported(struct nvme_scsi_ctrl *ctrl, const struct nvme_scsi_op *op)
+{
+	if (!op->xlat && !op->exec)
+		return false;
+	if ((op->flags & NVME_SCSI_OP_DSM) && !nvme_scsi_has_dsm(ctrl))
+		return false;
+	if ((op->flags & NVME_SCSI_OP_FORMAT) && !(ctrl->oacs & NVME_SCSI_OACS_FORMAT))
+		return false;
+	return true;
+}
 
 static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
 					       struct scsi_cmnd *cmd)
@@ -258,7 +334,7 @@ static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
 		return nvme_scsi_check(cmd, UNIT_ATTENTION, asc, ascq);
 	if (nvme_scsi_get_ns(ctrl, cmd->device->lun, &nsbuf))
 		ns = &nsbuf;
-	if (!op->xlat && !op->exec) {
+	if (!nvme_scsi_op_supported(ctrl, op)) {
 		if (!ns)
 			return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x25, 0x00);
 		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x20, 0x00);
@@ -266,7 +342,7 @@ static enum nvme_scsi_xlat nvme_scsi_translate(struct nvme_scsi_ctrl *ctrl,
 	/* a LUN without a namespace answers only what any LUN must */
 	if (!ns && !(op->flags & NVME_SCSI_OP_ANY_LUN))
 		return nvme_scsi_check(cmd, ILLEGAL_REQUEST, 0x25, 0x00);
-	if ((op->flags & NVME_SCSI_OP_SA) && (cmd->cmnd[1] & 0x1f) != op->sa)
+	if ((op->flags & NVME_SCSI_OP_SA) && (cmd->cmnd[1] & 0x1f) != nvme_scsi_op_sa(op))
 		return nvme_scsi_invalid_field(cmd);
 	if (op->exec)
 		return nvme_scsi_defer(cmd, op);

@@ -26,12 +26,23 @@ enum nvme_scsi_xlat {
 #define NVME_SCSI_OP_ANY_LUN	0x01	/* answered on a LUN without a namespace too */
 #define NVME_SCSI_OP_SA		0x02	/* only with service action .sa (CDB byte 1) */
 #define NVME_SCSI_OP_NO_UA	0x04	/* never reports a unit attention */
+#define NVME_SCSI_OP_DSM	0x08	/* only if the controller has Dataset Management */
+#define NVME_SCSI_OP_FORMAT	0x10	/* only if the controller has Format NVM */
+#define NVME_SCSI_OP_LONG	0x20	/* may take 10 x admin_timeout (FORMAT UNIT) */
 
-/* How one SCSI operation code is translated: exactly one of xlat, exec. */
+/* Identify Controller OACS bit 1 (<linux/nvme.h> has no name for it) */
+#define NVME_SCSI_OACS_FORMAT	BIT(1)
+
+/*
+ * How one SCSI operation code is translated: exactly one of xlat, exec.
+ * usage: the CDB usage data REPORT SUPPORTED OPERATION CODES returns,
+ * cdb_len bytes (see the table in scsi.c); with NVME_SCSI_OP_SA its byte 1
+ * is the one service action taken (nvme_scsi_op_sa()).
+ */
 struct nvme_scsi_op {
 	u8 cdb_len;
 	u8 flags;
-	u8 sa;
+	const u8 *usage;
 	enum nvme_scsi_xlat (*xlat)(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 				    const struct nvme_scsi_ns *ns);
 	void (*exec)(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
@@ -40,6 +51,12 @@ struct nvme_scsi_op {
 
 /* scsi.c: the table, indexed by operation code */
 extern const struct nvme_scsi_op nvme_scsi_ops[256];
+bool nvme_scsi_op_supported(struct nvme_scsi_ctrl *ctrl, const struct nvme_scsi_op *op);
+
+static inline u8 nvme_scsi_op_sa(const struct nvme_scsi_op *op)
+{
+	return op->usage[1] & 0x1f;
+}
 
 /* Dataset Management (deallocate) backs UNMAP / logical block provisioning. */
 static inline bool nvme_scsi_has_dsm(struct nvme_scsi_ctrl *ctrl)
@@ -63,6 +80,8 @@ enum nvme_scsi_xlat nvme_scsi_request_sense(struct nvme_scsi_ctrl *ctrl,
 
 /* scsi.c: unit attentions; NVMe commands of a translation in a work item */
 bool nvme_scsi_take_ua(struct scsi_cmnd *cmd, u8 *asc, u8 *ascq);
+int nvme_scsi_deferred_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
+			   struct nvme_command *c, u64 *result, unsigned long timeout);
 int nvme_scsi_deferred_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 			    struct nvme_command *c, void *data, u32 len,
 			    bool to_dev, u64 *result, unsigned long timeout);
@@ -78,6 +97,16 @@ enum nvme_scsi_xlat nvme_scsi_flush(struct nvme_scsi_ctrl *ctrl, struct scsi_cmn
 				    const struct nvme_scsi_ns *ns);
 void nvme_scsi_unmap_cmd(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			 const struct nvme_scsi_ns *ns);
+bool nvme_scsi_range_ok(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+			const struct nvme_scsi_ns *ns, u64 lba, u32 nlb);
+
+/* rw_range.c: VERIFY, WRITE SAME */
+void nvme_scsi_verify(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+		      const struct nvme_scsi_ns *ns);
+void nvme_scsi_write_same(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+			  const struct nvme_scsi_ns *ns);
+u32 nvme_scsi_max_write_same(const struct nvme_scsi_ns *ns);
+bool nvme_scsi_ws_unmap(struct nvme_scsi_ctrl *ctrl, const struct nvme_scsi_ns *ns);
 
 /* inquiry.c: INQUIRY and VPD pages, READ CAPACITY, REPORT LUNS */
 enum nvme_scsi_xlat nvme_scsi_inquiry(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
@@ -96,16 +125,25 @@ void nvme_scsi_mode_select(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			   const struct nvme_scsi_ns *ns);
 
 /* log.c: LOG SENSE */
+int nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct nvme_smart_log *smart);
 void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			 const struct nvme_scsi_ns *ns);
 
-/* maint.c: START STOP UNIT, WRITE BUFFER, FORMAT UNIT */
+/*
+ * maint.c: START STOP UNIT, WRITE BUFFER, FORMAT UNIT, SEND DIAGNOSTIC,
+ * REPORT SUPPORTED OPERATION CODES
+ */
 void nvme_scsi_start_stop(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			  const struct nvme_scsi_ns *ns);
 void nvme_scsi_write_buffer(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			    const struct nvme_scsi_ns *ns);
 void nvme_scsi_format_unit(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			   const struct nvme_scsi_ns *ns);
+void nvme_scsi_send_diagnostic(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
+			       const struct nvme_scsi_ns *ns);
+enum nvme_scsi_xlat nvme_scsi_report_opcodes(struct nvme_scsi_ctrl *ctrl,
+					     struct scsi_cmnd *cmd,
+					     const struct nvme_scsi_ns *ns);
 
 /* eh.c: SCSI error handling */
 enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd);

@@ -26,7 +26,8 @@ KERNEL_MODULES = ("scsi_mod", "sd_mod", "sg", "nvme", "pvpanic-mmio",
 # Host programs copied into the guest, with the libraries ldd finds for them.
 TOOLS = ("fio", "nvme", "sg_inq", "sg_readcap", "sg_raw", "sg_turs", "sg_luns",
          "sg_vpd", "sg_modes", "sg_logs", "sg_sync", "sg_unmap", "sg_requests",
-         "sg_start", "sg_write_buffer", "sg_format", "sg_map26")
+         "sg_start", "sg_write_buffer", "sg_format", "sg_map26", "sg_opcodes",
+         "sg_verify", "sg_write_same", "sg_senddiag")
 
 
 def log(msg):
