@@ -12,17 +12,32 @@
 
 static const u8 nvme_scsi_log_pages[] = { 0x00, 0x0d, 0x2f };
 
-/* Get Log Page SMART / Health (02h), controller-wide, into @smart. */
-int nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct nvme_smart_log *smart)
+/*
+ * Get Log Page SMART / Health (02h), controller-wide, for @cmd: the log
+ * (kfree it), or NULL with @cmd's result set.
+ */
+struct nvme_smart_log *nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd)
 {
+	struct nvme_smart_log *smart;
 	struct nvme_command c = { };
+	int ret;
 
+	smart = kzalloc(sizeof(*smart), GFP_KERNEL);
+	if (!smart) {
+		cmd->result = DID_REQUEUE << 16;
+		return NULL;
+	}
 	c.get_log_page.opcode = nvme_admin_get_log_page;
 	c.get_log_page.nsid = cpu_to_le32(NVME_NSID_ALL);
 	c.get_log_page.lid = NVME_LOG_SMART;
 	c.get_log_page.numdl = cpu_to_le16(sizeof(*smart) / 4 - 1);
-	return nvme_scsi_deferred_exec(ctrl, false, &c, smart, sizeof(*smart),
-				       false, NULL, nvme_scsi_admin_timeout * HZ);
+	ret = nvme_scsi_deferred_exec(ctrl, false, &c, smart, sizeof(*smart),
+				      false, NULL, nvme_scsi_admin_timeout * HZ);
+	if (!nvme_scsi_deferred_status(cmd, ret)) {
+		kfree(smart);
+		return NULL;
+	}
+	return smart;
 }
 
 /* LOG SENSE: supported pages, temperature (0Dh), informational exceptions (2Fh). */
@@ -34,7 +49,7 @@ void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 	unsigned int alloc = get_unaligned_be16(&cdb[7]), len;
 	struct nvme_smart_log *smart;
 	u8 buf[16] = { };
-	int temp, ret;
+	int temp;
 
 	if ((cdb[1] & 0x01) || subpage) {	/* PPC, subpages */
 		nvme_scsi_invalid_field(cmd);
@@ -53,16 +68,9 @@ void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 		return;
 	}
 
-	smart = kzalloc(sizeof(*smart), GFP_KERNEL);
-	if (!smart) {
-		cmd->result = DID_REQUEUE << 16;
+	smart = nvme_scsi_smart_log(ctrl, cmd);
+	if (!smart)
 		return;
-	}
-	ret = nvme_scsi_smart_log(ctrl, smart);
-	if (!nvme_scsi_deferred_status(cmd, ret)) {
-		kfree(smart);
-		return;
-	}
 	/* composite temperature in Kelvin -> Celsius, FFh if unknown */
 	temp = get_unaligned_le16(smart->temperature);
 	temp = temp ? clamp(temp - 273, 0, 0xfe) : 0xff;

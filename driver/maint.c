@@ -162,7 +162,6 @@ void nvme_scsi_send_diagnostic(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cm
 {
 	const u8 *cdb = cmd->cmnd;
 	struct nvme_smart_log *smart;
-	int ret;
 
 	if ((cdb[1] & 0xe0) || get_unaligned_be16(&cdb[3])) {
 		nvme_scsi_invalid_field(cmd);
@@ -171,13 +170,10 @@ void nvme_scsi_send_diagnostic(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cm
 	cmd->result = 0;
 	if (!(cdb[1] & 0x04))			/* SELFTEST */
 		return;
-	smart = kzalloc(sizeof(*smart), GFP_KERNEL);
-	if (!smart) {
-		cmd->result = DID_REQUEUE << 16;
+	smart = nvme_scsi_smart_log(ctrl, cmd);
+	if (!smart)
 		return;
-	}
-	ret = nvme_scsi_smart_log(ctrl, smart);
-	if (nvme_scsi_deferred_status(cmd, ret) && smart->critical_warning) {
+	if (smart->critical_warning) {
 		dev_warn(ctrl->dev, "SEND DIAGNOSTIC: self-test failed, SMART critical warning %#x\n",
 			 smart->critical_warning);
 		nvme_scsi_check(cmd, HARDWARE_ERROR, 0x3e, 0x03);

@@ -125,7 +125,7 @@ void nvme_scsi_mode_select(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			   const struct nvme_scsi_ns *ns);
 
 /* log.c: LOG SENSE */
-int nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct nvme_smart_log *smart);
+struct nvme_smart_log *nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd);
 void nvme_scsi_log_sense(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			 const struct nvme_scsi_ns *ns);
 
