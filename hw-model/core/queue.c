@@ -192,6 +192,8 @@ static void nvme_sq_free_mem(struct nvme_sq *sq)
 		list_del(&sq->reqs[i].link);
 		free(sq->reqs[i].sg);
 		free(sq->reqs[i].buf);
+		/* a zombie's Write still out has its ledger CRCs */
+		free(sq->reqs[i].crcs);
 	}
 	free(sq->reqs);
 	free(sq);

@@ -632,6 +632,24 @@ static void test_reset_orphans_late_io(void)
 	fh_free(e.fh);
 }
 
+/* A Write still out when the controller goes away takes its ledger CRCs with it. */
+static void test_orphaned_write_frees_ledger_crcs(void)
+{
+	struct nvme_ctrl_params p;
+	struct io_env e;
+	struct nvme_sqe cmd = rw_cmd(NVME_CMD_WRITE, 1, 0, 8, FH_DATA, 0);
+
+	nvme_ctrl_params_default(&p);
+	p.ledger = true;
+	io_up(&e, &p);
+	fh_submit(e.fh, &e.q, &cmd);
+	fh_run_no_io(e.fh);
+	g_assert_cmpuint(e.fh->npending, ==, 1);
+	nvme_ctrl_reset(e.fh->ctrl);		/* its SQ lives on as a zombie */
+	e.fh->npending = 0;
+	fh_free(e.fh);				/* LeakSanitizer checks the rest */
+}
+
 /* Synchronous completion inside io_submit, many queues, large mqes. */
 static void test_sync_io_multi_queue(void)
 {
@@ -813,6 +831,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/io/disable-inflight", test_disable_inflight);
 	g_test_add_func("/io/disable-pending-delete", test_disable_with_pending_delete);
 	g_test_add_func("/io/reset-orphans-late-io", test_reset_orphans_late_io);
+	g_test_add_func("/io/orphaned-write-frees-ledger-crcs",
+			test_orphaned_write_frees_ledger_crcs);
 	g_test_add_func("/io/sync-io-multi-queue", test_sync_io_multi_queue);
 	g_test_add_func("/io/lba4k-mps8k", test_lba4k_mps8k);
 	g_test_add_func("/io/abort-backend", test_abort_backend);
