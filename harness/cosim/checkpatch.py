@@ -26,12 +26,6 @@ from .errors import BuildError
 FILES = ("checkpatch.pl", "spelling.txt", "const_structs.checkpatch")
 
 
-def _changed(p):
-    """dpkg keeps a package's own mtimes: an upgraded tarball's ctime is when it came."""
-    st = p.stat()
-    return max(st.st_mtime, st.st_ctime)
-
-
 @contextlib.contextmanager
 def _locked():
     """One process at a time extracts, or writes the CamelCase cache."""
@@ -47,7 +41,7 @@ def _extract():
         raise BuildError(f"no {tarball}: checkpatch.pl comes from Debian's "
                          f"{tarball.name.split('.tar')[0]} (run harness/setup.sh as root)")
     stamp = out / ".from-tarball"
-    if stamp.exists() and stamp.stat().st_mtime >= _changed(tarball) and \
+    if stamp.exists() and stamp.stat().st_mtime >= paths.changed(tarball) and \
             all((out / f).exists() for f in FILES):
         return out / "checkpatch.pl"
     top = tarball.name.split(".tar")[0]                 # linux-source-6.1/

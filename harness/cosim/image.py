@@ -129,18 +129,10 @@ class GuestImage(NamedTuple):
     tools: Path         # squashfs the guest mounts read-only on /tools
 
 
-def _changed(p):
-    """When `p` last changed: dpkg keeps a package's own mtimes, so an
-    upgraded program can look older than what was built from it; its ctime
-    is when it was installed."""
-    st = p.stat()
-    return max(st.st_mtime, st.st_ctime)
-
-
 def _fresh(out, inputs, manifest=None):
     """Whether `out` is newer than all `inputs` and, given a `manifest` (the
     list of what went in), was built from that same list."""
-    if not out.exists() or any(_changed(p) > out.stat().st_mtime for p in inputs):
+    if not out.exists() or any(paths.changed(p) > out.stat().st_mtime for p in inputs):
         return False
     listed = out.with_name(out.name + ".list")
     return manifest is None or (listed.exists() and listed.read_text() == manifest)
@@ -174,8 +166,12 @@ def build(release=None):
         # files means a new disk, newer than the initramfs.
         tools, files = _build_tools()
         out = paths.GUEST / f"initramfs-{release}.cpio"
-        if not _fresh(out, [*_inputs(release, module), tools]):
-            _build_initramfs(release, module, files, out)
+        # Which module went in, not only whether it is older: a DRIVER_SRC=
+        # tree (or the way back from one) may hold an older build.
+        st = module.stat()
+        manifest = f"{module} {st.st_size} {st.st_mtime_ns}\n"
+        if not _fresh(out, [*_inputs(release, module), tools], manifest):
+            _build_initramfs(release, module, files, out, manifest)
         return GuestImage(extract_vmlinux(release), out, tools)
 
 
@@ -214,7 +210,7 @@ def _build_tools():
     return out, files
 
 
-def _build_initramfs(release, module, tool_files, out):
+def _build_initramfs(release, module, tool_files, out, manifest):
     log(f"building {out}")
     root = paths.GUEST / "root"
     shutil.rmtree(root, ignore_errors=True)
@@ -264,5 +260,5 @@ def _build_initramfs(release, module, tool_files, out):
         with open(tmp, "wb") as f:
             subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
                            input=files, stdout=f, check=True)
-    _replace(out, write)
+    _replace(out, write, manifest)
     log(f"{out.stat().st_size >> 20} MiB")

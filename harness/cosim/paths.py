@@ -72,3 +72,11 @@ def use_qemu_python():
     path = str(QEMU_PYTHON)
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+def changed(p):
+    """When file `p` last changed, for freshness checks: dpkg keeps a
+    package's own mtimes, so an upgraded file can look older than what was
+    built from it; its ctime is when it was installed."""
+    st = Path(p).stat()
+    return max(st.st_mtime, st.st_ctime)
