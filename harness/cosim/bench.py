@@ -135,6 +135,13 @@ def markdown(summary, runtime):
     return "\n".join(lines) + "\n"
 
 
+def _bars(cells):
+    """Medians and matplotlib's yerr (distance to min and to max) of spread() cells."""
+    med = [c["median"] for c in cells]
+    return med, [[m - c["min"] for m, c in zip(med, cells)],
+                 [c["max"] - m for m, c in zip(med, cells)]]
+
+
 def plot(summary, path):
     """Ratios with their min-max, and the QD1 latency percentiles, as a PNG."""
     import matplotlib
@@ -146,9 +153,7 @@ def plot(summary, path):
     width = 0.8 / max(len(ratios), 1)
     for i, (name, per_job) in enumerate(ratios.items()):
         xs = [j + (i - (len(ratios) - 1) / 2) * width for j in range(len(jobs))]
-        med = [per_job[job]["median"] for job in jobs]
-        err = [[m - per_job[job]["min"] for m, job in zip(med, jobs)],
-               [per_job[job]["max"] - m for m, job in zip(med, jobs)]]
+        med, err = _bars([per_job[job] for job in jobs])
         ax_r.bar(xs, med, width, yerr=err, capsize=3, label=name)
     ax_r.axhline(1.0, color="black", linewidth=0.8)
     ax_r.set_xticks(range(len(jobs)), jobs, rotation=15)
@@ -156,11 +161,8 @@ def plot(summary, path):
     ax_r.legend()
     ax_r.set_title(f"Ratios, {summary['repeat']} interleaved repetitions")
     labels = [label for label, s in stacks.items() if LATENCY_JOB in s["jobs"]]
-    for k, (metric, offset) in enumerate((("p50_us", -0.2), ("p99_us", 0.2))):
-        cells = [stacks[label]["jobs"][LATENCY_JOB][metric] for label in labels]
-        med = [c["median"] for c in cells]
-        err = [[m - c["min"] for m, c in zip(med, cells)],
-               [c["max"] - m for m, c in zip(med, cells)]]
+    for metric, offset in (("p50_us", -0.2), ("p99_us", 0.2)):
+        med, err = _bars([stacks[label]["jobs"][LATENCY_JOB][metric] for label in labels])
         ax_l.bar([i + offset for i in range(len(labels))], med, 0.4, yerr=err, capsize=3,
                  label=metric.split("_")[0])
     ax_l.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
