@@ -25,6 +25,7 @@ enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 {
 	struct nvme_scsi_ctrl *ctrl = shost_to_ctrl(cmd->device->host);
 	struct nvme_scsi_iod *iod = scsi_cmd_priv(cmd);
+	enum nvme_scsi_timeout next;
 	struct nvme_scsi_queue *q;
 	u16 cid;
 
@@ -56,18 +57,13 @@ enum blk_eh_timer_return nvme_scsi_eh_timed_out(struct scsi_cmnd *cmd)
 	q = nvme_scsi_cmd_queue(ctrl, cmd, &cid);
 	if (!q)
 		return BLK_EH_DONE;
-	switch (nvme_scsi_cmd_timed_out(q, cid, &iod->req, &iod->abort_sent, cmd->cmnd[0])) {
-	case NVME_SCSI_TIMEOUT_WAIT:
+	next = nvme_scsi_cmd_timed_out(q, cid, &iod->req, &iod->abort_sent, cmd->cmnd[0]);
+	if (next == NVME_SCSI_TIMEOUT_WAIT)
 		return BLK_EH_RESET_TIMER;
-	case NVME_SCSI_TIMEOUT_GONE:
-		/* surprise removal: nothing will complete, fail it all now */
+	/* surprise removal: nothing will complete, fail it all now */
+	if (next == NVME_SCSI_TIMEOUT_GONE)
 		nvme_scsi_kill_ctrl(ctrl, "controller gone");
-		return BLK_EH_DONE;
-	case NVME_SCSI_TIMEOUT_RESET:
-		/* SCSI error handling: abort, LUN reset, then host reset */
-	case NVME_SCSI_TIMEOUT_DONE:
-		break;
-	}
+	/* done, or SCSI error handling: abort, LUN reset, then host reset */
 	return BLK_EH_DONE;
 }
 

@@ -164,9 +164,7 @@ enum nvme_scsi_xlat nvme_scsi_read_capacity(struct nvme_scsi_ctrl *ctrl,
 		put_unaligned_be32(1U << ns->lba_shift, &buf[4]);
 		return nvme_scsi_copy_out(cmd, buf, 8, 8);
 	}
-	/* SERVICE ACTION IN(16) / READ CAPACITY(16) */
-	if ((cdb[1] & 0x1f) != SAI_READ_CAPACITY_16)
-		return nvme_scsi_invalid_field(cmd);
+	/* SERVICE ACTION IN(16) / READ CAPACITY(16): the table checked the SA */
 	put_unaligned_be64(last, &buf[0]);
 	put_unaligned_be32(1U << ns->lba_shift, &buf[8]);
 	if (nvme_scsi_has_dsm(ctrl))

@@ -32,7 +32,7 @@ struct nvme_smart_log *nvme_scsi_smart_log(struct nvme_scsi_ctrl *ctrl, struct s
 	c.get_log_page.lid = NVME_LOG_SMART;
 	c.get_log_page.numdl = cpu_to_le16(sizeof(*smart) / 4 - 1);
 	ret = nvme_scsi_deferred_exec(ctrl, false, &c, smart, sizeof(*smart),
-				      false, NULL, nvme_scsi_admin_timeout * HZ);
+				      false, nvme_scsi_admin_timeout * HZ);
 	if (!nvme_scsi_deferred_status(cmd, ret)) {
 		kfree(smart);
 		return NULL;

@@ -30,8 +30,7 @@ void nvme_scsi_start_stop(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 		return;				/* START or a power condition */
 	c.common.opcode = nvme_cmd_flush;
 	c.common.nsid = cpu_to_le32(ns->nsid);
-	ret = nvme_scsi_deferred_exec(ctrl, true, &c, NULL, 0, false, NULL,
-				      nvme_scsi_io_timeout * HZ);
+	ret = nvme_scsi_deferred_cmd(ctrl, true, &c, nvme_scsi_io_timeout * HZ);
 	nvme_scsi_deferred_status(cmd, ret);
 }
 
@@ -43,8 +42,7 @@ static void nvme_scsi_fw_activate(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd 
 
 	c.common.opcode = nvme_admin_activate_fw;
 	c.common.cdw10 = cpu_to_le32((action << 3) | (slot & 0x7));
-	ret = nvme_scsi_deferred_exec(ctrl, false, &c, NULL, 0, false, NULL,
-				      nvme_scsi_admin_timeout * HZ);
+	ret = nvme_scsi_deferred_cmd(ctrl, false, &c, nvme_scsi_admin_timeout * HZ);
 	nvme_scsi_deferred_status(cmd, ret);
 }
 
@@ -69,7 +67,7 @@ static bool nvme_scsi_fw_download(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd 
 		c.dlfw.opcode = nvme_admin_download_fw;
 		c.dlfw.numd = cpu_to_le32(n / 4 - 1);
 		c.dlfw.offset = cpu_to_le32((offset + done) / 4);
-		ret = nvme_scsi_deferred_exec(ctrl, false, &c, buf, n, true, NULL,
+		ret = nvme_scsi_deferred_exec(ctrl, false, &c, buf, n, true,
 					      nvme_scsi_admin_timeout * HZ);
 		if (ret)
 			break;
@@ -131,19 +129,14 @@ void nvme_scsi_format_unit(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 		cmd->result = DID_REQUEUE << 16;
 		return;
 	}
-	c.identify.opcode = nvme_admin_identify;
-	c.identify.nsid = cpu_to_le32(ns->nsid);
-	c.identify.cns = NVME_ID_CNS_NS;
-	ret = nvme_scsi_deferred_exec(ctrl, false, &c, id, sizeof(*id), false, NULL,
-				      nvme_scsi_admin_timeout * HZ);
+	ret = nvme_scsi_identify(ctrl, ns->nsid, NVME_ID_CNS_NS, id);
 	if (nvme_scsi_deferred_status(cmd, ret)) {
-		memset(&c, 0, sizeof(c));
 		c.format.opcode = nvme_admin_format_nvm;
 		c.format.nsid = cpu_to_le32(ns->nsid);
 		c.format.cdw10 = cpu_to_le32(id->flbas & NVME_NS_FLBAS_LBA_MASK);
 		dev_info(ctrl->dev, "FORMAT UNIT: Format NVM of NSID %u\n", ns->nsid);
-		ret = nvme_scsi_deferred_exec(ctrl, false, &c, NULL, 0, false, NULL,
-					      10 * nvme_scsi_admin_timeout * HZ);
+		ret = nvme_scsi_deferred_cmd(ctrl, false, &c,
+					     10 * nvme_scsi_admin_timeout * HZ);
 		nvme_scsi_deferred_status(cmd, ret);
 	}
 	kfree(id);

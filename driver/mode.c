@@ -118,8 +118,7 @@ static bool nvme_scsi_set_wce(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd
 	c.features.opcode = nvme_admin_set_features;
 	c.features.fid = cpu_to_le32(NVME_FEAT_VOLATILE_WC);
 	c.features.dword11 = cpu_to_le32(wce ? 1 : 0);
-	ret = nvme_scsi_deferred_exec(ctrl, false, &c, NULL, 0, false, NULL,
-				      nvme_scsi_admin_timeout * HZ);
+	ret = nvme_scsi_deferred_cmd(ctrl, false, &c, nvme_scsi_admin_timeout * HZ);
 	if (!nvme_scsi_deferred_status(cmd, ret))
 		return false;
 	WRITE_ONCE(ctrl->vwc_enabled, wce);

@@ -152,6 +152,14 @@ static bool nvme_scsi_lun_active(struct nvme_scsi_ctrl *ctrl, unsigned int lun)
 	return active;
 }
 
+static void nvme_scsi_add_lun(struct nvme_scsi_ctrl *ctrl, unsigned int lun)
+{
+	int ret = scsi_add_device(ctrl->shost, 0, 0, lun);
+
+	if (ret)
+		dev_warn(ctrl->dev, "could not add LUN %u (NSID %u): %d\n", lun, lun + 1, ret);
+}
+
 /* Make sure every active namespace has a SCSI device. */
 void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
 {
@@ -168,8 +176,7 @@ void nvme_scsi_sync_luns(struct nvme_scsi_ctrl *ctrl)
 			scsi_device_put(sdev);
 			continue;
 		}
-		if (scsi_add_device(shost, 0, 0, lun))
-			dev_warn(ctrl->dev, "could not add LUN %u\n", lun);
+		nvme_scsi_add_lun(ctrl, lun);
 	}
 }
 
@@ -203,8 +210,7 @@ int nvme_scsi_rescan(struct nvme_scsi_ctrl *ctrl)
 		if (active && !sdev) {
 			dev_info(ctrl->dev, "rescan: adding LUN %u (NSID %u)\n",
 				 lun, lun + 1);
-			if (scsi_add_device(shost, 0, 0, lun))
-				dev_warn(ctrl->dev, "could not add LUN %u\n", lun);
+			nvme_scsi_add_lun(ctrl, lun);
 		} else if (!active && sdev) {
 			dev_info(ctrl->dev, "rescan: removing LUN %u (NSID %u)\n",
 				 lun, lun + 1);

@@ -35,6 +35,7 @@
 /* Host memory page size used for PRPs and CC.MPS (2^(12 + 0)). */
 #define NVME_SCSI_PAGE_SHIFT		12
 #define NVME_SCSI_PAGE_SIZE		SZ_4K
+static_assert(NVME_SCSI_PAGE_SIZE == 1U << NVME_SCSI_PAGE_SHIFT);
 #define NVME_SCSI_PRPS_PER_PAGE		(NVME_SCSI_PAGE_SIZE / sizeof(__le64))
 
 /* Largest transfer the driver ever builds, whatever MDTS allows. */
@@ -65,7 +66,8 @@
  * 4096 CIDs.
  */
 #define NVME_SCSI_CID_BITS		12
-#define NVME_SCSI_MAX_CIDS		4096U	/* 2^NVME_SCSI_CID_BITS */
+#define NVME_SCSI_MAX_CIDS		4096U
+static_assert(NVME_SCSI_MAX_CIDS == 1U << NVME_SCSI_CID_BITS);
 #define NVME_SCSI_CID_IDX(cid)		((cid) & (NVME_SCSI_MAX_CIDS - 1))
 #define NVME_SCSI_CID_GEN(cid)		((cid) >> NVME_SCSI_CID_BITS)
 #define NVME_SCSI_CID_GEN_MASK		0xf

@@ -62,7 +62,8 @@ struct nvme_scsi_queue *nvme_scsi_cmd_queue(struct nvme_scsi_ctrl *ctrl,
  * Send an NVMe IO command for @cmd; with @data, map the data buffer and
  * build PRPs for @len bytes first. The blk-mq tag of the request is the CID
  * on the SQ of its hardware queue (tags are per hardware queue and fewer than
- * the queue depth, so the SQ cannot overflow).
+ * the queue depth; on a queue whose slots are shared with driver commands,
+ * a command takes a slot first, so the SQ cannot overflow either way).
  */
 static enum nvme_scsi_xlat nvme_scsi_submit_io(struct nvme_scsi_ctrl *ctrl,
 					       struct scsi_cmnd *cmd,
@@ -303,7 +304,7 @@ void nvme_scsi_unmap_cmd(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 	c.dsm.nr = cpu_to_le32(ndsm - 1);
 	c.dsm.attributes = cpu_to_le32(NVME_DSMGMT_AD);
 	ret = nvme_scsi_deferred_exec(ctrl, true, &c, ranges, ndsm * sizeof(*ranges),
-				      true, NULL, nvme_scsi_io_timeout * HZ);
+				      true, nvme_scsi_io_timeout * HZ);
 	nvme_scsi_deferred_status(cmd, ret);
 out:
 	kfree(ranges);

@@ -45,7 +45,7 @@ static int nvme_scsi_range_io(struct nvme_scsi_ctrl *ctrl, const struct nvme_scs
 	c.rw.nsid = cpu_to_le32(ns->nsid);
 	c.rw.slba = cpu_to_le64(lba);
 	c.rw.length = cpu_to_le16(nlb - 1);
-	return nvme_scsi_deferred_cmd(ctrl, true, &c, NULL, nvme_scsi_io_timeout * HZ);
+	return nvme_scsi_deferred_cmd(ctrl, true, &c, nvme_scsi_io_timeout * HZ);
 }
 
 /* A driver buffer for pieces of up to @bytes (at most the max transfer). */
@@ -194,7 +194,7 @@ void nvme_scsi_verify(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 			goto out;
 		}
 		if (bytchk == 3) {
-			sg_copy_to_buffer(scsi_sglist(cmd), scsi_sg_count(cmd), exp, bs);
+			scsi_sg_copy_to_buffer(cmd, exp, bs);
 			nvme_scsi_fill(exp + bs, exp, bs, b.alloc - bs);
 		}
 	}
@@ -236,7 +236,7 @@ static void nvme_scsi_ws_dsm(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 	c.dsm.nsid = cpu_to_le32(ns->nsid);
 	c.dsm.nr = 0;
 	c.dsm.attributes = cpu_to_le32(NVME_DSMGMT_AD);
-	ret = nvme_scsi_deferred_exec(ctrl, true, &c, &range, sizeof(range), true, NULL,
+	ret = nvme_scsi_deferred_exec(ctrl, true, &c, &range, sizeof(range), true,
 				      nvme_scsi_io_timeout * HZ);
 	nvme_scsi_deferred_status(cmd, ret);
 }
@@ -284,7 +284,7 @@ void nvme_scsi_write_same(struct nvme_scsi_ctrl *ctrl, struct scsi_cmnd *cmd,
 		return;
 	}
 	if (!ndob)
-		sg_copy_to_buffer(scsi_sglist(cmd), scsi_sg_count(cmd), pattern, bs);
+		scsi_sg_copy_to_buffer(cmd, pattern, bs);
 
 	if (unmap && !memchr_inv(pattern, 0, bs) && nvme_scsi_ws_unmap(ctrl, ns)) {
 		nvme_scsi_ws_dsm(ctrl, cmd, ns, lba, nlb);

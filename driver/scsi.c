@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * SCSI host: the host template, queuecommand and the table of the SCSI
- * commands the driver translates (one family per file: rw.c, inquiry.c,
- * mode.c, log.c, maint.c; sense in sense.c, error handling in eh.c), the
+ * commands the driver translates (one family per file: rw.c, rw_range.c,
+ * inquiry.c, mode.c, log.c, maint.c; sense in sense.c, error handling in
+ * eh.c), the
  * work item that runs translations needing admin commands, LUN state and
  * the host's sysfs attributes.
  */
@@ -106,39 +107,36 @@ static int nvme_scsi_slave_alloc(struct scsi_device *sdev)
  * driver buffer that @c points to (nvme_scsi_buf_alloc/_map).
  */
 int nvme_scsi_deferred_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
-			   struct nvme_command *c, u64 *result, unsigned long timeout)
+			   struct nvme_command *c, unsigned long timeout)
 {
 	struct nvme_scsi_queue *q;
 
 	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
 		return -EINTR;
 	q = io ? nvme_scsi_pt_io_queue(ctrl) : &ctrl->queues[0];
-	return nvme_scsi_exec(ctrl, q, c, result, timeout);
+	return nvme_scsi_exec(ctrl, q, c, NULL, timeout);
 }
 
-/* NVMe command for a deferred SCSI command; @data is copied in or out. */
+/*
+ * NVMe command for a deferred SCSI command with @len (> 0) bytes of data in
+ * a driver buffer; @data is copied in or out.
+ */
 int nvme_scsi_deferred_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 			    struct nvme_command *c, void *data, u32 len,
-			    bool to_dev, u64 *result, unsigned long timeout)
+			    bool to_dev, unsigned long timeout)
 {
 	struct nvme_scsi_buf b;
 	int ret;
 
-	if (nvme_scsi_state(ctrl) != NVME_SCSI_LIVE)
-		return -EINTR;
-	if (len) {
-		ret = nvme_scsi_buf_alloc(ctrl, &b, len, c);
-		if (ret)
-			return ret;
-		if (to_dev)
-			memcpy(b.cpu, data, len);
-	}
-	ret = nvme_scsi_deferred_cmd(ctrl, io, c, result, timeout);
-	if (len) {
-		if (!ret && !to_dev)
-			memcpy(data, b.cpu, len);
-		nvme_scsi_buf_free(ctrl, &b);
-	}
+	ret = nvme_scsi_buf_alloc(ctrl, &b, len, c);
+	if (ret)
+		return ret;
+	if (to_dev)
+		memcpy(b.cpu, data, len);
+	ret = nvme_scsi_deferred_cmd(ctrl, io, c, timeout);
+	if (!ret && !to_dev)
+		memcpy(data, b.cpu, len);
+	nvme_scsi_buf_free(ctrl, &b);
 	return ret;
 }
 

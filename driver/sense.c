@@ -90,8 +90,7 @@ void nvme_scsi_set_status(struct scsi_cmnd *cmd, u16 status)
 	default:
 		break;
 	}
-	scsi_build_sense(cmd, nvme_scsi_desc_sense(cmd), key, asc, ascq);
-	scsi_set_resid(cmd, scsi_bufflen(cmd));
+	nvme_scsi_check(cmd, key, asc, ascq);
 	/*
 	 * DNR: the controller says the same command will fail again.  Sense
 	 * data has no such bit and the midlayer retries ABORTED COMMAND and

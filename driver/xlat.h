@@ -81,10 +81,10 @@ enum nvme_scsi_xlat nvme_scsi_request_sense(struct nvme_scsi_ctrl *ctrl,
 /* scsi.c: unit attentions; NVMe commands of a translation in a work item */
 bool nvme_scsi_take_ua(struct scsi_cmnd *cmd, u8 *asc, u8 *ascq);
 int nvme_scsi_deferred_cmd(struct nvme_scsi_ctrl *ctrl, bool io,
-			   struct nvme_command *c, u64 *result, unsigned long timeout);
+			   struct nvme_command *c, unsigned long timeout);
 int nvme_scsi_deferred_exec(struct nvme_scsi_ctrl *ctrl, bool io,
 			    struct nvme_command *c, void *data, u32 len,
-			    bool to_dev, u64 *result, unsigned long timeout);
+			    bool to_dev, unsigned long timeout);
 bool nvme_scsi_deferred_status(struct scsi_cmnd *cmd, int ret);
 
 /* rw.c: READ, WRITE, SYNCHRONIZE CACHE, UNMAP */
