@@ -261,16 +261,17 @@ def test_format_through_passthrough_revalidates(g):
     formats = [(lba_format(guest, dev, 12), 4096), (lba_format(guest, dev, 9), 512)]
     out = guest.run(f"nvme id-ns {dev} -n 1").output
     in_use = int(re.search(r"^lbaf\s+(\d+)\s*:.*\(in use\)", out, re.M).group(1))
+    changed = "dmesg | grep -c 'Capacity data has changed' || true"
+    before = int(guest.run(changed).output)
     try:
         for seed, (lbaf, size) in enumerate(formats, 1):
             guest.run(f"nvme admin-passthru {dev} --opcode=0x80 --namespace-id=1 "
                       f"--cdw10={lbaf} --timeout=60000", timeout=120)
             guest.wait_until(f"[ $(cat {lbs}) = {size} ]", timeout=60)
             # the LUN said so too, once: CAPACITY DATA HAS CHANGED (2Ah/09h)
-            guest.wait_until(f"[ $(dmesg | grep -c 'Capacity data has changed') -ge {seed} ]",
-                             timeout=30)
-            assert guest.run("dmesg | grep -c 'Capacity data has changed'").output.strip() == \
-                str(seed)
+            guest.wait_until(f"[ $({changed}) -ge {before + seed} ]", timeout=30)
+            count = int(guest.run(changed).output)
+            assert count == before + seed, f"{count - before} capacity changes for {seed} formats"
             fio_verify(guest, disk, f"--rw=randwrite --bs=4k --size=4M --iodepth=8 "
                                     f"--randseed={seed}")
     finally:

@@ -319,7 +319,9 @@ def test_prevent_allow_medium_removal(scsi):
 
 def inquiry_revision(guest, disk):
     out = guest.run(f"sg_inq {disk}").output
-    return re.search(r"Product revision level: (.*)$", out, re.M).group(1).strip()
+    m = re.search(r"Product revision level: (.*)$", out, re.M)
+    assert m, f"no revision in sg_inq's answer:\n{out}"
+    return m.group(1).strip()
 
 
 def dmesg_count(guest, text):
@@ -358,7 +360,8 @@ def test_firmware_activation_reaches_scsi(scsi):
         guest.wait_until(" && ".join(f"[ $(dmesg | grep -c '{text}') -ge {before[ua] + disks} ]"
                                      for ua, text in UA_LOGGED.items()), timeout=30)
         for ua, text in UA_LOGGED.items():
-            assert dmesg_count(guest, text) == before[ua] + disks, ua
+            seen = dmesg_count(guest, text) - before[ua]
+            assert seen == disks, f"{ua}: reported {seen} times on {disks} LUN(s)"
         assert guest.run(f"sg_turs {disk}").status == 0
     finally:
         # back to the first slot's firmware for the tests after this one
