@@ -1,52 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Fixtures shared by every test layer.  Guest fixtures live in
-tests/guest/conftest.py; device (qtest) fixtures in tests/device/."""
+"""Every test layer's fixtures come from the harness's own pytest plugin,
+cosim.fixtures (guests, fault guests, the tables at the end of a run), the
+one a suite of your own loads too; device (qtest) fixtures are in
+tests/device/, the interop matrix's in tests/interop/."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
-import json  # noqa: E402
-
-import pytest  # noqa: E402
-
-from cosim import paths, report  # noqa: E402
+from cosim import paths  # noqa: E402
 
 paths.use_qemu_python()
 
-
-def pytest_sessionstart(session):
-    if not report.is_worker():
-        report.start_run()
-
-
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Keep each phase's report on the item (item.rep_call, ...) so fixtures
-    can tell in teardown whether their test failed."""
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
-
-
-def pytest_terminal_summary(terminalreporter):
-    """The fault table and the interop matrix, from every worker's results
-    (here, in the controller, because under xdist only it sees them all)."""
-    tr = terminalreporter
-    faults = report.read("faults")
-    if faults:
-        (paths.RESULTS / "faults.json").write_text(json.dumps(faults, indent=1))
-        tr.section("fault injection")
-        for line in report.fault_table(faults):
-            tr.write_line(line)
-        share = report.selftest_share(faults)
-        if share:
-            tr.write_line(share)
-    interop = report.read("interop")
-    if interop:
-        lines = report.interop_markdown(interop)
-        out = paths.RESULTS / "interop.md"
-        out.write_text("# Interop matrix\n\n" + "\n".join(lines) + "\n")
-        tr.section("interop matrix")
-        for line in lines + [f"(also in {out})"]:
-            tr.write_line(line)
+pytest_plugins = ["cosim.fixtures"]

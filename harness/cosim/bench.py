@@ -60,9 +60,9 @@ def measure_stack(label, model, driver, controller, runtime):
     for key, value in controller.items():
         setattr(cfg.controller, key, value)
     with Guest(cfg, name=f"bench-{model}-{driver}") as guest:
-        guest.load_driver()
+        guest.driver.load()
         ready = sum(guest.ready_phases().values())
-        dev = guest.block_devices()[0][0]
+        dev = guest.driver.block_devices()[0][0]
         base = (f"fio --filename={dev} --direct=1 --ioengine=libaio --size={REGION} "
                 "--output-format=json --percentile_list=50:99")
         guest.run(f"{base} --name=prefill --rw=write --bs=128k --iodepth=8", timeout=600)

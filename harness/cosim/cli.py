@@ -9,6 +9,7 @@ import argparse
 import os
 import select
 import shutil
+import signal
 import socket
 import sys
 import termios
@@ -20,21 +21,14 @@ from contextlib import ExitStack, contextmanager
 from . import config, image, qemu_build
 from .errors import BuildError, GuestError
 
-SUMMARY_SCRIPT = r"""
+CONTROLLERS = r"""
 for c in /sys/class/pci_bus/*/device/*; do
   [ "$(cat $c/class 2>/dev/null)" = 0x010802 ] || continue
   drv=$(basename $(readlink $c/driver 2>/dev/null) 2>/dev/null)
   echo "controller ${c##*/} $(cat $c/vendor):$(cat $c/device) driver=${drv:-none}"
 done
-for n in /sys/class/nvme/nvme*; do
-  [ -e $n ] && echo "identity $(cat $n/model | xargs) serial $(cat $n/serial | xargs)" \
-                    "fw $(cat $n/firmware_rev | xargs)"
-done
-for h in /sys/class/scsi_host/host*; do
-  [ -e $h/nvme_model ] && echo "identity $(cat $h/nvme_model | xargs)" \
-                               "serial $(cat $h/nvme_serial | xargs)" \
-                               "fw $(cat $h/nvme_firmware_rev | xargs)"
-done
+"""
+DISKS = r"""
 for b in /sys/block/sd* /sys/block/nvme*n*; do
   [ -e $b ] || continue
   echo "disk /dev/${b##*/} $(cat $b/size) $(basename $(readlink -f $b/device))" \
@@ -46,7 +40,7 @@ done
 def summary(guest):
     """The controller, its identity, and each LUN with /dev node, size, queues."""
     lines = []
-    for line in guest.run(SUMMARY_SCRIPT).output.splitlines():
+    for line in guest.run(CONTROLLERS + guest.driver.identity() + DISKS).output.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "disk":
             dev, sectors, addr, queues = rest.split()
@@ -150,7 +144,7 @@ def sim(args):
         with progress("booting the guest", guest.console.path):
             stack.enter_context(guest)
         with progress(f"loading {cfg.driver.name}", guest.console.path):
-            guest.load_driver()
+            guest.driver.load()
         info = (f"nvme-cosim: model={cfg.controller.model} driver={cfg.driver.name} "
                 f"config={cfg.source}\n{summary(guest)}\n"
                 f"  {ready_phases(guest.ready_phases())}\n"
@@ -167,6 +161,8 @@ def sim(args):
 
 
 def main(argv=None):
+    # SIGTERM unwinds like Ctrl-C, through Guest.__exit__: QEMU is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     p = argparse.ArgumentParser(prog="cosim")
     sub = p.add_subparsers(dest="what", required=True)
     q = sub.add_parser("qemu", help="build QEMU with the cosim-nvme model")

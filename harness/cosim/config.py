@@ -7,11 +7,11 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from . import drivers, paths
 
 DEFAULT = paths.REPO / "configs" / "default.toml"
 MODELS = ("cosim", "qemu")
-DRIVERS = ("nvme_scsi", "nvme", "none")
+DRIVERS = tuple(drivers.DRIVERS)
 
 
 NoneType = type(None)

@@ -4,10 +4,11 @@ fault rules, power loss, the ledger of acknowledged writes, namespace hot
 add/remove, controller removal and re-add, reset.
 Everything goes through QEMU's QMP: a refused command raises QMPError
 carrying QEMU's message, which names the offending field."""
+import itertools
 import time
 from pathlib import Path
 
-from . import ledger, paths
+from . import config, ledger, paths, qemu_args
 
 paths.use_qemu_python()
 from qemu.qmp import QMPError  # noqa: E402,F401  (re-exported for callers)
@@ -120,31 +121,86 @@ def ledger_check(guest, path=None, ctrl="nvme0"):
             vm.command("cont")
 
 
+_hotplugs = itertools.count(1)
+
+
 def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
     """Hot-add namespace `nsid` backed by a new raw image in the run directory.
-    The block node gets a name of its own each time: a namespace given on the
-    command line keeps its drive name (drvN) after it was removed."""
-    guest.hotplugs += 1
-    node = f"hp{guest.hotplugs}-ns{nsid}"
+    The block node gets a name of its own each time (hpN-nsM): a namespace
+    given on the command line keeps its drive name (drvN) after it was
+    removed."""
+    node = f"hp{next(_hotplugs)}-ns{nsid}"
     img = Path(guest.rundir) / f"{node}.img"
     with open(img, "wb") as f:
         f.truncate(size_mib << 20)
     vm = guest.vm
     vm.command("blockdev-add", driver="raw", node_name=node, discard="unmap",
                file={"driver": "file", "filename": str(img), "discard": "unmap"})
-    vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=node,
-               nsid=nsid, id=f"ns{nsid}")
-    guest.ns_nodes[nsid] = node
+    try:
+        vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=node,
+                   nsid=nsid, id=f"ns{nsid}")
+    except QMPError:
+        vm.command("blockdev-del", node_name=node)      # nothing left behind
+        raise
+
+
+def _block_node(vm, device):
+    """The block node behind qdev @device, or None."""
+    for blk in vm.command("query-block"):
+        if blk.get("qdev") == device and blk.get("inserted"):
+            return blk["inserted"]["node-name"]
+    return None
 
 
 def remove_namespace(guest, nsid, timeout=30):
     """Hot-remove namespace `nsid` (given at start-up or hot-added) and its backend."""
     vm = guest.vm
-    vm.command("device_del", id=f"ns{nsid}")
-    vm.event_wait("DEVICE_DELETED", timeout=timeout, match={"data": {"device": f"ns{nsid}"}})
-    node = guest.ns_nodes.pop(nsid, None)
-    if node:                # a start-up -drive goes away with its device
+    node = _block_node(vm, f"ns{nsid}")
+    _device_del(vm, f"ns{nsid}", timeout)
+    if node and node.startswith("hp"):      # a start-up -drive goes with its device
         vm.command("blockdev-del", node_name=node)
+
+
+def hot_added_namespaces(guest):
+    """The NSIDs of namespaces now there that add_namespace() put there."""
+    return [int(blk["qdev"][2:]) for blk in guest.vm.command("query-block")
+            if blk.get("qdev", "").startswith("ns") and blk.get("inserted")
+            and blk["inserted"]["node-name"].startswith("hp")]
+
+
+def _device_del(vm, device, timeout):
+    vm.command("device_del", id=device)
+    if not vm.event_wait("DEVICE_DELETED", timeout=timeout,
+                         match={"data": {"device": device}}):
+        raise TimeoutError(f"{device} was not deleted within {timeout}s")
+
+
+def add_controller(guest, serial, ctrl="nvme0", port="rp0"):
+    """Hot-add a controller like the config's on PCIe root port @port
+    (controller.hotplug), with serial number @serial and no namespaces."""
+    model = qemu_args.DEVICES[guest.cfg.controller.model][0]
+    guest.vm.command("device_add", driver=model, id=ctrl, bus=port, addr="0x0", serial=serial,
+                     **config.controller_properties(guest.cfg))
+
+
+def remove_controller(guest, ctrl="nvme0", timeout=120):
+    """Hot-remove controller @ctrl (ACPI hotplug on q35: the guest's driver
+    lets go first) and wait until QEMU deleted it."""
+    _device_del(guest.vm, ctrl, timeout)
+
+
+def on_bus(guest, ctrl="nvme0"):
+    """True while QEMU has controller @ctrl on its PCI bus."""
+    return any(d.get("qdev_id") == ctrl for bus in guest.vm.command("query-pci")
+               for d in bus["devices"])
+
+
+def throttle(guest, nsid, **limits):
+    """block_set_io_throttle on namespace @nsid's drive: bps, iops, ... as
+    QMP names them (all of bps, bps_rd, ..., iops_wr default to 0, no limit)."""
+    args = {k: 0 for k in ("bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr")}
+    args.update(limits)
+    guest.vm.command("block_set_io_throttle", conv_keys=False, id=f"ns{nsid}", **args)
 
 
 def system_reset(guest):

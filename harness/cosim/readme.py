@@ -6,8 +6,10 @@ tests/guest/test_readme_guest.py), so an example that stops working fails
 
 Fenced blocks are read by their language: ``toml`` (configs), ``json``
 (QMP commands: the lines with "execute"), ``python`` (run with a booted
-guest as `guest`), ``sh`` (host commands: `make sim ... SIM_CMD='...'`,
-or a command for the guest's shell).  Lines of a block without a language
+guest as `guest`, or, when its first line is a comment naming a file
+such as `# my-suite/conftest.py`, a file of an example suite), ``sh``
+(host commands: `make sim ... SIM_CMD='...'`, the pytest command that
+runs the example suite, or a command for the guest's shell).  Lines of a block without a language
 that start with "(QEMU) " are qmp-shell commands.  A shell line that
 fits none of these must be listed in NOT_RUN with the reason.
 """
@@ -32,6 +34,10 @@ NOT_RUN = {
 }
 # Shell lines that start another host's work (the multi-host recipe).
 REMOTE = re.compile(r"^(for h in|ssh |scp |wait$)")
+# The command that runs the example suite, from the tree's top directory.
+SUITE_RUN = re.compile(r"^PYTHONPATH=harness /usr/bin/python3 -m pytest ")
+# The first line of a suite file's block: its path.
+SUITE_FILE = re.compile(r"^# ([\w.-]+/[\w.-]+\.py)\n")
 # Variables of `make sim` an example may set.
 SIM_VARS = ("SIM_CMD", "CONFIG", "DRIVER", "MODEL", "LIBVIRT_URI")
 
@@ -82,7 +88,19 @@ def configs(text=None):
 
 
 def python_blocks(text=None):
-    return [b for b in blocks(text) if b.lang == "python"]
+    """The Python examples to run with a guest (not the suite's files)."""
+    return [b for b in blocks(text) if b.lang == "python" and not SUITE_FILE.match(b.text)]
+
+
+def suite_files(text=None):
+    """{relative path: text} of the example suite's files."""
+    return {m.group(1): b.text for b in blocks(text) if b.lang == "python"
+            for m in [SUITE_FILE.match(b.text)] if m}
+
+
+def suite_commands(text=None):
+    """(line, command) of the shell lines that run the example suite."""
+    return [(n, line) for n, line in shell_lines(text) if SUITE_RUN.match(line)]
 
 
 def qmp_commands(text=None):
@@ -123,6 +141,8 @@ def classify(text=None):
         if not words:
             continue
         bare = " ".join(words)
+        if SUITE_RUN.match(line):
+            continue            # suite_commands()
         if bare in NOT_RUN:
             skipped.append((n, line, NOT_RUN[bare]))
         elif REMOTE.match(line):

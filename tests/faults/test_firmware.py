@@ -44,7 +44,7 @@ def test_firmware_activate_on_reset_under_io(fg, record):
     g.wait_until(f"[ $(awk '{{print $5}}' /sys/block/{dev.rsplit('/', 1)[1]}/stat) -gt 0 ]",
                  timeout=60)
     t0 = time.monotonic()
-    g.reset_controller()
+    g.driver.reset()
     assert g.run(f"[ ! -e {fio.out}.rc ]", check=False).status == 0, \
         "the job ended before the reset: it proves nothing"
     g.wait_until(f"nvme id-ctrl {ctrl} | grep -q '^fr *: *{new}'",

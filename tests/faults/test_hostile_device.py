@@ -69,8 +69,8 @@ class Lying:
         controller whatever it says (load_driver fails otherwise) and not
         hang doing so."""
         guest = self.fg.guest
-        guest.unload_driver()
-        guest.load_driver(wait_disks=False)
+        guest.driver.unload()
+        guest.driver.load(wait_disks=False)
         disks = self.settle()
         for rule in self.rules:     # the driver did read the lie
             assert self.fg.faults.hits(rule) >= 1, self.fg.faults.list()
@@ -92,22 +92,12 @@ class Lying:
                 raise GuestError(f"driver still busy with the controller after "
                                  f"{PROBE_TIMEOUT}s: console {guest.console.path}")
             now = (control.stats(guest)["admin-completed"],
-                   [(d, s) for d, s, _ in guest.block_devices()])
+                   [(d, s) for d, s, _ in guest.driver.block_devices()])
             # sd attaches to nvme_scsi's LUNs asynchronously, without admin commands
-            quiet = quiet + 1 if now == last and not self.luns_without_disk() else 0
+            quiet = quiet + 1 if now == last and not guest.driver.disks_pending() else 0
             last = now
             time.sleep(0.5)
         return last[1]
-
-    def luns_without_disk(self):
-        """SCSI devices of the driver's host that sd has not made a disk of yet."""
-        if self.fg.driver != "nvme_scsi":
-            return 0
-        return int(self.fg.guest.run(
-            "n=0; for h in /sys/class/scsi_host/host*; do "
-            "grep -qx nvme_scsi $h/proc_name || continue; "
-            "for d in /sys/bus/scsi/devices/${h##*/host}:*; do "
-            "[ -e $d ] && [ ! -e $d/block ] && n=$((n + 1)); done; done; echo $n").output)
 
 
 @pytest.fixture
@@ -119,8 +109,8 @@ def lying(fg, request):
     lies.write(BEFORE)
     yield lies
     fg.faults.clear()
-    fg.guest.unload_driver()
-    fg.guest.load_driver()
+    fg.guest.driver.unload()
+    fg.guest.driver.load()
     for job in lies.jobs:
         verify_only(fg.guest, fg.disk, job)
 
@@ -186,7 +176,7 @@ def test_namespace_larger_than_medium(lying):
     """NSZE twice the medium: the disk looks larger, and a read beyond the
     real end fails with an I/O error instead of returning anything."""
     guest = lying.fg.guest
-    dev, size, _ = guest.block_devices()[0]
+    dev, size, _ = guest.driver.block_devices()[0]
     lba = int(guest.run(f"cat /sys/block/{dev[5:]}/queue/logical_block_size").output)
     lying.lie(1, NSZE, 2 * size // lba, width=8)
     disks = lying.probe()

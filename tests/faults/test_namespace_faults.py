@@ -34,55 +34,21 @@ def appear_bound(fg):
     return 2 * fg.admin_timeout
 
 
-class Namespaces:
-    """Where a driver shows namespace `nsid`: nvme_scsi as LUN nsid-1 of its
-    SCSI host, Linux's nvme as a disk whose nsid attribute says so."""
-
-    def __init__(self, fg):
-        self.fg = fg
-        self.g = fg.guest
-        if fg.driver == "nvme_scsi":
-            self.host = self.g.run("cat /sys/class/nvme_scsi/nvme_scsi0/host").output.strip()
-            self.host = self.host.removeprefix("host")
-
-    def present(self, nsid):
-        """Guest shell condition: namespace `nsid` has a disk."""
-        if self.fg.driver == "nvme_scsi":
-            return (f"ls /sys/bus/scsi/devices/{self.host}:0:0:{nsid - 1}/block 2>/dev/null "
-                    "| grep -q .")
-        return f"grep -qx {nsid} /sys/block/nvme*n*/nsid 2>/dev/null"
-
-    def disk(self, nsid):
-        if self.fg.driver == "nvme_scsi":
-            name = self.g.run(f"ls /sys/bus/scsi/devices/{self.host}:0:0:{nsid - 1}/block"
-                              ).output.split()[0]
-        else:
-            name = self.g.run(f"grep -lx {nsid} /sys/block/nvme*n*/nsid").output.split("/")[3]
-        return f"/dev/{name}"
-
-    def wait_present(self, nsid, timeout):
-        self.g.wait_until(self.present(nsid), timeout=timeout)
-        return self.disk(nsid)
-
-    def wait_gone(self, nsid, timeout):
-        self.g.wait_until(f"! {{ {self.present(nsid)}; }}", timeout=timeout)
-
-    def inventory(self):
-        """Every disk and SCSI device of the guest: nothing may be left over."""
-        return sorted(self.g.block_devices()), \
-            self.g.run("ls /sys/bus/scsi/devices").output.split()
+def inventory(guest):
+    """Every disk and SCSI device of the guest: nothing may be left over."""
+    return sorted(guest.driver.block_devices()), \
+        guest.run("ls /sys/bus/scsi/devices").output.split()
 
 
 @pytest.fixture
 def ns(fg):
-    """Namespaces helper; namespaces a test hot-added are removed afterwards
-    (a guest where that fails is not reused)."""
-    helper = Namespaces(fg)
-    yield helper
-    for nsid in sorted(set(fg.guest.ns_nodes) - {1}):
+    """The guest's driver, which shows the namespaces; namespaces a test
+    hot-added are removed afterwards (a guest where that fails is not reused)."""
+    yield fg.guest.driver
+    for nsid in sorted(set(control.hot_added_namespaces(fg.guest)) - {1}):
         try:
             control.remove_namespace(fg.guest, nsid)
-            helper.wait_gone(nsid, timeout=appear_bound(fg) + SLACK)
+            fg.guest.driver.wait_namespace_gone(nsid, timeout=appear_bound(fg) + SLACK)
         except Exception:
             fg.guest.healthy = False
 
@@ -104,7 +70,7 @@ def test_hot_add_during_io(fg, ns, record):
     control.add_namespace(g, nsid=2, size_mib=64)
     assert g.run(running(fio), check=False).status == 0, \
         "namespace 1's job ended before the hot add: it proves nothing"
-    dev2 = ns.wait_present(2, timeout=appear_bound(fg) + SLACK)
+    dev2 = ns.wait_namespace(2, timeout=appear_bound(fg) + SLACK)
     appeared = time.monotonic() - t0
     name = dev2.rsplit("/", 1)[1]
     assert int(g.run(f"cat /sys/block/{name}/size").output) == 64 << 11
@@ -125,7 +91,7 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     1 (with its own verifying job running throughout) is untouched."""
     g = fg.guest
     control.add_namespace(g, nsid=3, size_mib=64)
-    dev3 = ns.wait_present(3, timeout=appear_bound(fg) + SLACK)
+    dev3 = ns.wait_namespace(3, timeout=appear_bound(fg) + SLACK)
     dev1 = fg.disk
     before = fg.counters()
     fio1 = Fio(g, dev1, JOB).start()
@@ -143,7 +109,7 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     failed_after = doomed.t_end - t0
     assert lost.status != 0, f"IO on a removed namespace succeeded:\n{lost.output[-3000:]}"
     assert lost.errors or "error" in lost.output.lower(), lost.output[-3000:]
-    ns.wait_gone(3, timeout=appear_bound(fg) + SLACK)
+    ns.wait_namespace_gone(3, timeout=appear_bound(fg) + SLACK)
     result = fio1.wait(timeout=900)
     assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
     record(recovery=failed_after, ios=verify_only(g, dev1, JOB).ios)
@@ -153,22 +119,16 @@ def test_hot_remove_namespace_with_io(fg, ns, record):
     fg.assert_no_timeouts()
 
 
-# Each driver's own namespace rescan (Linux nvme: Identify CNS 2, nvme_scsi too).
-RESCAN = {"nvme_scsi": "echo 1 > /sys/class/nvme_scsi/nvme_scsi0/rescan",
-          "nvme": "echo 1 > /sys/class/nvme/nvme0/rescan_controller"}
-
-
 def test_hot_remove_with_io_found_by_rescan(fg_no_aen, record):
     """No Notice AEN: a namespace removed under IO shows only in its commands
     failing (0/0Bh Invalid Namespace), within the timeouts and without a
     hang; an explicit rescan then takes its disk away and brings a new
     namespace in.  Namespace 1's verifying job runs throughout, intact."""
     fg = fg_no_aen
-    g, ns = fg.guest, Namespaces(fg)
-    rescan = RESCAN[fg.driver]
+    g, ns = fg.guest, fg.guest.driver
     control.add_namespace(g, nsid=3, size_mib=64)
-    g.run(rescan, timeout=60)
-    dev3 = ns.wait_present(3, timeout=appear_bound(fg) + SLACK)
+    ns.rescan(timeout=60)
+    dev3 = ns.wait_namespace(3, timeout=appear_bound(fg) + SLACK)
     dev1 = fg.disk
     before = fg.counters()
     fio1 = Fio(g, dev1, JOB).start()
@@ -183,13 +143,13 @@ def test_hot_remove_with_io_found_by_rescan(fg_no_aen, record):
     assert lost.status != 0, f"IO on a removed namespace succeeded:\n{lost.output[-3000:]}"
     assert g.run(running(fio1), check=False).status == 0, \
         "namespace 1's job ended before the rescan: it proves nothing"
-    assert g.run(ns.present(3), check=False).status == 0, \
+    assert g.run(ns.namespace_present(3), check=False).status == 0, \
         "the disk went before the rescan: something else told the driver"
-    g.run(rescan, timeout=60)
-    ns.wait_gone(3, timeout=appear_bound(fg) + SLACK)
+    ns.rescan(timeout=60)
+    ns.wait_namespace_gone(3, timeout=appear_bound(fg) + SLACK)
     control.add_namespace(g, nsid=4, size_mib=16)
-    g.run(rescan, timeout=60)
-    dev4 = ns.wait_present(4, timeout=appear_bound(fg) + SLACK)
+    ns.rescan(timeout=60)
+    dev4 = ns.wait_namespace(4, timeout=appear_bound(fg) + SLACK)
     new = fio_verify(g, dev4, "--rw=randwrite --bs=4k --size=8M --iodepth=8")
     result = fio1.wait(timeout=900)
     assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
@@ -197,8 +157,8 @@ def test_hot_remove_with_io_found_by_rescan(fg_no_aen, record):
     assert failed_after < bound + SLACK, f"IO on the removed namespace took " \
         f"{failed_after:.1f}s to fail"
     control.remove_namespace(g, nsid=4)
-    g.run(rescan, timeout=60)
-    ns.wait_gone(4, timeout=appear_bound(fg) + SLACK)
+    ns.rescan(timeout=60)
+    ns.wait_namespace_gone(4, timeout=appear_bound(fg) + SLACK)
     fg.assert_counters_agree(before)
     fg.assert_no_timeouts()
 
@@ -209,16 +169,16 @@ def test_hot_remove_idle_namespace(fg, ns, record):
     1 is untouched."""
     g = fg.guest
     control.add_namespace(g, nsid=4, size_mib=16)
-    ns.wait_present(4, timeout=appear_bound(fg) + SLACK)
+    ns.wait_namespace(4, timeout=appear_bound(fg) + SLACK)
     dev1 = fg.disk
     before = fg.counters()
     fio = Fio(g, dev1, JOB).start()
     t0 = time.monotonic()
     control.remove_namespace(g, nsid=4)
-    g.rescan()
+    g.driver.rescan()
     assert g.run(running(fio), check=False).status == 0, \
         "namespace 1's job ended before the hot remove: it proves nothing"
-    ns.wait_gone(4, timeout=appear_bound(fg) + SLACK)
+    ns.wait_namespace_gone(4, timeout=appear_bound(fg) + SLACK)
     gone = time.monotonic() - t0
     result = fio.wait(timeout=900)
     assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
@@ -235,7 +195,7 @@ def test_fifty_add_remove_cycles(fg, ns, record):
     meanwhile) reads back intact."""
     g = fg.guest
     dev1 = fg.disk
-    disks = ns.inventory()
+    disks = inventory(fg.guest)
     before = fg.counters()
     fio = Fio(g, dev1, JOB).start()
     t0 = time.monotonic()
@@ -243,18 +203,18 @@ def test_fifty_add_remove_cycles(fg, ns, record):
     for cycle in range(CYCLES):
         c0 = time.monotonic()
         control.add_namespace(g, nsid=2, size_mib=8)
-        dev = ns.wait_present(2, timeout=appear_bound(fg) + SLACK)
+        dev = ns.wait_namespace(2, timeout=appear_bound(fg) + SLACK)
         g.run(f"dd if=/dev/urandom of=/tmp/cycle bs=4k count=16 2>/dev/null && "
               f"dd if=/tmp/cycle of={dev} bs=4k seek={cycle} oflag=direct 2>/dev/null && "
               f"dd if={dev} of=/tmp/cycle.back bs=4k skip={cycle} count=16 iflag=direct "
               f"2>/dev/null && cmp /tmp/cycle /tmp/cycle.back")
         control.remove_namespace(g, nsid=2)
-        ns.wait_gone(2, timeout=appear_bound(fg) + SLACK)
+        ns.wait_namespace_gone(2, timeout=appear_bound(fg) + SLACK)
         slowest = max(slowest, time.monotonic() - c0)
     elapsed = time.monotonic() - t0
     result = fio.wait(timeout=900)
     assert result.status == 0, f"namespace 1's IO failed:\n{result.output[-3000:]}"
-    after = ns.inventory()
+    after = inventory(fg.guest)
     assert after == disks, f"left over after {CYCLES} cycles:\n{disks}\n{after}"
     record(recovery=elapsed, ios=verify_only(g, dev1, JOB).ios)
     # Per cycle: the disk appearing and going, each bounded like one notice.

@@ -203,7 +203,7 @@ def test_twenty_resets_under_io(fg, record):
     fio = Fio(fg.guest, dev, job).start()
     t0 = time.monotonic()
     for _ in range(20):
-        fg.guest.reset_controller()
+        fg.guest.driver.reset()
     result = fio.wait(timeout=900)
     assert result.status == 0, f"fio failed across resets:\n{result.output[-3000:]}"
     record(recovery=time.monotonic() - t0, ios=verify_only(fg.guest, dev, job).ios)
@@ -215,7 +215,7 @@ def test_slow_ready_within_cap_to(fg, record):
     before = fg.counters()
     fg.faults.add(action="ready-delay", ms=3000)
     t0 = time.monotonic()
-    fg.guest.reset_controller()
+    fg.guest.driver.reset()
     fg.guest.run(f"dd if={fg.disk} of=/dev/null bs=4k count=16 iflag=direct", timeout=120)
     recovery = time.monotonic() - t0
     assert recovery >= 3.0, f"IO completed {recovery:.1f}s after reset: ready delay ignored?"
@@ -230,7 +230,7 @@ def test_ready_never_comes(fg, record):
     fg.faults.add(action="ready-delay", ms=-1)
     fg.guest.run("dmesg -c > /dev/null")
     t0 = time.monotonic()
-    fg.guest.reset_controller(check=False)
+    fg.guest.driver.reset(check=False)
     fg.guest.wait_until(f"! dd if={dev} of=/dev/null bs=4k count=1 iflag=direct "
                         "2>/dev/null", timeout=120)
     record(recovery=time.monotonic() - t0)

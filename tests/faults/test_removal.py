@@ -21,26 +21,13 @@ import time
 
 import pytest
 
-from cosim import config, control
+from cosim import config, control, drivers
 from cosim.machine import Guest, GuestError
 from cosim.workload import Fio, fio_verify
 
 pytestmark = pytest.mark.faults
 
 IO_TIMEOUT = 5          # s, as the fault suite's guests
-DRIVER_SETUP = {
-    "nvme": {"kernel_args": f"nvme_core.io_timeout={IO_TIMEOUT} "
-                            f"nvme_core.admin_timeout={IO_TIMEOUT}", "params": ""},
-    "nvme_scsi": {"kernel_args": "",
-                  "params": f"io_timeout={IO_TIMEOUT} admin_timeout={IO_TIMEOUT}"},
-}
-# sysfs of what the driver registers for a controller, and its rescan
-HOSTS = {"nvme_scsi": "grep -lx nvme_scsi /sys/class/scsi_host/host*/proc_name 2>/dev/null",
-         "nvme": "ls -d /sys/class/nvme/nvme* 2>/dev/null"}
-# the controller's own node, there once probe() has set it up
-CTRL_NODE = {"nvme_scsi": "/sys/class/nvme_scsi/nvme_scsi*", "nvme": "/sys/class/nvme/nvme*"}
-RESCAN = {"nvme_scsi": "for r in /sys/class/nvme_scsi/nvme_scsi*/rescan; do echo 1 > $r; done",
-          "nvme": "for c in /sys/class/nvme/nvme*; do echo 1 > $c/rescan_controller; done"}
 # Slot Control of the root port above the controller: find the PCI Express
 # capability (ID 10h) and read or write its Slot Control word (offset 18h)
 # through sysfs (config space writes of 2 bytes at an even offset are one
@@ -57,20 +44,20 @@ PCC_OFF_PIC_OFF = 0x700     # power controller off (bit 10), power indicator off
 JOB = "--rw=randwrite --bs=4k --size=64M --iodepth=16 --time_based --runtime=300"
 
 
-@pytest.fixture(params=["nvme_scsi", "nvme"])
+@pytest.fixture(params=drivers.UNDER_TEST)
 def hotplug_guest(request):
     driver = request.param
     cfg = config.from_env(model="cosim", driver=driver)
     cfg.controller.hotplug = True
     cfg.controller.numa_node = None
-    cfg.machine.kernel_args = DRIVER_SETUP[driver]["kernel_args"]
-    cfg.driver.params = DRIVER_SETUP[driver]["params"]
+    cfg.machine.kernel_args, cfg.driver.params = drivers.timeouts(driver, IO_TIMEOUT,
+                                                                  IO_TIMEOUT)
     try:
         guest = Guest(cfg, name=f"removal-{driver}").start()
     except GuestError as e:
         pytest.fail(f"guest did not come up: {e}")
     try:
-        guest.load_driver()
+        guest.driver.load()
         yield guest
         problems = guest.console_problems()
         assert not problems, ("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
@@ -79,31 +66,23 @@ def hotplug_guest(request):
         guest.close()
 
 
-def re_add(guest, driver, disk, size=64 << 20):
+def re_add(guest, disk, size=64 << 20):
     """Load the driver again and, unless @size is None, put a new controller
     (and a new namespace of @size bytes) on the root port, else rescan the
     PCI bus; wait for the disk and verify IO on it; returns fio's IOs."""
-    guest.run(f"modprobe {driver} {guest.cfg.driver.params}", timeout=60)
+    guest.driver.modprobe()
     if size:
-        guest.vm.command("device_add", driver="cosim-nvme", id="nvme0", bus="rp0",
-                         addr="0x0", serial="COSIM0002",
-                         **config.controller_properties(guest.cfg))
+        control.add_controller(guest, serial="COSIM0002")
         control.add_namespace(guest, 1, size >> 20)
     else:
         guest.run("echo 1 > /sys/bus/pci/rescan", timeout=60)
-    guest.wait_until(f"ls -d {CTRL_NODE[driver]} > /dev/null 2>&1", timeout=60)
+    guest.wait_until(f"ls -d {guest.driver.ctrl_glob} > /dev/null 2>&1", timeout=60)
     # the namespace may have come after the probe's scan
-    guest.run(RESCAN[driver], timeout=60)
+    guest.driver.rescan(timeout=60)
     guest.wait_until(f"[ -e /sys/block/{disk[5:]} ]", timeout=60)
-    devs = guest.block_devices()
+    devs = guest.driver.block_devices()
     assert len(devs) == 1 and (not size or devs[0][1] == size), devs
     return fio_verify(guest, devs[0][0], "--rw=randwrite --bs=4k --size=16M --iodepth=16").ios
-
-
-def bound_function(guest, driver):
-    """PCI address (0000:bb:dd.f) of the controller `driver` is bound to."""
-    path = guest.run(f"ls -d /sys/bus/pci/drivers/{driver}/0000:* | head -1").output.strip()
-    return path.rsplit("/", 1)[1]
 
 
 def fio_flowing(guest, disk):
@@ -132,25 +111,23 @@ def assert_io_ended_on_dead_controller(guest, fio, t_gone, record):
 
 def test_controller_removed_under_io(hotplug_guest, record):
     guest = hotplug_guest
-    driver = guest.cfg.driver.name
-    disk = guest.block_devices()[0][0]
-    assert guest.run(HOSTS[driver], check=False).output.strip(), "no host registered"
+    disk = guest.driver.block_devices()[0][0]
+    assert guest.driver.registered(), "no host registered"
 
     fio = fio_flowing(guest, disk)
     t_del = time.monotonic()
-    guest.vm.command("device_del", id="nvme0")
-    guest.vm.event_wait("DEVICE_DELETED", timeout=120, match={"data": {"device": "nvme0"}})
+    control.remove_controller(guest, timeout=120)
 
     # fio ends with errors (every command completed), long before its runtime
     result = fio.wait(timeout=120)
     recovery = time.monotonic() - t_del
     assert result.status != 0, f"fio did not notice the removal:\n{result.output[-2000:]}"
     guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
-    assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
-    guest.run(f"rmmod {driver}", timeout=60)
+    assert not guest.driver.registered(), "host still registered"
+    guest.driver.unload()
 
     # a new controller on the same port: probed again, IO works
-    record(recovery=recovery, ios=re_add(guest, driver, disk))
+    record(recovery=recovery, ios=re_add(guest, disk))
 
 
 def test_controller_removed_with_commands_stuck(hotplug_guest, record):
@@ -160,7 +137,7 @@ def test_controller_removed_with_commands_stuck(hotplug_guest, record):
     nvme_scsi likewise, so fio's stuck writes fail after one io_timeout."""
     guest = hotplug_guest
     driver = guest.cfg.driver.name
-    disk = guest.block_devices()[0][0]
+    disk = guest.driver.block_devices()[0][0]
     faults = control.Faults(guest)
     fio = fio_flowing(guest, disk)
     faults.add("drop", queue="admin", opcode=0x08, count=0)
@@ -168,19 +145,18 @@ def test_controller_removed_with_commands_stuck(hotplug_guest, record):
     faults.wait_hit(stuck, timeout=60)      # writes are getting stuck in the controller
     guest.run("dmesg -c > /dev/null")
     t_del = time.monotonic()
-    guest.vm.command("device_del", id="nvme0")
-    guest.vm.event_wait("DEVICE_DELETED", timeout=180, match={"data": {"device": "nvme0"}})
+    control.remove_controller(guest, timeout=180)
     removed = time.monotonic() - t_del
     result = fio.wait(timeout=120)
     assert result.status != 0, f"fio did not notice the removal:\n{result.output[-2000:]}"
     record(recovery=removed)
     # one IO timeout, the shutdown wait and a loaded TCG guest's slack
     assert removed < 2 * IO_TIMEOUT + 60, f"removal took {removed:.1f}s"
-    assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
+    assert not guest.driver.registered(), "host still registered"
     log = guest.run("dmesg").output
     if driver == "nvme_scsi":
         assert "timed out during removal, disabling controller" in log, log
-    guest.run(f"rmmod {driver}", timeout=60)
+    guest.driver.unload()
 
 
 def test_controller_vanishes_under_io(hotplug_guest, record):
@@ -192,8 +168,8 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
     PCI rescan finds the controller and fio verify passes on it."""
     guest = hotplug_guest
     driver = guest.cfg.driver.name
-    disk = guest.block_devices()[0][0]
-    bdf = bound_function(guest, driver)
+    disk = guest.driver.block_devices()[0][0]
+    bdf = guest.driver.bound_function()
     rp = guest.run(f"basename $(readlink -f /sys/bus/pci/devices/{bdf}/..)").output.strip()
     sltctl = SLTCTL.format(rp=rp)
     power_on = int(guest.run(f"{sltctl}; echo $ctl").output)
@@ -204,8 +180,7 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
     t_cut = time.monotonic()
     guest.run(f"{sltctl}; new=$((ctl | {PCC_OFF_PIC_OFF})); {SLTCTL_WRITE}")
     # off the bus for QEMU and for the guest's config space reads
-    pci = [d.get("qdev_id") for bus in guest.vm.command("query-pci") for d in bus["devices"]]
-    assert "nvme0" not in pci, pci
+    assert not control.on_bus(guest), "the controller is still on QEMU's PCI bus"
     vid = guest.run(f"od -An -tx2 -N2 /sys/bus/pci/devices/{bdf}/config").output.strip()
     assert vid == "ffff", vid
 
@@ -215,11 +190,11 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
 
     guest.run(f"echo 1 > /sys/bus/pci/devices/{bdf}/remove", timeout=120)
     guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
-    assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
-    guest.run(f"rmmod {driver}", timeout=60)
+    assert not guest.driver.registered(), "host still registered"
+    guest.driver.unload()
 
     guest.run(f"{sltctl}; new={power_on}; {SLTCTL_WRITE}")
-    re_add(guest, driver, disk, size=None)
+    re_add(guest, disk, size=None)
 
 
 def test_controller_falls_off_the_bus(hotplug_guest, record):
@@ -229,9 +204,8 @@ def test_controller_falls_off_the_bus(hotplug_guest, record):
     cut every command must end and fio gets errors; then `device_del`
     takes the dead function away and a new controller on the port works."""
     guest = hotplug_guest
-    driver = guest.cfg.driver.name
-    disk = guest.block_devices()[0][0]
-    bdf = bound_function(guest, driver)
+    disk = guest.driver.block_devices()[0][0]
+    bdf = guest.driver.bound_function()
     faults = control.Faults(guest)
     fio = fio_flowing(guest, disk)
     guest.run("dmesg -c > /dev/null")
@@ -244,9 +218,8 @@ def test_controller_falls_off_the_bus(hotplug_guest, record):
     assert_io_ended_on_dead_controller(guest, fio, t_gone, record)
     assert control.stats(guest)["vanished"] == 1
 
-    guest.vm.command("device_del", id="nvme0")
-    guest.vm.event_wait("DEVICE_DELETED", timeout=120, match={"data": {"device": "nvme0"}})
+    control.remove_controller(guest, timeout=120)
     guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
-    assert not guest.run(HOSTS[driver], check=False).output.strip(), "host still registered"
-    guest.run(f"rmmod {driver}", timeout=60)
-    re_add(guest, driver, disk)
+    assert not guest.driver.registered(), "host still registered"
+    guest.driver.unload()
+    re_add(guest, disk)

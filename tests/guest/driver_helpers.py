@@ -29,14 +29,14 @@ def scsi_host(guest, dev):
 
 
 def first_disk(guest):
-    devs = guest.block_devices()
+    devs = guest.driver.block_devices()
     assert devs, "the driver created no block device"
     return devs[0][0]
 
 
 def queue_stats(guest, dev):
     """The driver's debugfs counters of the controller behind char device `dev`."""
-    return guest.queue_counters(dev.rsplit("/", 1)[1])
+    return guest.driver.queue_counters(dev.rsplit("/", 1)[1])
 
 
 def nvme_scsi_config(named=None, why="nvme_scsi's own interface"):
@@ -71,7 +71,7 @@ def wait_disks(guest, disks, timeout=60):
 
 def luns(guest):
     """{lun: size_bytes} of the SCSI disks."""
-    return {int(addr.split(":")[3]): size for _, size, addr in guest.block_devices()}
+    return {int(addr.split(":")[3]): size for _, size, addr in guest.driver.block_devices()}
 
 
 def id_ctrl(guest, field):

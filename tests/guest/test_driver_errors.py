@@ -5,31 +5,23 @@ import time
 
 import pytest
 
+from cosim import control
 from cosim.workload import Fio
 from driver_helpers import chardev, first_disk, queue_stats, require_nvme_scsi, scsi_host
 
 pytestmark = pytest.mark.guest
-
-THROTTLE_OFF = dict(bps=0, bps_rd=0, bps_wr=0, iops=0, iops_rd=0, iops_wr=0)
-
-
-def throttle(guest, iops):
-    args = dict(THROTTLE_OFF, iops=iops)
-    # conv_keys=False: this command's arguments are spelt with '_' (bps_rd)
-    r = guest.vm.qmp("block_set_io_throttle", conv_keys=False, device="drv1", **args)
-    assert "error" not in r, r
 
 
 @pytest.fixture
 def short_timeouts(guest):
     """The driver reloaded with io_timeout=2; default parameters afterwards."""
     require_nvme_scsi(guest)
-    guest.unload_driver()
-    guest.load_driver(params=f"{guest.cfg.driver.params} io_timeout=2")
+    guest.driver.unload()
+    guest.driver.load(params=f"{guest.cfg.driver.params} io_timeout=2")
     yield guest
-    throttle(guest, 0)
-    guest.unload_driver()
-    guest.load_driver()
+    control.throttle(guest, 1, iops=0)
+    guest.driver.unload()
+    guest.driver.load()
 
 
 def test_timeout_abort_then_reset(short_timeouts):
@@ -50,13 +42,13 @@ def test_timeout_abort_then_reset(short_timeouts):
     before = queue_stats(guest, dev)
     guest.run("dmesg -c > /dev/null")
 
-    throttle(guest, 1)
+    control.throttle(guest, 1, iops=1)
     fio = Fio(guest, disk, "--rw=randwrite --bs=4k --size=1M --iodepth=8").start()
     # stalled long enough for a timeout, the Abort, a second timeout and a reset
-    counters = guest.QUEUE_COUNTERS.format(dev[5:])
+    counters = guest.driver.QUEUE_COUNTERS.format(dev[5:])
     guest.wait_until(f"[ $(awk 'NR == 1 {{print $4}}' {counters}) -gt {before['resets']} ]",
                      timeout=60)
-    throttle(guest, 0)
+    control.throttle(guest, 1, iops=0)
     result = fio.wait(timeout=200)
     log = guest.run("dmesg").output
     after = queue_stats(guest, dev)
@@ -81,7 +73,7 @@ def test_timeout_abort_then_reset(short_timeouts):
 ])
 def test_bad_module_parameter_fails_load(guest, param, why):
     require_nvme_scsi(guest)
-    guest.unload_driver()
+    guest.driver.unload()
     try:
         r = guest.run(f"modprobe nvme_scsi {param}", check=False)
         assert r.status != 0, r
@@ -89,7 +81,7 @@ def test_bad_module_parameter_fails_load(guest, param, why):
         assert f"nvme_scsi: {why}" in log, log
         assert guest.run("ls /sys/module/nvme_scsi 2>&1", check=False).status != 0
     finally:
-        guest.load_driver()
+        guest.driver.load()
 
 
 # ---- with cosim-nvme's fault engine -----------------------------------------
@@ -251,7 +243,7 @@ def test_dead_controller_unloads(faulty):
     guest.run("rmmod nvme_scsi", timeout=60)
     assert guest.run("ls /sys/block/ | grep -c '^sd'", check=False).output.strip() == "0"
     faults.remove(rule)
-    guest.load_driver(params=f"{guest.cfg.driver.params} io_timeout={io_timeout}")
+    guest.driver.load(params=f"{guest.cfg.driver.params} io_timeout={io_timeout}")
     assert queue_stats(guest, chardev(guest))["state"] == "live"
 
 
@@ -262,8 +254,8 @@ def test_queue_parameters(guest):
     require_nvme_scsi(guest)
     host = None
     try:
-        guest.unload_driver()
-        guest.load_driver(params="io_queue_mode=numa io_queue_size=64 admin_queue_size=16 "
+        guest.driver.unload()
+        guest.driver.load(params="io_queue_mode=numa io_queue_size=64 admin_queue_size=16 "
                                  "max_transfer_size=65536")
         dev = chardev(guest)
         host = guest.run(f"cat /sys/class/nvme_scsi/{dev[5:]}/host").output.strip()
@@ -284,5 +276,5 @@ def test_queue_parameters(guest):
         assert f"Maximum transfer length: {65536 // lba} blocks" in bl, bl
         guest.run(f"dd if={disk} of=/dev/null bs=1M count=4 iflag=direct")
     finally:
-        guest.unload_driver()
-        guest.load_driver()
+        guest.driver.unload()
+        guest.driver.load()

@@ -11,7 +11,7 @@ import pytest
 
 from cosim import config, control
 from cosim.control import Faults
-from cosim.machine import module_guest
+from cosim.fixtures import module_guest
 from cosim.workload import fio_verify, verify_only
 from driver_helpers import (chardev, check_console, first_disk, id_ctrl, nvme_scsi_config,
                             queue_stats, wait_disks)
@@ -128,7 +128,7 @@ def test_stale_io_completion_is_dropped(g):
     guest, faults = g
     dev = chardev(guest)
     # NSID 1: LUN 0, whatever sd name it got (sd probes LUNs in parallel)
-    disk = next(d for d, _, addr in guest.block_devices() if addr.endswith(":0"))
+    disk = next(d for d, _, addr in guest.driver.block_devices() if addr.endswith(":0"))
     lba = guest.cfg.namespaces[0].lba_size
     offs = (1 << 20, 2 << 20)
     for i, off in enumerate(offs):
@@ -185,12 +185,12 @@ def bus_master(guest):
 @pytest.fixture
 def short_admin_timeout(g):
     guest, faults = g
-    guest.unload_driver()
-    guest.load_driver(params="admin_timeout=2")
+    guest.driver.unload()
+    guest.driver.load(params="admin_timeout=2")
     yield guest, faults
     faults.clear()
-    guest.unload_driver()
-    guest.load_driver()
+    guest.driver.unload()
+    guest.driver.load()
 
 
 def test_abandoned_command_inside_reset(short_admin_timeout):
@@ -256,7 +256,7 @@ def test_format_through_passthrough_revalidates(g):
     dev = chardev(guest)
     if not id_ctrl(guest, "oacs") & 0x2:
         pytest.skip("Format NVM not advertised")
-    disk = next(d for d, _, addr in guest.block_devices() if addr.endswith(":0"))
+    disk = next(d for d, _, addr in guest.driver.block_devices() if addr.endswith(":0"))
     lbs = f"/sys/block/{disk[5:]}/queue/logical_block_size"
     formats = [(lba_format(guest, dev, 12), 4096), (lba_format(guest, dev, 9), 512)]
     out = guest.run(f"nvme id-ns {dev} -n 1").output

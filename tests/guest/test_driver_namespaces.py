@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cosim import config, control
-from cosim.machine import module_guest
+from cosim.fixtures import module_guest
 from cosim.workload import FIO_BASE, data_opts
 from driver_helpers import (MIB, chardev, check_console, luns, nvme_scsi_config,
                             reload_driver, wait_disks)
@@ -96,7 +96,7 @@ def test_rescan_ioctl_and_sysfs(g3):
     wait_disks(g3, 3)
     assert luns(g3) == expected([1, 2, 3])
     # and IO on the re-added LUN works
-    disk = [d for d, _, a in g3.block_devices() if a.endswith(":1")][0]
+    disk = [d for d, _, a in g3.driver.block_devices() if a.endswith(":1")][0]
     g3.run(f"dd if=/dev/urandom of=/tmp/r bs=4096 count=4 2>/dev/null && "
            f"dd if=/tmp/r of={disk} bs=4096 oflag=direct 2>/dev/null && "
            f"dd if={disk} of=/tmp/r2 bs=4096 count=4 iflag=direct 2>/dev/null && "
@@ -145,7 +145,7 @@ def test_eight_luns_map_to_nsids(eight_ns):
     since = g.console.size()
     dev = chardev(g)
     sn = g.cfg.controller.serial
-    disks = {int(a.split(":")[3]): d for d, _, a in g.block_devices()}
+    disks = {int(a.split(":")[3]): d for d, _, a in g.driver.block_devices()}
     assert sorted(disks) == list(range(8)), disks
     for lun, disk in disks.items():
         out = g.run(f"sg_vpd -p 0x80 {disk}").output
@@ -166,7 +166,7 @@ def test_fio_verify_all_eight_luns_at_once(eight_ns):
     every job passes and every LUN saw IO."""
     g = eight_ns
     since = g.console.size()
-    disks = sorted(d for d, _, _ in g.block_devices())
+    disks = sorted(d for d, _, _ in g.driver.block_devices())
     assert len(disks) == 8, disks
     jobs = " ".join(f"--name=lun{i} --filename={d}" for i, d in enumerate(disks))
     opts = data_opts(",".join(disks), "--rw=randwrite --bsrange=4k-64k --size=16M --iodepth=16")

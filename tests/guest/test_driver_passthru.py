@@ -201,7 +201,7 @@ def test_reset_and_rescan(nvme):
     guest.run(f"nvme ns-rescan {dev}")
     name = dev.rsplit("/", 1)[1]
     guest.run(f"echo 1 > /sys/class/nvme_scsi/{name}/rescan")
-    assert [d[0] for d in guest.block_devices()] == [disk]
+    assert [d[0] for d in guest.driver.block_devices()] == [disk]
     log = guest.run("dmesg | grep -c 'controller reset requested through nvme_scsi'").output
     assert int(log) >= 1
 

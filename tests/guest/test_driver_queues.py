@@ -13,7 +13,7 @@ import re
 import pytest
 
 from cosim import config
-from cosim.machine import module_guest
+from cosim.fixtures import module_guest
 from cosim.workload import fio_verify
 from driver_helpers import chardev, first_disk, nvme_scsi_config, queue_stats, scsi_host
 
@@ -150,8 +150,8 @@ def test_cpu_mode_one_queue_per_cpu(numa):
     to its CPU; IO issued on every CPU lands on that CPU's queue."""
     dev = chardev(numa)
     try:
-        numa.unload_driver()
-        numa.load_driver(params="io_queue_mode=cpu")
+        numa.driver.unload()
+        numa.driver.load(params="io_queue_mode=cpu")
         dev = chardev(numa)
         nodes, hctx, io = check_mapping(numa, 4)
         assert all(len(cpus) == 1 for cpus in hctx.values()), hctx
@@ -166,5 +166,5 @@ def test_cpu_mode_one_queue_per_cpu(numa):
             n = after[r["qid"]]["submitted"] - before[r["qid"]]["submitted"]
             assert n >= 50, (r, before, after)
     finally:
-        numa.unload_driver()
-        numa.load_driver()
+        numa.driver.unload()
+        numa.driver.load()

@@ -356,7 +356,7 @@ def test_firmware_activation_reaches_scsi(scsi):
         # on each LUN
         guest.run(f"dd if={disk} of=/tmp/back bs=64k count=1 iflag=direct 2>/dev/null && "
                   f"cmp /tmp/blk /tmp/back")
-        disks = len(guest.block_devices())
+        disks = len(guest.driver.block_devices())
         guest.wait_until(" && ".join(f"[ $(dmesg | grep -c '{text}') -ge {before[ua] + disks} ]"
                                      for ua, text in UA_LOGGED.items()), timeout=30)
         for ua, text in UA_LOGGED.items():

@@ -31,7 +31,7 @@ def test_rmmod_shuts_down_within_its_bound(cosim_cfg):
     """rmmod writes CC.SHN; a controller that never reports SHST complete
     holds rmmod up for shutdown_timeout, not for ever, with one log line."""
     with Guest(cosim_cfg, name="shutdown-rmmod") as g:
-        g.load_driver()
+        g.driver.load()
         faults = control.Faults(g)
         rule = faults.add("ignore-shutdown")
         t0 = time.monotonic()
@@ -43,7 +43,7 @@ def test_rmmod_shuts_down_within_its_bound(cosim_cfg):
         log = g.run("dmesg | grep nvme_scsi").output
         assert "waiting for shutdown (CSTS.SHST=complete)" in log, log
         # a normal shutdown, SHST complete: rmmod does not wait
-        g.load_driver()
+        g.driver.load()
         t0 = time.monotonic()
         g.run("rmmod nvme_scsi", timeout=SLACK)
         assert time.monotonic() - t0 < SHUTDOWN_TIMEOUT, "rmmod waited on a good controller"
@@ -55,7 +55,7 @@ def test_poweroff_shuts_down(cosim_cfg):
     before QEMU goes away."""
     g = Guest(cosim_cfg, name="shutdown-poweroff", trace=["cosim_nvme_mmio_write"])
     with g:
-        g.load_driver()
+        g.driver.load()
         # poweroff -f never answers: the agent's wait ends when QEMU exits
         with pytest.raises(GuestError, match="QEMU exited|channel closed"):
             g.run("poweroff -f", timeout=SHUTDOWN_TIMEOUT + SLACK)

@@ -15,7 +15,7 @@ MIB = 1 << 20
 
 
 def first_disk(guest):
-    devs = guest.block_devices()
+    devs = guest.driver.block_devices()
     assert devs, "the driver created no block device"
     return devs[0]
 
@@ -64,17 +64,17 @@ def test_64mib_survive_driver_reload(guest):
     dev = first_disk(guest)[0]
     common = "--rw=write --bs=128k --size=64M --iodepth=16"
     fio_verify(guest, dev, common, "--do_verify=0")
-    guest.unload_driver()
-    assert guest.block_devices() == []
-    guest.load_driver()
+    guest.driver.unload()
+    assert guest.driver.block_devices() == []
+    guest.driver.load()
     dev = first_disk(guest)[0]
     fio_verify(guest, dev, common, "--verify_only=1")
 
 
 def test_reload_cycles_with_io(guest):
     for cycle in range(3):
-        guest.unload_driver()
-        guest.load_driver()
+        guest.driver.unload()
+        guest.driver.load()
         dev = first_disk(guest)[0]
         fio_verify(guest, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8",
                    f"--offset={cycle * 8}M --verify_backlog=64")

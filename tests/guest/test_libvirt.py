@@ -7,7 +7,7 @@ import re
 import pytest
 
 from cosim import config, control
-from cosim.machine import module_guest
+from cosim.fixtures import module_guest
 from cosim.workload import fio_verify
 
 pytestmark = pytest.mark.guest
@@ -21,7 +21,7 @@ def lv_guest():
 def test_domain_from_config(lv_guest):
     xml = (lv_guest.rundir / "domain.xml").read_text()
     assert "<emulator>" in xml and "cosim-nvme,id=nvme0" in xml and "<panic model='isa'/>" in xml
-    dev, size, _ = lv_guest.block_devices()[0]
+    dev, size, _ = lv_guest.driver.block_devices()[0]
     assert size == lv_guest.cfg.namespaces[0].size_mib << 20
     fio_verify(lv_guest, dev, "--rw=randwrite --bs=4k --size=8M --iodepth=8")
 
@@ -29,7 +29,7 @@ def test_domain_from_config(lv_guest):
 def test_fault_through_libvirt(lv_guest):
     faults = control.Faults(lv_guest)
     rule = faults.add("status", queue="io", opcode=0x02, sct=2, sc=0x81, dnr=True, count=1)
-    dev = lv_guest.block_devices()[0][0]
+    dev = lv_guest.driver.block_devices()[0][0]
     result = lv_guest.run(f"dd if={dev} of=/dev/null bs=4k count=1 iflag=direct", check=False)
     assert result.status != 0 and re.search("I/O error|Input/output error|No data available",
                                             result.output), result

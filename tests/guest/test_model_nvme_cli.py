@@ -19,7 +19,7 @@ import re
 import pytest
 
 from cosim import config
-from cosim.machine import module_guest
+from cosim.fixtures import module_guest
 
 pytestmark = pytest.mark.guest
 

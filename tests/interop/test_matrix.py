@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cosim import config, control
+from cosim import config, control, drivers
 from cosim.machine import Guest
 from cosim.workload import fio_verify
 
@@ -17,7 +17,6 @@ MEDIUM_ERRNO = r"I/O error|Input/output error|No data available"
 pytestmark = pytest.mark.interop
 
 CONFIGS = sorted(p.stem for p in (config.DEFAULT.parent).glob("*.toml"))
-DRIVERS = ("nvme_scsi", "nvme")
 MODELS = ("cosim", "qemu")
 JOB = "--rw=randwrite --bs=4k --size=4M --iodepth=4"
 # Beyond this many disks fio's per-file set-up (~0.7 s each under TCG) costs
@@ -33,7 +32,7 @@ STAMP = ("stamp() { { echo \"$1\"; head -c 65536 /tmp/interop.pat; } | head -c 6
 
 def cells():
     for name in CONFIGS:
-        for driver in DRIVERS:
+        for driver in drivers.UNDER_TEST:
             for model in MODELS:
                 marks = [pytest.mark.smoke] if name == "default" else []
                 yield pytest.param(name, driver, model, marks=marks,
@@ -56,31 +55,22 @@ def fio_all(guest, devs, *extra):
 def check_identify(guest, cfg):
     """The driver shows a disk of the right size for each namespace it exposes
     (nvme_scsi: the first max_luns), in namespace order."""
-    devs = sorted(guest.block_devices(), key=nsid_of)
+    devs = sorted(guest.driver.block_devices(), key=guest.driver.nsid_of)
     sizes = [size for _, size, _ in devs]
-    expected = cfg.namespaces[:guest.expected_disks()]
+    expected = cfg.namespaces[:guest.driver.expected_disks()]
     assert sizes == [ns.size_mib << 20 for ns in expected], devs
     return devs
 
 
-def nsid_of(disk):
-    """The namespace behind a block_devices() entry: LUN + 1 for a SCSI disk
-    (H:C:T:L), the nN of /dev/nvme0nN for Linux's nvme."""
-    dev, _, addr = disk
-    if addr.count(":") == 3:
-        return int(addr.rsplit(":", 1)[1]) + 1
-    return int(dev.rsplit("n", 1)[1])
-
-
 def check_reset(guest, cfg, devs):
-    guest.reset_controller()
-    guest.wait_until(f"[ $(ls -d /sys/block/{'sd' if cfg.driver.name == 'nvme_scsi' else 'nvme'}*"
-                     f" | wc -l) -ge {len(devs)} ]", timeout=120)
+    guest.driver.reset()
+    guest.wait_until(f"[ $(ls -d {guest.driver.disk_glob} | wc -l) -ge {len(devs)} ]",
+                     timeout=120)
     fio_all(guest, devs, "--verify_only=1")      # what was written before the reset
 
 
 def check_rescan(guest, cfg, devs):
-    guest.rescan()
+    guest.driver.rescan()
     assert check_identify(guest, cfg) == devs
 
 
@@ -115,7 +105,7 @@ def test_cell(name, driver, model, matrix):
         with cell.step("boot"):
             guest.start()
         with cell.step("identify"):
-            guest.load_driver()
+            guest.driver.load()
             devs = check_identify(guest, cfg)
         with cell.step("io"):
             fio_all(guest, devs)

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""QEMU's command line for a config: the machine, the kernel's command line,
+the controller under test where the config puts it, its namespaces and
+their backing images, NUMA nodes and firmware.  Both ways of starting a
+guest (QEMU directly, or libvirt's <qemu:commandline>) use these."""
+import json
+from pathlib import Path
+
+from . import config
+
+# (controller device, namespace device) of each model
+DEVICES = {"cosim": ("cosim-nvme", "cosim-nvme-ns"), "qemu": ("nvme", "nvme-ns")}
+
+
+# PCI slots on the root complex (pcie.0) and the expander's bus number.
+CTRL_SLOT, PXB_SLOT, PXB_BUS_NR = 0x4, 0x5, 0x40
+TOOLS_SLOT = 0x10           # the guest's read-only tools disk (virtio-blk)
+
+# Kernel command line of every guest.  Measured under TCG (make sim's phases):
+# the crypto self-tests, RCU grace periods during boot and the speculation
+# mitigations together cost ~1 s of a ~4 s boot; tsc=reliable stops the
+# clocksource watchdog from declaring TCG's TSC unstable on a loaded host.
+KERNEL_ARGS = ("console=ttyS0 loglevel=5 panic=-1 cryptomgr.notests "
+               "rcupdate.rcu_expedited=1 mitigations=off tsc=reliable no_timer_check")
+
+
+def controller_placement(cfg):
+    """-device arguments for what the controller sits behind, and the
+    bus/addr properties of the controller itself.  Device ids are fixed so a
+    test can device_del nvme0 and device_add a controller on `rp0` again."""
+    ctrl = cfg.controller
+    if ctrl.numa_node is not None:
+        # Linux learns the node from the expander's _PXM in the ACPI tables.
+        return (["-device", f"pxb-pcie,id=pxb0,bus=pcie.0,addr={PXB_SLOT:#x},"
+                            f"bus_nr={PXB_BUS_NR},numa_node={ctrl.numa_node}",
+                 "-device", "pcie-root-port,id=rp0,bus=pxb0,addr=0x0,chassis=1,slot=1"],
+                "bus=rp0,addr=0x0")
+    if ctrl.hotplug:
+        return (["-device", f"pcie-root-port,id=rp0,bus=pcie.0,addr={CTRL_SLOT:#x},"
+                            "chassis=1,slot=1"],
+                "bus=rp0,addr=0x0")
+    return [], f"addr={CTRL_SLOT:#x}"
+
+
+def firmware_args(cfg):
+    """qboot, unless the controller sits behind a PCI expander bridge.
+
+    qboot hands over to the PVH kernel at once and leaves BAR assignment to
+    Linux; SeaBIOS (QEMU's default) first drives every NVMe controller and
+    disk it finds, the controller under test included, at every boot.  But
+    only SeaBIOS numbers the buses behind a pxb-pcie, and QEMU describes the
+    expander to the guest (ACPI) only once they are numbered."""
+    return [] if cfg.controller.numa_node is not None else ["-bios", "qboot.rom"]
+
+
+def namespace_drive(nsid, ns, rundir):
+    """The -drive (or -blockdev) behind namespace `nsid`."""
+    if ns.backing == "null":
+        return ["-blockdev", f"null-co,node-name=drv{nsid},size={ns.size_mib << 20},"
+                             "read-zeroes=on"]
+    if ns.backing == "file":
+        img = Path(rundir) / f"ns{nsid}.img"
+        with open(img, "wb") as f:
+            f.truncate(ns.size_mib << 20)
+    else:
+        img = ns.backing
+    # discard=unmap: Deallocate really frees the blocks (and QEMU's nvme reads them
+    # back as zeroes, as cosim-nvme always does).
+    return ["-drive", f"if=none,id=drv{nsid},file={img},format=raw,cache=writeback,"
+                      "discard=unmap"]
+
+
+def controller_args(cfg, rundir):
+    """-drive/-device arguments for the controller, where it sits, and its namespaces."""
+    ctrl, ns_dev = DEVICES[cfg.controller.model]
+    props = "".join(f",{k}={v}" for k, v in config.controller_properties(cfg).items())
+    if cfg.faults:
+        rules = Path(rundir) / "faults.json"
+        rules.write_text(json.dumps(cfg.faults, indent=1))
+        props += f",faults={rules}"
+    args, where = controller_placement(cfg)
+    args += ["-device", f"{ctrl},id=nvme0,serial={cfg.controller.serial},{where}{props}"]
+    for nsid, ns in enumerate(cfg.namespaces, 1):
+        # Device nsN: control.remove_namespace() finds a namespace by that id.
+        args += namespace_drive(nsid, ns, rundir)
+        args += ["-device", f"{ns_dev},bus=nvme0,drive=drv{nsid},nsid={nsid},id=ns{nsid},"
+                            f"logical_block_size={ns.lba_size},"
+                            f"physical_block_size={ns.lba_size}"]
+    return args
+
+
+def numa_args(machine):
+    """-numa nodes with the CPUs and memory split evenly."""
+    if machine.numa_nodes == 1:
+        return []
+    args = []
+    for node, first, last, mem in machine.numa_cells():
+        args += ["-object", f"memory-backend-ram,id=mem{node},size={mem}M",
+                 "-numa", f"node,nodeid={node},memdev=mem{node},cpus={first}-{last}"]
+    return args
+
+
+def smp_arg(machine):
+    """-smp: with NUMA nodes, one socket per node where the CPUs divide evenly,
+    so no last-level cache spans two nodes (Linux WARNs at boot if one does)."""
+    n = machine.numa_nodes
+    if n > 1 and machine.cpus % n == 0:
+        return f"{machine.cpus},sockets={n}"
+    return str(machine.cpus)
