@@ -81,7 +81,10 @@ def power_loss(guest, ctrl="nvme0"):
     commands vanish, every namespace's volatile write cache
     (controller.volatile_cache_mb) loses what was neither FUA nor flushed,
     and the controller restarts disabled; the driver finds out through its
-    timeouts and resets it.  Returns the 512-byte sectors lost."""
+    timeouts and resets it.  Returns the 512-byte sectors lost.  What the
+    application saw written is forgotten: writes it did not make durable
+    are legitimately gone, and the case's own verify judges the rest."""
+    ledger.application_forget(guest)
     return guest.vm.command("cosim-nvme-power-loss", id=ctrl)["sectors-lost"]
 
 
@@ -98,14 +101,19 @@ def namespace_images(vm):
 
 
 def ledger_clear(guest, ctrl="nvme0"):
-    """Forget the model's ledger of acknowledged writes (a test starts afresh)."""
+    """Forget the model's ledger of acknowledged writes and what the
+    application saw written (a test starts afresh)."""
     guest.vm.command("cosim-nvme-ledger-clear", id=ctrl)
+    ledger.application_forget(guest)
 
 
 def ledger_check(guest, path=None, ctrl="nvme0"):
     """Save the model's ledger of acknowledged writes (to @path, default
-    ledger.bin in the run directory) and compare it with the images:
-    a cosim.ledger.LedgerCheck, true when every LBA matches."""
+    ledger.bin in the run directory) and compare it with the images and
+    with what the application saw written (cosim.workload notes it on a
+    guest with the ledger on): a cosim.ledger.LedgerCheck, true when every
+    acknowledged LBA matches and the application saw none written that
+    was not acknowledged."""
     path = Path(path or Path(guest.rundir) / "ledger.bin")
     vm = guest.vm
     # the vCPUs stay stopped until the images are read: a Write the guest
@@ -115,7 +123,7 @@ def ledger_check(guest, path=None, ctrl="nvme0"):
         vm.command("stop")
     try:
         vm.command("cosim-nvme-ledger-save", id=ctrl, path=str(path))
-        return ledger.check(path, namespace_images(vm))
+        return ledger.check(path, namespace_images(vm), ledger.application_written(guest))
     finally:
         if running:
             vm.command("cont")

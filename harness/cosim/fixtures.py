@@ -289,7 +289,9 @@ def record(request):
     check = getattr(request.node, "oracle_check", None)
     verdict = check() if check else None
     if verdict is not None:
-        entry["oracle"] = {"checked": verdict.checked, "mismatches": verdict.bad_lbas}
+        entry["oracle"] = {"checked": verdict.checked, "mismatches": verdict.bad_lbas,
+                           "app_checked": verdict.app_checked,
+                           "unacknowledged": verdict.unacknowledged_lbas}
     selftest = getattr(request.node, "selftest_check", None)
     if selftest:
         entry["selftest"] = selftest()

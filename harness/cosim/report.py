@@ -54,16 +54,20 @@ def case_dir(suite, nodeid):
 
 def fault_table(entries):
     """One line per case; "oracle" is the model's ledger against the medium
-    after the case: acknowledged LBAs checked / LBAs that differ."""
+    after the case (acknowledged LBAs checked / LBAs that differ), and
+    "app written" what the application saw written against the ledger
+    (LBAs / LBAs never acknowledged)."""
     lines = [f"{'case':<58} {'outcome':<8} {'recovery':>9} {'IOs verified':>13} "
-             f"{'oracle':>13}"]
+             f"{'oracle':>13} {'app written':>13}"]
     for r in entries:
         rec = "-" if r["recovery"] is None else f"{r['recovery']:.1f}s"
         ios = "-" if r["ios"] is None else str(r["ios"])
         oracle = r.get("oracle")
         orc = "-" if not oracle else f"{oracle['checked']}/{oracle['mismatches']}"
+        app = "-" if not oracle or "app_checked" not in oracle else \
+            f"{oracle['app_checked']}/{oracle['unacknowledged']}"
         lines.append(f"{r['case']:<58} {r.get('outcome', '?'):<8} {rec:>9} {ios:>13} "
-                     f"{orc:>13}")
+                     f"{orc:>13} {app:>13}")
     return lines
 
 

@@ -14,9 +14,16 @@ data at another offset (a misdirected write) or a block only partly new (a
 torn one).  A verify-only pass with the same options checks against the
 last such write.  A checksum in a header would not do: a stale block with
 a valid checksum from an identical earlier job passes it.
+
+On a guest whose controller keeps the ledger of acknowledged writes
+(controller.ledger), every job also logs each completed IO with its offset
+(--write_lat_log, --log_offset=1), and the writes it saw succeed are noted
+for the ledger check (cosim.ledger.application_wrote): the application's
+writes must all be among those the controller acknowledged.
 """
 import collections
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -24,6 +31,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from . import ledger
 from .errors import GuestError
 
 FIO_BASE = ("fio --direct=1 --ioengine=libaio --verify=pattern --verify_fatal=1 "
@@ -33,6 +41,43 @@ _RUN = secrets.token_hex(16)            # this process's run of the suites
 _writes = collections.Counter()         # (test, dev, layout) -> write jobs so far
 # options that change how a job checks, not what it writes
 _CHECK_ONLY = re.compile(r"--(do_verify|verify_only|verify_backlog|verify_fatal)=\S+")
+
+
+# fio's completion log of a job (prefix; fio adds _clat.1.log and others),
+# numbered: jobs run side by side
+ACK_LOG = "/tmp/fio-ack-{}"
+_jobs = itertools.count()
+# The job's successful writes (direction 1 in the completion log; fio logs
+# only IOs that completed without error) as merged byte ranges
+# "first end", after the disk's logical block size.
+WRITTEN = ("cat /sys/block/{dev}/queue/logical_block_size; "
+           "awk -F, '$3 + 0 == 1 {{print $5 + 0, $5 + $4}}' {log}_clat.1.log 2>/dev/null | "
+           "sort -n | "
+           "awk 'NR == 1 {{s = $1; e = $2; next}} $1 <= e {{if ($2 > e) e = $2; next}} "
+           "{{print s, e; s = $1; e = $2}} END {{if (NR) print s, e}}'; rm -f {log}_*.log")
+
+
+def _ack_log(guest):
+    """(fio options logging every completion, the log's prefix) on a guest
+    with the ledger on; ("", None) elsewhere."""
+    if not guest.cfg.controller.ledger:
+        return "", None
+    log = ACK_LOG.format(next(_jobs))
+    return f" --write_lat_log={log} --log_offset=1", log
+
+
+def _note_written(guest, dev, log):
+    """Tell the ledger check what the job saw written (see the module's doc)."""
+    if log is None:
+        return
+    out = guest.run(WRITTEN.format(dev=dev[5:], log=log), check=False).output.split("\n")
+    ranges = [tuple(int(v) for v in line.split()) for line in out[1:] if line.strip()]
+    if not ranges:
+        return
+    disk = next((d for d in guest.driver.block_devices() if d[0] == dev), None)
+    if disk is None:
+        raise GuestError(f"{dev} is gone: which namespace its writes went to is unknown")
+    ledger.application_wrote(guest, guest.driver.nsid_of(disk), int(out[0]), ranges)
 
 
 def _job_key(dev, opts):
@@ -81,7 +126,9 @@ class Fio:
 
     def __init__(self, guest, dev, opts, name="verify"):
         self.guest = guest
-        self.cmd = f"{FIO_BASE} --name={name} --filename={dev} {data_opts(dev, opts)}"
+        self.dev = dev
+        ack, self.ack_log = _ack_log(guest)
+        self.cmd = f"{FIO_BASE} --name={name} --filename={dev} {data_opts(dev, opts)}{ack}"
         self.out = f"/tmp/fio-{name}.json"
         self.t_end = None
 
@@ -95,15 +142,20 @@ class Fio:
         self.guest.wait_until(f"[ -e {self.out}.rc ]", timeout=timeout)
         self.t_end = time.monotonic()
         status = int(self.guest.run(f"cat {self.out}.rc").output)
-        return _parse(status, self.guest.run(f"cat {self.out}").output)
+        result = _parse(status, self.guest.run(f"cat {self.out}").output)
+        if self.guest.run(f"[ -e {self.dev} ]", check=False).status == 0:
+            _note_written(self.guest, self.dev, self.ack_log)
+        return result
 
 
 def fio_verify(guest, dev, *opts, timeout=600):
     """Run a verifying fio job to the end; GuestError if fio reports any error."""
-    job = data_opts(dev, " ".join(opts))
+    ack, log = _ack_log(guest)
+    job = data_opts(dev, " ".join(opts)) + ack
     result = guest.run(f"{FIO_BASE} --name=verify --filename={dev} {job}",
                        timeout=timeout, check=False)
     parsed = _parse(result.status, result.output)
+    _note_written(guest, dev, log)
     if result.status != 0 or not parsed.ios:
         raise GuestError(f"fio failed\n{result}")
     return parsed

@@ -56,3 +56,24 @@ def test_lying_write_is_caught(fg, record, lie):
     passed, said = verdict(fg)
     assert passed, f"the honest job after {lie} failed:\n{said[-3000:]}"
     record()
+
+
+def test_success_for_a_write_never_done_is_caught(fg, record):
+    """One Write completed with success by a fault rule and never run (the
+    controller's `status` action with SC 0): the ledger never heard of it,
+    so the medium check cannot see it, but the application saw it written.
+    The ledger's application check must name exactly its 4 KiB."""
+    fio_verify(fg.guest, fg.disk, JOB)
+    control.ledger_clear(fg.guest)
+    rule = fg.faults.add("status", queue="io", opcode=0x01, sct=0, sc=0, nth=100)
+    fio = Fio(fg.guest, fg.disk, JOB).start()
+    fg.faults.wait_hit(rule)
+    fio.wait(timeout=900)           # its verify may or may not reach the block first
+    check = control.ledger_check(fg.guest)
+    assert not check.mismatches, check.describe()
+    lbas = 4096 // fg.guest.cfg.namespaces[0].lba_size
+    assert [u.last - u.first + 1 for u in check.unacknowledged] == [lbas], check.describe()
+    # the honest job over it: everything acknowledged again
+    control.ledger_clear(fg.guest)
+    fio_verify(fg.guest, fg.disk, JOB)
+    record()

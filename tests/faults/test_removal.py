@@ -23,6 +23,7 @@ import pytest
 
 from cosim import config, control, drivers
 from cosim.machine import Guest, GuestError
+from cosim.fault_guest import SELFTEST, LostWrite, judge_case, oracle, selftest_outcome
 from cosim.workload import Fio, fio_verify
 
 pytestmark = pytest.mark.faults
@@ -52,24 +53,34 @@ def hotplug_guest(request):
     cfg.controller.numa_node = None
     cfg.machine.kernel_args, cfg.driver.params = drivers.timeouts(driver, IO_TIMEOUT,
                                                                   IO_TIMEOUT)
+    cfg.controller.ledger = True        # checked after the case, as in every fault case
     try:
         guest = Guest(cfg, name=f"removal-{driver}").start()
     except GuestError as e:
         pytest.fail(f"guest did not come up: {e}")
+    node = request.node
+    node.fault_results = guest.rundir
+    node.oracle_check = lambda: oracle(node, guest, guest.rundir)
+    if SELFTEST:
+        node.selftest_check = lambda: selftest_outcome(node)
     try:
         guest.driver.load()
         yield guest
+        node.oracle_check()
         problems = guest.console_problems()
         assert not problems, ("guest console shows trouble:\n  " + "\n  ".join(problems[:10]) +
                               f"\n  console: {guest.console.path}")
     finally:
         guest.close()
+    judge_case(node, guest.rundir)
 
 
-def re_add(guest, disk, size=64 << 20):
+def re_add(guest, disk, node, size=64 << 20):
     """Load the driver again and, unless @size is None, put a new controller
     (and a new namespace of @size bytes) on the root port, else rescan the
-    PCI bus; wait for the disk and verify IO on it; returns fio's IOs."""
+    PCI bus; wait for the disk and verify IO on it; returns fio's IOs.
+    The ledger checked after the case is the controller's from here on, and
+    under the oracle's self-test this verify is where a Write gets lost."""
     guest.driver.modprobe()
     if size:
         control.add_controller(guest, serial="COSIM0002")
@@ -82,6 +93,9 @@ def re_add(guest, disk, size=64 << 20):
     guest.wait_until(f"[ -e /sys/block/{disk[5:]} ]", timeout=60)
     devs = guest.driver.block_devices()
     assert len(devs) == 1 and (not size or devs[0][1] == size), devs
+    control.ledger_clear(guest)         # what the controller acknowledged before it went
+    if SELFTEST:
+        node.selftest_lost = LostWrite(guest)
     return fio_verify(guest, devs[0][0], "--rw=randwrite --bs=4k --size=16M --iodepth=16").ios
 
 
@@ -109,7 +123,7 @@ def assert_io_ended_on_dead_controller(guest, fio, t_gone, record):
         assert recovery < 3 * IO_TIMEOUT + 60, f"IO ended {recovery:.1f}s after it went"
 
 
-def test_controller_removed_under_io(hotplug_guest, record):
+def test_controller_removed_under_io(hotplug_guest, record, request):
     guest = hotplug_guest
     disk = guest.driver.block_devices()[0][0]
     assert guest.driver.registered(), "no host registered"
@@ -127,7 +141,7 @@ def test_controller_removed_under_io(hotplug_guest, record):
     guest.driver.unload()
 
     # a new controller on the same port: probed again, IO works
-    record(recovery=recovery, ios=re_add(guest, disk))
+    record(recovery=recovery, ios=re_add(guest, disk, request.node))
 
 
 def test_controller_removed_with_commands_stuck(hotplug_guest, record):
@@ -159,7 +173,7 @@ def test_controller_removed_with_commands_stuck(hotplug_guest, record):
     guest.driver.unload()
 
 
-def test_controller_vanishes_under_io(hotplug_guest, record):
+def test_controller_vanishes_under_io(hotplug_guest, record, request):
     """Surprise removal: the slot loses power under fio, the controller
     drops off the bus, the driver is not told.  Every outstanding command must end
     (nvme_scsi: at the first timeout, it finds the config space gone; Linux's
@@ -194,10 +208,10 @@ def test_controller_vanishes_under_io(hotplug_guest, record):
     guest.driver.unload()
 
     guest.run(f"{sltctl}; new={power_on}; {SLTCTL_WRITE}")
-    re_add(guest, disk, size=None)
+    re_add(guest, disk, request.node, size=None)
 
 
-def test_controller_falls_off_the_bus(hotplug_guest, record):
+def test_controller_falls_off_the_bus(hotplug_guest, record, request):
     """The model's vanish fault: at a write under fio the controller drops off
     the bus by itself (config space and registers all ones, nothing
     completes), no guest help and no hotplug event.  As with the slot power
@@ -222,4 +236,4 @@ def test_controller_falls_off_the_bus(hotplug_guest, record):
     guest.wait_until(f"[ ! -e /sys/block/{disk[5:]} ]", timeout=30)
     assert not guest.driver.registered(), "host still registered"
     guest.driver.unload()
-    re_add(guest, disk)
+    re_add(guest, disk, request.node)
