@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -15,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from . import config, image, paths
-from .agent import Agent, AgentError, AgentTimeout
+from .agent import Agent, AgentError, AgentTimeout, unix_channel
 from .console import ConsoleLog
 from .errors import BootRetry, GuestError
 
@@ -217,14 +218,15 @@ class Guest:
 
     def _libvirt_vm(self, uri, img):
         from . import libvirt_vm
-        xml = libvirt_vm.domain_xml(
-            f"cosim-{os.getpid()}-{id(self):x}", self.cfg, img.kernel, img.initramfs,
-            self._cmdline(), self.console.path,
+        # Our host's name in it: one libvirt host may serve several harnesses.
+        spec = libvirt_vm.DomainSpec(
+            f"cosim-{socket.gethostname()}-{os.getpid()}-{id(self):x}", self.cfg,
+            img.kernel, img.initramfs, self._cmdline(), self.console.path,
             self.console_sock if self.interactive else None,
             self.agent_sock, self._device_args(img.tools))
         if uri in ("", "embed"):
             uri = libvirt_vm.default_uri()
-        return libvirt_vm.LibvirtVM(uri, xml, self.rundir)
+        return libvirt_vm.LibvirtVM(uri, spec, self.rundir)
 
     def start(self):
         """Boot; on any failure QEMU is stopped before the error propagates."""
@@ -279,7 +281,10 @@ class Guest:
             why = (getattr(e, "output", None) or str(e)).strip()
             raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
                              f"  logs: {self.rundir}") from e
-        self._agent = Agent(self.agent_sock, self.check_alive)
+        # libvirt's end of the channel: a stream from a remote host, or the socket.
+        channel = (self._vm.agent_channel() if self.libvirt is not None
+                   else unix_channel(self.agent_sock))
+        self._agent = Agent(channel, self.check_alive)
 
     def _set_aside_hung_boot(self, attempt):
         """Stop a boot that hung and move its logs to rundir/hung-boot-N, so
