@@ -10,9 +10,22 @@ import json  # noqa: E402
 
 import pytest  # noqa: E402
 
-from cosim import paths, report  # noqa: E402
+from cosim import fleet, paths, report  # noqa: E402
 
 paths.use_qemu_python()
+
+
+def pytest_configure(config):
+    """HOSTS=: bind this process (an xdist worker, or a lone pytest) to its
+    libvirt host before any guest boots."""
+    config.cosim_host = fleet.bind_worker()
+
+
+def pytest_runtest_setup(item):
+    """Which host ran a test, in its JUnit <properties> (HOSTS= only)."""
+    host = item.config.cosim_host
+    if host and ("libvirt_host", host) not in item.user_properties:
+        item.user_properties.append(("libvirt_host", host))
 
 
 def pytest_sessionstart(session):
