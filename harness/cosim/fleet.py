@@ -10,6 +10,10 @@ controller writes the one JUnit file, and the tables are built from the
 JSON lines every worker appends (cosim.report).  An entry may be `embed`
 (this host, libvirt's embedded driver) or any libvirt URI."""
 import os
+import subprocess
+
+from . import paths
+from .errors import GuestError
 
 
 def hosts(value=None):
@@ -37,3 +41,17 @@ def bind_worker():
     if uri:
         os.environ["LIBVIRT_URI"] = uri
     return uri
+
+
+# The stand-in for another host that make test (and CI) use: a libvirtd of
+# our own on loopback, reached over TCP (harness/libvirtd-loopback.sh).
+LOOPBACK = "qemu+tcp://127.0.0.1/system"
+
+
+def start_loopback_libvirtd():
+    """Start the loopback libvirtd unless it answers already (quick then);
+    GuestError with its script's complaint if it cannot start.  Root only."""
+    script = paths.REPO / "harness" / "libvirtd-loopback.sh"
+    done = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=60)
+    if done.returncode:
+        raise GuestError(f"{script} failed:\n{done.stderr}")

@@ -7,19 +7,18 @@ volumes (upload, cache, download for the ledger) and the streamed console
 and agent.  One boot per URI."""
 import os
 import re
-import subprocess
 import time
 
 import pytest
 
-from cosim import config, control, image, libvirt_pool, paths
+from cosim import config, control, fleet, image, libvirt_pool, paths
 from cosim.errors import GuestError
 from cosim.machine import Guest, module_guest
 from cosim.workload import fio_verify, verify_only
 
 pytestmark = pytest.mark.guest
 
-LOOPBACK = "qemu+tcp://127.0.0.1/system"
+LOOPBACK = fleet.LOOPBACK
 FIO_JOB = "--rw=randwrite --bs=4k --size=8M --iodepth=8"
 
 
@@ -27,10 +26,10 @@ def loopback_libvirtd():
     """Start the loopback libvirtd unless it runs already (quick then)."""
     if os.geteuid() != 0:
         pytest.skip("the loopback libvirtd needs root")
-    script = paths.REPO / "harness" / "libvirtd-loopback.sh"
-    done = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=60)
-    if done.returncode:
-        pytest.fail(f"{script} failed:\n{done.stderr}")
+    try:
+        fleet.start_loopback_libvirtd()
+    except GuestError as e:
+        pytest.fail(str(e))
 
 
 def libvirt_config():
