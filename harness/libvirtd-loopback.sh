@@ -18,7 +18,7 @@ set -eu
 
 cd "$(dirname "$0")/.."
 TOP=$(pwd)/build/libvirtd-loopback
-PORT=${LIBVIRTD_LOOPBACK_PORT:-16509}
+PORT=16509		# libvirt's own, which qemu+tcp://127.0.0.1/system implies
 PIDFILE=$TOP/libvirtd.pid
 LOG=$TOP/libvirtd.log
 DIRS="/etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt"
@@ -60,6 +60,12 @@ if [ "$(id -u)" != 0 ]; then
 	echo "libvirtd-loopback: needs root (a mount namespace and libvirtd's system mode)" >&2
 	exit 1
 fi
+# One starter at a time (pytest-xdist workers may all ask at once): the
+# others wait here, then find it answering.
+mkdir -p "$TOP"
+exec 9>"$TOP/.start.lock"
+flock -w 60 9 || { echo "libvirtd-loopback: $TOP/.start.lock held for 60 s" >&2; exit 1; }
+answers && exit 0
 stop		# alive but not answering: start afresh
 
 for d in $DIRS; do
@@ -94,15 +100,16 @@ for d in $DIRS; do
 	binds="$binds mount --bind '$TOP$d' '$d';"
 done
 # libvirtd -d forks into the background inside the namespace, which lives as
-# long as it does; its log (errors only) goes to build/.
+# long as it does; its log (warnings and errors) goes to build/.  It must not hold
+# the start lock (fd 9).
 unshare -m --propagation private sh -c "$binds exec /usr/sbin/libvirtd -d --listen \
-	-f /etc/libvirt/libvirtd.conf -p '$PIDFILE'" >>"$LOG" 2>&1 </dev/null
+	-f /etc/libvirt/libvirtd.conf -p '$PIDFILE'" >>"$LOG" 2>&1 </dev/null 9>&-
 
-# Wait (10 s at most) until it answers on the port.
+# Wait (30 s at most) until it answers on the port.
 i=0
 until answers; do
 	i=$((i + 1))
-	if [ $i -ge 100 ]; then
+	if [ $i -ge 300 ]; then
 		echo "libvirtd-loopback: libvirtd did not answer on 127.0.0.1:$PORT; its log: $LOG" >&2
 		tail -5 "$LOG" >&2
 		exit 1

@@ -96,8 +96,9 @@ class ConsoleCopy(_Pump):
         super().__init__(stream, self._write)
 
     def _write(self, data):
-        self._file.write(data)
-        self._file.flush()
+        if not self._file.closed:       # kill() may close it under a late callback
+            self._file.write(data)
+            self._file.flush()
 
     def _closed(self):
         self._file.close()
