@@ -277,6 +277,8 @@ class Guest:
                                    sock_dir=self._sockdir, base_temp_dir=self._sockdir)
         try:
             self._vm.launch()
+        except GuestError:
+            raise               # says what is wrong already (a remote host's missing QEMU)
         except Exception as e:
             why = (getattr(e, "output", None) or str(e)).strip()
             raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
