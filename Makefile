@@ -2,11 +2,12 @@
 # nvme-cosim: `make sim` for a guest, `make test` for the suites.
 # Variables: MODEL=cosim|qemu  DRIVER=nvme_scsi|nvme|none  CONFIG=configs/X.toml
 #            SIM_CMD='shell command'  PYTEST_ARGS='-k foo'  JOBS=N  LIBVIRT_URI=embed|URI
+#            HOSTS='URI1 URI2' (spread the guests over libvirt hosts)  HOST_JOBS=N
 #            TRACE='cosim_nvme_*' (QEMU trace events into the run's trace.log)
 PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 # SIM_CMD reaches the guest shell verbatim: no make expansion of $? or $(...).
 override SIM_CMD := $(value SIM_CMD)
-export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE
+export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE HOSTS
 
 .PHONY: all setup qemu qemu-fuzz driver image sim test test-faults oracle-selftest interop test-unit fuzz bench qmp-shell clean distclean
 
@@ -46,14 +47,24 @@ qmp-shell:
 # with 3).  The long suites default to one, so that the recovery times in
 # their tables are not those of a loaded host.  At most 8: a guest is 1 GiB.
 TEST_JOBS = $(shell n=$$(nproc); echo $$((n < 8 ? n + 1 : 8)))
+# HOSTS="URI1 URI2 ...": the guests run on those libvirt hosts, each xdist
+# worker bound to one (worker gwN to the N mod len(HOSTS)-th, cosim/fleet.py),
+# HOST_JOBS workers per host unless JOBS says otherwise.  pytest-xdist's
+# controller writes the one JUnit file (build/results/junit.xml, pytest.ini)
+# and prints the tables from every worker's results.
+HOST_JOBS ?= 2
+FLEET_JOBS = $(if $(HOSTS),$(shell echo $$(($(words $(HOSTS)) * $(HOST_JOBS)))))
 # $(call PYTEST,args,default JOBS)
-PYTEST = $(PY) -m pytest $(call XDIST,$(or $(JOBS),$(2),1)) $(1) $(PYTEST_ARGS); rc=$$?; \
+PYTEST = $(PY) -m pytest $(call XDIST,$(or $(JOBS),$(FLEET_JOBS),$(2),1)) $(1) $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests" >&2; exit 1; fi; \
 	 exit $$rc
 XDIST = $(if $(filter-out 1,$(1)),-n $(1) --dist loadscope)
 
 # --durations: the ten slowest tests, where to look when the suite grows slow.
+# As root, a libvirtd of our own on loopback (qemu+tcp://127.0.0.1/system):
+# tests/guest/test_libvirt.py reaches it as another host, and HOSTS may name it.
 test: qemu qemu-fuzz
+	@[ "$$(id -u)" != 0 ] || sh harness/libvirtd-loopback.sh
 	@$(call PYTEST,--durations=10 -m "not (faults or interop) or smoke",$(TEST_JOBS))
 
 # Every config in configs/ x {nvme_scsi, nvme} x {cosim-nvme, QEMU nvme}.

@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Host side of the guest command channel: a serial port (ttyS1) with a small
 shell agent behind it (harness/guest/cosim-agent).  One request at a time;
-every wait has a deadline and a health check, so nothing hangs for ever."""
+every wait has a deadline and a health check, so nothing hangs for ever.
+
+The channel is a connected socket: QEMU's unix socket for the port
+(unix_channel()), or, for a guest on another libvirt host, the harness's
+end of a socketpair that cosim.libvirt_stream joins to libvirt's stream on
+the port.  One code path reads both."""
 import base64
 import itertools
 import select
@@ -28,12 +33,23 @@ class Result:
         return f"$ {self.cmd}\n{self.output}[exit {self.status}]"
 
 
+def unix_channel(path):
+    """The channel of a serial port that QEMU serves on a unix socket."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class Agent:
-    def __init__(self, sock_path, health_check):
-        """`health_check()` is called while waiting and raises when the guest
+    def __init__(self, channel, health_check):
+        """`channel`: a connected socket to the agent's serial port.
+        `health_check()` is called while waiting and raises when the guest
         or QEMU died, so a wait ends at once instead of at its deadline."""
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.connect(str(sock_path))
+        self._sock = channel
         self._health_check = health_check
         self._buf = b""
         self._ids = itertools.count(1)

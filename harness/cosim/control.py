@@ -8,7 +8,7 @@ import itertools
 import time
 from pathlib import Path
 
-from . import config, ledger, paths, qemu_args
+from . import config, hostfiles, ledger, paths, qemu_args
 
 paths.use_qemu_python()
 from qemu.qmp import QMPError  # noqa: E402,F401  (re-exported for callers)
@@ -122,8 +122,13 @@ def ledger_check(guest, path=None, ctrl="nvme0"):
     if running:
         vm.command("stop")
     try:
-        vm.command("cosim-nvme-ledger-save", id=ctrl, path=str(path))
-        return ledger.check(path, namespace_images(vm), ledger.application_written(guest))
+        # on another libvirt host both are volumes there: read local copies
+        files = hostfiles.of(vm)
+        saved = files.writable(path)
+        vm.command("cosim-nvme-ledger-save", id=ctrl, path=saved)
+        images = {nsid: files.fetch(img) for nsid, img in namespace_images(vm).items()}
+        return ledger.check(files.fetch(saved, path), images,
+                            ledger.application_written(guest))
     finally:
         if running:
             vm.command("cont")
@@ -143,7 +148,8 @@ def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
         f.truncate(size_mib << 20)
     vm = guest.vm
     vm.command("blockdev-add", driver="raw", node_name=node, discard="unmap",
-               file={"driver": "file", "filename": str(img), "discard": "unmap"})
+               file={"driver": "file", "filename": hostfiles.of(vm).new_image(img),
+                     "discard": "unmap"})
     try:
         vm.command("device_add", driver=guest.ns_device, bus=ctrl, drive=node,
                    nsid=nsid, id=f"ns{nsid}")

@@ -29,7 +29,7 @@ import json
 
 import pytest
 
-from . import config, control, drivers, paths, report
+from . import config, control, drivers, fleet, paths, report
 from .errors import GuestError
 from .fault_guest import (SELFTEST, CaseResults, FaultGuest, LostWrite, judge_case, oracle,
                           selftest_outcome)
@@ -37,6 +37,19 @@ from .machine import Guest
 
 
 # -- run-wide hooks: phase reports, the tables at the end ------------------------
+
+def pytest_configure(config):
+    """HOSTS=: bind this process (an xdist worker, or a lone pytest) to its
+    libvirt host before any guest boots."""
+    config.cosim_host = fleet.bind_worker()
+
+
+def pytest_runtest_setup(item):
+    """Which host ran a test, in its JUnit <properties> (HOSTS= only)."""
+    host = item.config.cosim_host
+    if host and ("libvirt_host", host) not in item.user_properties:
+        item.user_properties.append(("libvirt_host", host))
+
 
 def pytest_sessionstart(session):
     if not report.is_worker():

@@ -5,6 +5,7 @@ initramfs, a console log, pvpanic, and the command agent."""
 import itertools
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -12,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from . import drivers, image, paths, qemu_args
-from .agent import Agent, AgentError, AgentTimeout
+from .agent import Agent, AgentError, AgentTimeout, unix_channel
 from .console import ConsoleLog
 from .errors import BootRetry, GuestError
 
@@ -113,14 +114,15 @@ class Guest:
 
     def _libvirt_vm(self, uri, img):
         from . import libvirt_vm
-        xml = libvirt_vm.domain_xml(
-            f"cosim-{os.getpid()}-{id(self):x}", self.cfg, img.kernel, img.initramfs,
-            self._cmdline(), self.console.path,
+        # Our host's name in it: one libvirt host may serve several harnesses.
+        spec = libvirt_vm.DomainSpec(
+            f"cosim-{socket.gethostname()}-{os.getpid()}-{id(self):x}", self.cfg,
+            img.kernel, img.initramfs, self._cmdline(), self.console.path,
             self.console_sock if self.interactive else None,
             self.agent_sock, self._device_args(img.tools))
         if uri in ("", "embed"):
             uri = libvirt_vm.default_uri()
-        return libvirt_vm.LibvirtVM(uri, xml, self.rundir)
+        return libvirt_vm.LibvirtVM(uri, spec, self.rundir)
 
     def start(self):
         """Boot; on any failure QEMU is stopped before the error propagates."""
@@ -171,11 +173,16 @@ class Guest:
                                    sock_dir=self._sockdir, base_temp_dir=self._sockdir)
         try:
             self._vm.launch()
+        except GuestError:
+            raise               # says what is wrong already (a remote host's missing QEMU)
         except Exception as e:
             why = (getattr(e, "output", None) or str(e)).strip()
             raise GuestError(f"QEMU did not start (config {self.cfg.source}):\n{why}\n"
                              f"  logs: {self.rundir}") from e
-        self._agent = Agent(self.agent_sock, self.check_alive)
+        # libvirt's end of the channel: a stream from a remote host, or the socket.
+        channel = (self._vm.agent_channel() if self.libvirt is not None
+                   else unix_channel(self.agent_sock))
+        self._agent = Agent(channel, self.check_alive)
 
     def _set_aside_hung_boot(self, attempt):
         """Stop a boot that hung and move its logs to rundir/hung-boot-N, so

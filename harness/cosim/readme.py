@@ -29,11 +29,13 @@ NOT_RUN = {
     "make test": "the suite itself",
     "make test LIBVIRT_URI=embed": "the suite itself, through libvirt",
     "make interop LIBVIRT_URI=embed": "the interop matrix: longer than make test",
+    "make test HOSTS=qemu+ssh://root@hosta/system qemu+ssh://root@hostb/system":
+        "the suite itself, on hosts of the reader's",
+    "make interop HOSTS=qemu+tcp://127.0.0.1/system embed HOST_JOBS=1":
+        "the interop matrix over two hosts: longer than make test",
     "make bench": "a measurement, not a test: ~15 min (its arithmetic: test_bench.py)",
     "make bench BENCH_REPEAT=5 BENCH_RUNTIME=20": "the same, longer",
 }
-# Shell lines that start another host's work (the multi-host recipe).
-REMOTE = re.compile(r"^(for h in|ssh |scp |wait$)")
 # The command that runs the example suite, from the tree's top directory.
 SUITE_RUN = re.compile(r"^PYTHONPATH=harness /usr/bin/python3 -m pytest ")
 # The first line of a suite file's block: its path.
@@ -145,8 +147,6 @@ def classify(text=None):
             continue            # suite_commands()
         if bare in NOT_RUN:
             skipped.append((n, line, NOT_RUN[bare]))
-        elif REMOTE.match(line):
-            skipped.append((n, line, "another host's work (the multi-host recipe)"))
         elif words[:2] == ["make", "sim"]:
             sims.append(_sim(n, line, words))
         elif words[0] == "make":

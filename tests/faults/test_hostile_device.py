@@ -66,7 +66,7 @@ class Lying:
     def probe(self):
         """Reload the driver against the lying controller: {dev: (bytes,
         max_hw_sectors_kb)} of the disks it made.  The driver must bind the
-        controller whatever it says (load_driver fails otherwise) and not
+        controller whatever it says (guest.driver.load() fails otherwise) and not
         hang doing so."""
         guest = self.fg.guest
         guest.driver.unload()

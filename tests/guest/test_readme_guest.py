@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from cosim import config, paths, readme
+from cosim import config, fleet, paths, readme
 
 SIMS, GUEST_LINES, _ = readme.classify()
 
@@ -33,6 +33,8 @@ def restore_driver(guest):
 
 @pytest.mark.parametrize("sim", SIMS, ids=lambda s: f"README.md:{s.line}")
 def test_sim_example(guest_for, sim):
+    if sim.vars.get("LIBVIRT_URI") == fleet.LOOPBACK:
+        fleet.start_loopback_libvirtd()     # as make test does
     guest = guest_for(sim_config(sim), sim.vars.get("LIBVIRT_URI"))
     result = guest.run(sim.cmd, timeout=120, check=False)
     if "modprobe" in sim.cmd or "rmmod" in sim.cmd:
