@@ -84,16 +84,8 @@ auth_tcp = "none"
 unix_sock_dir = "/run/libvirt"
 log_outputs = "3:stderr"
 EOF
-# What the embedded driver needs too (cosim/libvirt_vm.py, EMBED_QEMU_CONF).
-cat >"$TOP/etc/libvirt/qemu.conf" <<EOF
-security_driver = "none"
-user = "root"
-group = "root"
-namespaces = []
-cgroup_controllers = []
-stdio_handler = "file"
-remember_owner = 0
-EOF
+# The same qemu.conf as the embedded driver's.
+cp harness/libvirt-qemu.conf "$TOP/etc/libvirt/qemu.conf"
 
 binds=""
 for d in $DIRS; do

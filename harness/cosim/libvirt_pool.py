@@ -16,6 +16,7 @@ Uploads and downloads are sparse streams (virStorageVolUpload/Download with
 the SPARSE_STREAM flag): an empty 64 MiB namespace image costs a hole, not
 64 MiB.  They block; a host that stops answering ends them through the
 connection's keepalive (LibvirtVM)."""
+import contextlib
 import functools
 import hashlib
 import os
@@ -113,12 +114,14 @@ def _hole(stream, fd):
     return section
 
 
-def upload(conn, vol, local):
+@contextlib.contextmanager
+def _stream(conn, local, flags, mode=0):
+    """A libvirt stream and @local's fd for one transfer: the stream is
+    finished on success and aborted on any failure, the fd closed."""
     stream = conn.newStream(0)
-    fd = os.open(local, os.O_RDONLY)
+    fd = os.open(local, flags, mode)
     try:
-        vol.upload(stream, 0, 0, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
-        stream.sparseSendAll(_read, _hole, _skip_send, fd)
+        yield stream, fd
         stream.finish()
     except BaseException:
         try:
@@ -128,23 +131,18 @@ def upload(conn, vol, local):
         raise
     finally:
         os.close(fd)
+
+
+def upload(conn, vol, local):
+    with _stream(conn, local, os.O_RDONLY) as (stream, fd):
+        vol.upload(stream, 0, 0, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+        stream.sparseSendAll(_read, _hole, _skip_send, fd)
 
 
 def download(conn, vol, local):
-    stream = conn.newStream(0)
-    fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
+    with _stream(conn, local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) as (stream, fd):
         vol.download(stream, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
         stream.sparseRecvAll(_write, _skip_recv, fd)
-        stream.finish()
-    except BaseException:
-        try:
-            stream.abort()
-        except libvirt.libvirtError:
-            pass
-        raise
-    finally:
-        os.close(fd)
 
 
 @functools.lru_cache(maxsize=64)

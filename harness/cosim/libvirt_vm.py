@@ -47,15 +47,7 @@ paths.use_qemu_python()
 from qemu.qmp import QMPError  # noqa: E402
 
 # What the embedded driver needs to run QEMU as root without a daemon.
-EMBED_QEMU_CONF = """\
-security_driver = "none"
-user = "root"
-group = "root"
-namespaces = []
-cgroup_controllers = []
-stdio_handler = "file"
-remember_owner = 0
-"""
+QEMU_CONF = paths.REPO / "harness" / "libvirt-qemu.conf"
 
 _event_loop = None
 
@@ -121,7 +113,7 @@ def default_uri():
                 lock.close()
                 continue
             _embed_lock = (root, lock)
-        (root / "etc" / "qemu.conf").write_text(EMBED_QEMU_CONF)
+        (root / "etc" / "qemu.conf").write_text(QEMU_CONF.read_text())
         return f"qemu:///embed?root={root}"
     raise RuntimeError("no free libvirt embed root under build/libvirt")
 
