@@ -96,7 +96,8 @@ def _fault_report(item, rep):
     failure; under the self-test a failure turned into a pass (call) or a
     skip (set-up), for the fixture's teardown to judge."""
     path = getattr(item, "fault_results", None)
-    if SELFTEST and path and rep.when in ("setup", "call") and rep.failed:
+    lost = getattr(item, "selftest_lost", None)
+    if SELFTEST and lost and rep.when in ("setup", "call") and rep.failed and lost.fired():
         # a red verdict is what the self-test wants: the teardown decides
         item.selftest_failure = str(rep.longrepr)[-3000:]
         if rep.when == "call":
@@ -263,14 +264,15 @@ def _use_fault_guest(request, fault_guests, driver, notice_aen):
     request.node.fault_results = results.path
     fgst.results = results
     try:
-        control.ledger_clear(fgst.guest)
-    except Exception as e:
-        pytest.fail(f"the fault guest's ledger could not be cleared: {e}")
-    request.node.oracle_check = lambda: oracle(request.node, fgst.guest, results.path)
-    if SELFTEST:
-        request.node.selftest_lost = LostWrite(fgst.guest)
-        request.node.selftest_check = lambda: selftest_outcome(request.node)
-    try:
+        try:
+            control.ledger_clear(fgst.guest)
+        except Exception as e:
+            fgst.guest.healthy = False
+            pytest.fail(f"the fault guest's ledger could not be cleared: {e}")
+        request.node.oracle_check = lambda: oracle(request.node, fgst.guest, results.path)
+        if SELFTEST:
+            request.node.selftest_lost = LostWrite(fgst.guest)
+            request.node.selftest_check = lambda: selftest_outcome(request.node)
         yield fgst
         request.node.oracle_check()         # while the case's rules still hold
         if SELFTEST:

@@ -50,34 +50,42 @@ _jobs = itertools.count()
 # The job's successful writes (direction 1 in the completion log; fio logs
 # only IOs that completed without error) as merged byte ranges
 # "first end", after the disk's logical block size.
-WRITTEN = ("cat /sys/block/{dev}/queue/logical_block_size; "
-           "awk -F, '$3 + 0 == 1 {{print $5 + 0, $5 + $4}}' {log}_clat.1.log 2>/dev/null | "
+WRITTEN = ("cat {log}_clat.*.log 2>/dev/null | awk -F, '$3 + 0 == 1 {{print $5 + 0, $5 + $4}}' | "
            "sort -n | "
            "awk 'NR == 1 {{s = $1; e = $2; next}} $1 <= e {{if ($2 > e) e = $2; next}} "
            "{{print s, e; s = $1; e = $2}} END {{if (NR) print s, e}}'; rm -f {log}_*.log")
 
 
-def _ack_log(guest):
-    """(fio options logging every completion, the log's prefix) on a guest
-    with the ledger on; ("", None) elsewhere."""
+@dataclass
+class AckLog:
+    """A job's completion log and where its writes go: the namespace and
+    its LBA size, taken as the job starts (the disk may be gone at its end)."""
+    path: str
+    nsid: int
+    lba_size: int
+
+
+def _ack_log(guest, dev):
+    """(fio options logging every completion, its AckLog) on a guest with
+    the ledger on; ("", None) elsewhere."""
     if not guest.cfg.controller.ledger:
         return "", None
-    log = ACK_LOG.format(next(_jobs))
-    return f" --write_lat_log={log} --log_offset=1", log
+    disk = next((d for d in guest.driver.block_devices() if d[0] == dev), None)
+    if disk is None:            # not a namespace's disk (a partition, say)
+        return "", None
+    lba_size = int(guest.run(f"cat /sys/block/{dev[5:]}/queue/logical_block_size").output)
+    log = AckLog(ACK_LOG.format(next(_jobs)), guest.driver.nsid_of(disk), lba_size)
+    return f" --write_lat_log={log.path} --log_offset=1", log
 
 
-def _note_written(guest, dev, log):
+def _note_written(guest, log):
     """Tell the ledger check what the job saw written (see the module's doc)."""
     if log is None:
         return
-    out = guest.run(WRITTEN.format(dev=dev[5:], log=log), check=False).output.split("\n")
-    ranges = [tuple(int(v) for v in line.split()) for line in out[1:] if line.strip()]
-    if not ranges:
-        return
-    disk = next((d for d in guest.driver.block_devices() if d[0] == dev), None)
-    if disk is None:
-        raise GuestError(f"{dev} is gone: which namespace its writes went to is unknown")
-    ledger.application_wrote(guest, guest.driver.nsid_of(disk), int(out[0]), ranges)
+    out = guest.run(WRITTEN.format(log=log.path), check=False).output
+    ranges = [tuple(int(v) for v in line.split()) for line in out.splitlines()
+              if re.fullmatch(r"\d+ \d+", line.strip())]
+    ledger.application_wrote(guest, log.nsid, log.lba_size, ranges)
 
 
 def _job_key(dev, opts):
@@ -126,8 +134,7 @@ class Fio:
 
     def __init__(self, guest, dev, opts, name="verify"):
         self.guest = guest
-        self.dev = dev
-        ack, self.ack_log = _ack_log(guest)
+        ack, self.ack_log = _ack_log(guest, dev)
         self.cmd = f"{FIO_BASE} --name={name} --filename={dev} {data_opts(dev, opts)}{ack}"
         self.out = f"/tmp/fio-{name}.json"
         self.t_end = None
@@ -143,21 +150,20 @@ class Fio:
         self.t_end = time.monotonic()
         status = int(self.guest.run(f"cat {self.out}.rc").output)
         result = _parse(status, self.guest.run(f"cat {self.out}").output)
-        if self.guest.run(f"[ -e {self.dev} ]", check=False).status == 0:
-            _note_written(self.guest, self.dev, self.ack_log)
+        _note_written(self.guest, self.ack_log)
         return result
 
 
 def fio_verify(guest, dev, *opts, timeout=600):
     """Run a verifying fio job to the end; GuestError if fio reports any error."""
-    ack, log = _ack_log(guest)
+    ack, log = _ack_log(guest, dev)
     job = data_opts(dev, " ".join(opts)) + ack
     result = guest.run(f"{FIO_BASE} --name=verify --filename={dev} {job}",
                        timeout=timeout, check=False)
     parsed = _parse(result.status, result.output)
-    _note_written(guest, dev, log)
     if result.status != 0 or not parsed.ios:
         raise GuestError(f"fio failed\n{result}")
+    _note_written(guest, log)
     return parsed
 
 
