@@ -338,7 +338,6 @@ static void nvme_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req, int ret)
 	struct nvme_sq *sq = req->sq;
 	struct nvme_io *io = &req->io;
 
-	sq->backend--;
 	ctrl->io_inflight--;
 	req->state = NVME_REQ_ACTIVE;
 	req->status = nvme_io_status(io, ret);
@@ -357,6 +356,13 @@ static void nvme_io_done(struct nvme_ctrl *ctrl, struct nvme_req *req, int ret)
 		if (io->op == NVME_IO_READ_BUF)
 			req->status = nvme_compare_done(ctrl, req);
 	}
+	/*
+	 * Only now is the command no longer out: the DMA above may re-enter
+	 * (a write that resets the function makes the host complete other
+	 * IO), and a deleting SQ freed by such a completion would take this
+	 * request with it.
+	 */
+	sq->backend--;
 	if (sq->qid == 0 && nvme_format_io_done(ctrl, req))
 		return;		/* Format NVM erases the next namespace */
 	nvme_req_complete(req);
