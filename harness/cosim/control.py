@@ -5,6 +5,7 @@ add/remove, controller removal and re-add, reset.
 Everything goes through QEMU's QMP: a refused command raises QMPError
 carrying QEMU's message, which names the offending field."""
 import itertools
+import re
 import time
 from pathlib import Path
 
@@ -88,16 +89,17 @@ def power_loss(guest, ctrl="nvme0"):
     return guest.vm.command("cosim-nvme-power-loss", id=ctrl)["sectors-lost"]
 
 
+def _namespace_blocks(vm):
+    """{nsid: query-block's "inserted" of its block node} of the namespaces
+    there (devices named ns<nsid>, as the harness names them)."""
+    return {int(blk["qdev"][2:]): blk["inserted"] for blk in vm.command("query-block")
+            if re.fullmatch(r"ns\d+", blk.get("qdev", "")) and blk.get("inserted")}
+
+
 def namespace_images(vm):
-    """{nsid: raw image path} of the namespaces backed by a file (devices
-    named ns<nsid>, as the harness names them), from QEMU's query-block."""
-    images = {}
-    for blk in vm.command("query-block"):
-        qdev, inserted = blk.get("qdev", ""), blk.get("inserted") or {}
-        named = qdev.startswith("ns") and qdev[2:].isdigit()
-        if named and inserted.get("drv") in ("raw", "file"):
-            images[int(qdev[2:])] = inserted["file"]
-    return images
+    """{nsid: raw image path} of the namespaces backed by a file."""
+    return {nsid: ins["file"] for nsid, ins in _namespace_blocks(vm).items()
+            if ins.get("drv") in ("raw", "file")}
 
 
 def ledger_clear(guest, ctrl="nvme0"):
@@ -158,18 +160,10 @@ def add_namespace(guest, nsid, size_mib, ctrl="nvme0"):
         raise
 
 
-def _block_node(vm, device):
-    """The block node behind qdev @device, or None."""
-    for blk in vm.command("query-block"):
-        if blk.get("qdev") == device and blk.get("inserted"):
-            return blk["inserted"]["node-name"]
-    return None
-
-
 def remove_namespace(guest, nsid, timeout=30):
     """Hot-remove namespace `nsid` (given at start-up or hot-added) and its backend."""
     vm = guest.vm
-    node = _block_node(vm, f"ns{nsid}")
+    node = _namespace_blocks(vm).get(nsid, {}).get("node-name")
     _device_del(vm, f"ns{nsid}", timeout)
     if node and node.startswith("hp"):      # a start-up -drive goes with its device
         vm.command("blockdev-del", node_name=node)
@@ -177,9 +171,15 @@ def remove_namespace(guest, nsid, timeout=30):
 
 def hot_added_namespaces(guest):
     """The NSIDs of namespaces now there that add_namespace() put there."""
-    return [int(blk["qdev"][2:]) for blk in guest.vm.command("query-block")
-            if blk.get("qdev", "").startswith("ns") and blk.get("inserted")
-            and blk["inserted"]["node-name"].startswith("hp")]
+    return [nsid for nsid, ins in _namespace_blocks(guest.vm).items()
+            if ins["node-name"].startswith("hp")]
+
+
+def hot_added_nodes(guest):
+    """Every block node add_namespace() made that is still there, with a
+    device or without (query-block lists only those with one)."""
+    return [n["node-name"] for n in guest.vm.command("query-named-block-nodes")
+            if n["node-name"].startswith("hp")]
 
 
 def _device_del(vm, device, timeout):
