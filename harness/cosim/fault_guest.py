@@ -219,7 +219,11 @@ def judge_case(node, path):
         return
     verdict = node.oracle_check()
     rep = getattr(node, "rep_call", None)
-    if verdict is not None and not verdict and rep and rep.passed:
+    if not (rep and rep.passed):
+        return                  # the case's own failure says more
+    if verdict is None and getattr(node, "oracle_error", None):
+        pytest.fail(f"the ledger could not be checked: {node.oracle_error}\n  results: {path}")
+    if verdict is not None and not verdict:
         pytest.fail("the medium differs from what the controller acknowledged:\n" +
                     verdict.describe() + f"\n  results: {path}")
 
@@ -227,11 +231,22 @@ def judge_case(node, path):
 def oracle(node, guest, path):
     """The model's ledger of acknowledged writes against the images after
     the case (a cosim.ledger.LedgerCheck, saved as ledger.bin in the case's
-    results), once per case; None if the guest cannot answer any more."""
+    results), once per case; None if there is nothing to check: the guest
+    or its controller is gone (a removal case).  Any other failure of the
+    check is kept in node.oracle_error and fails the case (judge_case)."""
     if not hasattr(node, "oracle"):
+        node.oracle = None
         try:
             node.oracle = control.ledger_check(guest, path / "ledger.bin")
         except Exception as e:
+            if _controller_there(guest):
+                node.oracle_error = f"{type(e).__name__}: {e}"
             logging.getLogger(__name__).warning("no ledger check: %s", e)
-            node.oracle = None
     return node.oracle
+
+
+def _controller_there(guest):
+    try:
+        return guest.running() and control.on_bus(guest)
+    except Exception:
+        return False
