@@ -12,7 +12,7 @@ PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       seabios qemu-system-data
       linux-image-amd64 linux-headers-amd64 kmod cpio squashfs-tools
       sparse linux-source-6.1
-      busybox-static fio nvme-cli sg3-utils
+      busybox-static fio nvme-cli sg3-utils linux-perf
       python3 python3-pytest python3-pytest-timeout python3-pytest-xdist flake8
       python3-matplotlib
       python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu"

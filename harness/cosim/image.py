@@ -27,7 +27,9 @@ KERNEL_MODULES = ("scsi_mod", "sd_mod", "sg", "nvme", "pvpanic-mmio",
 TOOLS = ("fio", "nvme", "sg_inq", "sg_readcap", "sg_raw", "sg_turs", "sg_luns",
          "sg_vpd", "sg_modes", "sg_logs", "sg_sync", "sg_unmap", "sg_requests",
          "sg_start", "sg_write_buffer", "sg_format", "sg_map26", "sg_opcodes",
-         "sg_verify", "sg_write_same", "sg_senddiag")
+         "sg_verify", "sg_write_same", "sg_senddiag",
+         # profiling the driver in its guest: perf record -e cpu-clock (no PMU under TCG)
+         "perf")
 
 
 def log(msg):
