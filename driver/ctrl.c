@@ -419,6 +419,28 @@ static void nvme_scsi_get_vwc(struct nvme_scsi_ctrl *ctrl)
 }
 
 /*
+ * Interrupt coalescing (Set Features 08h) when irq_coalesce_time asks for
+ * it: fewer interrupts per IO at depth, each IO's completion held up to that
+ * time at queue depth 1.  A reset puts the feature back at the controller's
+ * default (off), so every bring-up sets it again.
+ */
+static void nvme_scsi_set_irq_coalescing(struct nvme_scsi_ctrl *ctrl)
+{
+	struct nvme_command cmd = { };
+	int ret;
+
+	if (!nvme_scsi_irq_coalesce_time)
+		return;
+	cmd.features.opcode = nvme_admin_set_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_IRQ_COALESCE);
+	cmd.features.dword11 = cpu_to_le32(nvme_scsi_irq_coalesce_time << 8 |
+					   (nvme_scsi_irq_coalesce_thr - 1));
+	ret = nvme_scsi_admin_exec(ctrl, &cmd, NULL);
+	if (ret)
+		dev_warn(ctrl->dev, "interrupt coalescing not set: %d\n", ret);
+}
+
+/*
  * A reset (or a power loss) puts Write Cache Enable back at the
  * controller's default.  Put back the state the SCSI side reports -- MODE
  * SELECT may have turned the cache off, and sd then sends no SYNCHRONIZE
@@ -626,6 +648,7 @@ static int nvme_scsi_bring_up(struct nvme_scsi_ctrl *ctrl)
 	ret = nvme_scsi_setup_io_queues(ctrl);
 	if (ret)
 		return ret;
+	nvme_scsi_set_irq_coalescing(ctrl);
 	if (ctrl->started)
 		nvme_scsi_restore_vwc(ctrl);
 	else

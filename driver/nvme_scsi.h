@@ -308,6 +308,8 @@ extern unsigned int nvme_scsi_io_timeout;	/* seconds */
 extern unsigned int nvme_scsi_io_queue_size;
 extern unsigned int nvme_scsi_admin_queue_size;
 extern unsigned int nvme_scsi_max_luns;
+extern unsigned int nvme_scsi_irq_coalesce_thr;		/* completions */
+extern unsigned int nvme_scsi_irq_coalesce_time;	/* 100 us units */
 int nvme_scsi_check_params(void);
 bool nvme_scsi_nsid_wanted(u32 nsid);
 unsigned int nvme_scsi_wanted_io_queues(void);

@@ -73,6 +73,14 @@ unsigned int nvme_scsi_shutdown_timeout = 5;
 module_param_named(shutdown_timeout, nvme_scsi_shutdown_timeout, uint, 0644);
 MODULE_PARM_DESC(shutdown_timeout, "time to wait for CSTS.SHST after CC.SHN, in seconds");
 
+unsigned int nvme_scsi_irq_coalesce_thr = 1;
+module_param_named(irq_coalesce_thr, nvme_scsi_irq_coalesce_thr, uint, 0444);
+MODULE_PARM_DESC(irq_coalesce_thr, "with irq_coalesce_time: completions per interrupt, 1-256 (Set Features 08h THR + 1)");
+
+unsigned int nvme_scsi_irq_coalesce_time;
+module_param_named(irq_coalesce_time, nvme_scsi_irq_coalesce_time, uint, 0444);
+MODULE_PARM_DESC(irq_coalesce_time, "longest an IO completion's interrupt may be held, in units of 100 us, 0-255 (0 = no interrupt coalescing)");
+
 /* The max_transfer_size / max_transfer_kb limit in bytes (before MDTS). */
 u32 nvme_scsi_max_xfer_param(void)
 {
@@ -151,6 +159,16 @@ int __init nvme_scsi_check_params(void)
 	if (!nvme_scsi_io_timeout || nvme_scsi_io_timeout > 3600) {
 		pr_err(NVME_SCSI_NAME ": io_timeout=%u: must be 1-3600 seconds\n",
 		       nvme_scsi_io_timeout);
+		return -EINVAL;
+	}
+	if (!nvme_scsi_irq_coalesce_thr || nvme_scsi_irq_coalesce_thr > 256) {
+		pr_err(NVME_SCSI_NAME ": irq_coalesce_thr=%u: must be 1-256\n",
+		       nvme_scsi_irq_coalesce_thr);
+		return -EINVAL;
+	}
+	if (nvme_scsi_irq_coalesce_time > 255) {
+		pr_err(NVME_SCSI_NAME ": irq_coalesce_time=%u: must be 0-255 (x 100 us)\n",
+		       nvme_scsi_irq_coalesce_time);
 		return -EINVAL;
 	}
 	if (!nvme_scsi_admin_timeout || nvme_scsi_admin_timeout > 3600) {

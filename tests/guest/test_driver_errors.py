@@ -70,6 +70,8 @@ def test_timeout_abort_then_reset(short_timeouts):
     ("io_timeout=0", "io_timeout=0: must be 1-3600 seconds"),
     ("max_transfer_kb=1", "max_transfer_kb=1: must be 4-4096"),
     ("io_queues=65", "io_queues=65: at most 64"),
+    ("irq_coalesce_thr=0", "irq_coalesce_thr=0: must be 1-256"),
+    ("irq_coalesce_time=256", "irq_coalesce_time=256: must be 0-255 (x 100 us)"),
 ])
 def test_bad_module_parameter_fails_load(guest, param, why):
     require_nvme_scsi(guest)
@@ -81,6 +83,32 @@ def test_bad_module_parameter_fails_load(guest, param, why):
         assert f"nvme_scsi: {why}" in log, log
         assert guest.run("ls /sys/module/nvme_scsi 2>&1", check=False).status != 0
     finally:
+        guest.driver.load()
+
+
+def test_irq_coalescing_set_at_every_bring_up(guest):
+    """irq_coalesce_thr/time reach the controller as Set Features 08h (TIME
+    in bits 15:8, THR 0's based) at load, and again after a controller reset,
+    which puts the feature back at its default; IO still completes."""
+    require_nvme_scsi(guest)
+    if guest.cfg.controller.model != "cosim":
+        pytest.skip("QEMU's nvme accepts Set Features 08h but reads back 0")
+    guest.driver.unload()
+    try:
+        guest.driver.load(params=f"{guest.cfg.driver.params} "
+                          "irq_coalesce_thr=8 irq_coalesce_time=2")
+        dev = chardev(guest)
+        resets = queue_stats(guest, dev)["resets"]
+        for when in ("at load", "after a reset"):
+            out = guest.run(f"nvme get-feature {dev} -f 8").output
+            assert "Current value:0x00000207" in out, f"{when}: {out}"
+            guest.run(f"dd if={first_disk(guest)} of=/dev/null bs=4k count=64 iflag=direct")
+            if when == "at load":
+                guest.run(f"nvme reset {dev}")
+                guest.wait_until(f"grep -q '^state live resets {resets + 1}$' "
+                                 f"/sys/kernel/debug/nvme_scsi/{dev[5:]}/queues", timeout=30)
+    finally:
+        guest.driver.unload()
         guest.driver.load()
 
 
