@@ -9,7 +9,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE HOSTS
 
-.PHONY: all setup qemu qemu-fuzz driver image sim test test-faults oracle-selftest interop test-unit fuzz bench qmp-shell clean distclean
+.PHONY: all setup qemu qemu-fuzz driver image sim test test-faults oracle-selftest interop test-unit fuzz fuzz-coverage bench qmp-shell clean distclean
 
 all: qemu image
 
@@ -98,6 +98,10 @@ FUZZ_JOBS ?= 2
 fuzz: qemu-fuzz
 	@$(MAKE) -s -C hw-model fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS)
 	@$(PY) -m cosim.qemu_fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+# Line, region and branch coverage of hw-model/core by the core fuzzer's corpus.
+fuzz-coverage: setup
+	@$(MAKE) -s -C hw-model fuzz-coverage
 
 clean:
 	-@$(MAKE) -s -C driver clean

@@ -7,7 +7,7 @@ set -eu
 # sparse, and linux-source-6.1 for the checkpatch.pl in its tarball: the
 # driver's lint (tests/unit/test_driver_lint.py).
 PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
-      clang libclang-rt-14-dev
+      clang libclang-rt-14-dev llvm-14
       libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
       seabios qemu-system-data
       linux-image-amd64 linux-headers-amd64 kmod cpio squashfs-tools
