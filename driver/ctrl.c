@@ -420,24 +420,27 @@ static void nvme_scsi_get_vwc(struct nvme_scsi_ctrl *ctrl)
 
 /*
  * Interrupt coalescing (Set Features 08h) when irq_coalesce_time asks for
- * it: fewer interrupts per IO at depth, each IO's completion held up to that
- * time at queue depth 1.  A reset puts the feature back at the controller's
- * default (off), so every bring-up sets it again.
+ * it: an interrupt per irq_coalesce_thr completions, or once the first has
+ * waited that long, so fewer interrupts at depth and a wait at depth 1.  A
+ * reset puts the feature back at the controller's default (off), so every
+ * bring-up sets it again.  A controller that refuses it (QEMU's nvme: not
+ * changeable) runs without; one that does not answer fails the bring-up.
  */
-static void nvme_scsi_set_irq_coalescing(struct nvme_scsi_ctrl *ctrl)
+static int nvme_scsi_set_irq_coalescing(struct nvme_scsi_ctrl *ctrl)
 {
 	struct nvme_command cmd = { };
 	int ret;
 
 	if (!nvme_scsi_irq_coalesce_time)
-		return;
+		return 0;
 	cmd.features.opcode = nvme_admin_set_features;
 	cmd.features.fid = cpu_to_le32(NVME_FEAT_IRQ_COALESCE);
 	cmd.features.dword11 = cpu_to_le32(nvme_scsi_irq_coalesce_time << 8 |
 					   (nvme_scsi_irq_coalesce_thr - 1));
 	ret = nvme_scsi_admin_exec(ctrl, &cmd, NULL);
-	if (ret)
-		dev_warn(ctrl->dev, "interrupt coalescing not set: %d\n", ret);
+	if (ret > 0)
+		dev_warn(ctrl->dev, "interrupt coalescing not set: status %#x\n", ret);
+	return ret < 0 ? ret : 0;
 }
 
 /*
@@ -648,7 +651,9 @@ static int nvme_scsi_bring_up(struct nvme_scsi_ctrl *ctrl)
 	ret = nvme_scsi_setup_io_queues(ctrl);
 	if (ret)
 		return ret;
-	nvme_scsi_set_irq_coalescing(ctrl);
+	ret = nvme_scsi_set_irq_coalescing(ctrl);
+	if (ret)
+		return ret;
 	if (ctrl->started)
 		nvme_scsi_restore_vwc(ctrl);
 	else

@@ -75,7 +75,7 @@ MODULE_PARM_DESC(shutdown_timeout, "time to wait for CSTS.SHST after CC.SHN, in 
 
 unsigned int nvme_scsi_irq_coalesce_thr = 1;
 module_param_named(irq_coalesce_thr, nvme_scsi_irq_coalesce_thr, uint, 0444);
-MODULE_PARM_DESC(irq_coalesce_thr, "with irq_coalesce_time: completions per interrupt, 1-256 (Set Features 08h THR + 1)");
+MODULE_PARM_DESC(irq_coalesce_thr, "with irq_coalesce_time: completions per interrupt, 2-256 (Set Features 08h THR + 1)");
 
 unsigned int nvme_scsi_irq_coalesce_time;
 module_param_named(irq_coalesce_time, nvme_scsi_irq_coalesce_time, uint, 0444);
@@ -161,14 +161,21 @@ int __init nvme_scsi_check_params(void)
 		       nvme_scsi_io_timeout);
 		return -EINVAL;
 	}
-	if (!nvme_scsi_irq_coalesce_thr || nvme_scsi_irq_coalesce_thr > 256) {
-		pr_err(NVME_SCSI_NAME ": irq_coalesce_thr=%u: must be 1-256\n",
-		       nvme_scsi_irq_coalesce_thr);
-		return -EINVAL;
-	}
 	if (nvme_scsi_irq_coalesce_time > 255) {
 		pr_err(NVME_SCSI_NAME ": irq_coalesce_time=%u: must be 0-255 (x 100 us)\n",
 		       nvme_scsi_irq_coalesce_time);
+		return -EINVAL;
+	}
+	/* one completion per interrupt, or no time to wait: nothing coalesces */
+	if (nvme_scsi_irq_coalesce_time &&
+	    (nvme_scsi_irq_coalesce_thr < 2 || nvme_scsi_irq_coalesce_thr > 256)) {
+		pr_err(NVME_SCSI_NAME ": irq_coalesce_thr=%u: must be 2-256 with irq_coalesce_time\n",
+		       nvme_scsi_irq_coalesce_thr);
+		return -EINVAL;
+	}
+	if (!nvme_scsi_irq_coalesce_time && nvme_scsi_irq_coalesce_thr != 1) {
+		pr_err(NVME_SCSI_NAME ": irq_coalesce_thr=%u: needs irq_coalesce_time\n",
+		       nvme_scsi_irq_coalesce_thr);
 		return -EINVAL;
 	}
 	if (!nvme_scsi_admin_timeout || nvme_scsi_admin_timeout > 3600) {
