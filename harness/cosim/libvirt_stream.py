@@ -37,6 +37,8 @@ class _Pump:
         self._sink = sink
         self._lock = threading.Lock()
         self.closed = False
+        self._reading = True        # False while the sink cannot keep up
+        self._want_write = False
         self._events = READ_EVENTS
         stream.eventAddCallback(self._events, self._on_event, None)
 
@@ -49,7 +51,7 @@ class _Pump:
             self.close()
 
     def _drain(self):
-        while not self.closed:
+        while not self.closed and self._reading:
             try:
                 data = self._stream.recv(CHUNK)
             except libvirt.libvirtError:
@@ -66,7 +68,21 @@ class _Pump:
         pass
 
     def _want_writable(self, want):
-        events = READ_EVENTS | (libvirt.VIR_STREAM_EVENT_WRITABLE if want else 0)
+        self._want_write = want
+        self._update_events()
+
+    def _pause_reading(self, pause):
+        """Leave the data in the stream (and so the guest's serial port
+        waiting) until the sink has room again."""
+        self._reading = not pause
+        self._update_events()
+
+    def _update_events(self):
+        events = READ_EVENTS
+        if not self._reading:
+            events &= ~libvirt.VIR_STREAM_EVENT_READABLE
+        if self._want_write:
+            events |= libvirt.VIR_STREAM_EVENT_WRITABLE
         if events != self._events and not self.closed:
             self._events = events
             self._stream.eventUpdateCallback(events)
@@ -106,25 +122,58 @@ class ConsoleCopy(_Pump):
 
 class SocketBridge(_Pump):
     """The agent's stream joined to a socketpair: `channel` is the end for
-    the harness (cosim.agent.Agent), the other end is served here."""
+    the harness (cosim.agent.Agent), the other end is served here.
+
+    A pty hands the guest's output over a few bytes at a time, and a local
+    socket refuses a write after a few hundred that nobody has read, however
+    small.  What the socket cannot take yet waits in `_backlog` until it is
+    writable again; past BACKLOG_PAUSE the stream is not read until the
+    backlog has drained, so the guest waits instead of the harness losing
+    output or this thread copying an ever larger buffer."""
+
+    BACKLOG_PAUSE = 1 << 20
 
     def __init__(self, stream):
         self.channel, self._end = socket.socketpair()
         self._end.setblocking(False)
-        self._pending = b""     # from the harness, not yet taken by the stream
-        self._handle = libvirt.virEventAddHandle(self._end.fileno(),
-                                                 libvirt.VIR_EVENT_HANDLE_READABLE,
+        self._pending = b""             # from the harness, not yet taken by the stream
+        self._backlog = bytearray()     # from the guest, not yet taken by the socket
+        self._socket_events = libvirt.VIR_EVENT_HANDLE_READABLE
+        self._handle = libvirt.virEventAddHandle(self._end.fileno(), self._socket_events,
                                                  self._on_socket, None)
         super().__init__(stream, self._to_socket)
 
     def _to_socket(self, data):
+        self._backlog += data
+        self._flush_backlog()
+
+    def _flush_backlog(self):
         try:
-            self._end.sendall(data)
-        except (BlockingIOError, OSError):
-            # the harness stopped reading (over 200 KiB behind) or went away
+            while self._backlog:
+                sent = self._end.send(self._backlog)
+                del self._backlog[:sent]
+        except BlockingIOError:
+            pass
+        except OSError:         # the harness went away
             self.close()
+            return
+        events = libvirt.VIR_EVENT_HANDLE_READABLE
+        if self._backlog:
+            events |= libvirt.VIR_EVENT_HANDLE_WRITABLE
+        if events != self._socket_events:
+            self._socket_events = events
+            libvirt.virEventUpdateHandle(self._handle, events)
+        over = len(self._backlog) > self.BACKLOG_PAUSE
+        if over == self._reading:       # crossed the mark, one way or the other
+            self._pause_reading(over)
 
     def _on_socket(self, watch, fd, events, opaque):
+        if events & libvirt.VIR_EVENT_HANDLE_WRITABLE and not self.closed:
+            self._flush_backlog()
+        if self.closed or not events & (libvirt.VIR_EVENT_HANDLE_READABLE |
+                                        libvirt.VIR_EVENT_HANDLE_HANGUP |
+                                        libvirt.VIR_EVENT_HANDLE_ERROR):
+            return
         try:
             data = self._end.recv(CHUNK)
         except BlockingIOError:
