@@ -37,8 +37,6 @@ class _Pump:
         self._sink = sink
         self._lock = threading.Lock()
         self.closed = False
-        self._reading = True        # False while the sink cannot keep up
-        self._want_write = False
         self._events = READ_EVENTS
         stream.eventAddCallback(self._events, self._on_event, None)
 
@@ -51,7 +49,7 @@ class _Pump:
             self.close()
 
     def _drain(self):
-        while not self.closed and self._reading:
+        while not self.closed:
             try:
                 data = self._stream.recv(CHUNK)
             except libvirt.libvirtError:
@@ -68,21 +66,7 @@ class _Pump:
         pass
 
     def _want_writable(self, want):
-        self._want_write = want
-        self._update_events()
-
-    def _pause_reading(self, pause):
-        """Leave the data in the stream (and so the guest's serial port
-        waiting) until the sink has room again."""
-        self._reading = not pause
-        self._update_events()
-
-    def _update_events(self):
-        events = READ_EVENTS
-        if not self._reading:
-            events &= ~libvirt.VIR_STREAM_EVENT_READABLE
-        if self._want_write:
-            events |= libvirt.VIR_STREAM_EVENT_WRITABLE
+        events = READ_EVENTS | (libvirt.VIR_STREAM_EVENT_WRITABLE if want else 0)
         if events != self._events and not self.closed:
             self._events = events
             self._stream.eventUpdateCallback(events)
@@ -127,19 +111,17 @@ class SocketBridge(_Pump):
     A pty hands the guest's output over a few bytes at a time, and a local
     socket refuses a write after a few hundred that nobody has read, however
     small.  What the socket cannot take yet waits in `_backlog` until it is
-    writable again; past BACKLOG_PAUSE the stream is not read until the
-    backlog has drained, so the guest waits instead of the harness losing
-    output or this thread copying an ever larger buffer."""
-
-    BACKLOG_PAUSE = 1 << 20
+    writable again.  Not reading the stream meanwhile would gain nothing:
+    libvirt's client queues incoming stream data without bound either way."""
 
     def __init__(self, stream):
         self.channel, self._end = socket.socketpair()
         self._end.setblocking(False)
         self._pending = b""             # from the harness, not yet taken by the stream
         self._backlog = bytearray()     # from the guest, not yet taken by the socket
-        self._socket_events = libvirt.VIR_EVENT_HANDLE_READABLE
-        self._handle = libvirt.virEventAddHandle(self._end.fileno(), self._socket_events,
+        self._socket_writable_wanted = False
+        self._handle = libvirt.virEventAddHandle(self._end.fileno(),
+                                                 libvirt.VIR_EVENT_HANDLE_READABLE,
                                                  self._on_socket, None)
         super().__init__(stream, self._to_socket)
 
@@ -157,15 +139,11 @@ class SocketBridge(_Pump):
         except OSError:         # the harness went away
             self.close()
             return
-        events = libvirt.VIR_EVENT_HANDLE_READABLE
-        if self._backlog:
-            events |= libvirt.VIR_EVENT_HANDLE_WRITABLE
-        if events != self._socket_events:
-            self._socket_events = events
-            libvirt.virEventUpdateHandle(self._handle, events)
-        over = len(self._backlog) > self.BACKLOG_PAUSE
-        if over == self._reading:       # crossed the mark, one way or the other
-            self._pause_reading(over)
+        want = bool(self._backlog)
+        if want != self._socket_writable_wanted:
+            self._socket_writable_wanted = want
+            libvirt.virEventUpdateHandle(self._handle, libvirt.VIR_EVENT_HANDLE_READABLE |
+                                         (libvirt.VIR_EVENT_HANDLE_WRITABLE if want else 0))
 
     def _on_socket(self, watch, fd, events, opaque):
         if events & libvirt.VIR_EVENT_HANDLE_WRITABLE and not self.closed:
