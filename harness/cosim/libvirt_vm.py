@@ -40,7 +40,7 @@ from xml.sax.saxutils import escape, quoteattr
 import libvirt
 import libvirt_qemu
 
-from . import hostfiles, libvirt_pool, libvirt_stream, paths
+from . import hostfiles, libvirt_pool, libvirt_stream, paths, qemu_args
 from .errors import GuestError
 
 paths.use_qemu_python()
@@ -157,8 +157,10 @@ def domain_xml(spec):
     args = "\n".join(f"    <qemu:arg value={quoteattr(a)}/>" for a in spec.args)
     cells = "".join(f"<cell id='{node}' cpus='{first}-{last}' memory='{mem}' unit='MiB'/>"
                     for node, first, last, mem in cfg.machine.numa_cells())
-    cpu = (f"<cpu mode='maximum'><numa>{cells}</numa></cpu>" if cfg.machine.numa_nodes > 1
-           else "<cpu mode='maximum'/>")
+    features = "".join(f"<feature policy='disable' name='{f}'/>"
+                       for f in qemu_args.CPU_DISABLED)
+    numa = f"<numa>{cells}</numa>" if cfg.machine.numa_nodes > 1 else ""
+    cpu = f"<cpu mode='maximum'>{features}{numa}</cpu>"
     return f"""<domain type='{'kvm' if cfg.machine.accel == 'kvm' else 'qemu'}'
         xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{escape(spec.name)}</name>

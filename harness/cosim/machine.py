@@ -38,6 +38,12 @@ def new_rundir(name):
     return rundir
 
 
+def _libvirt_remote(uri):
+    """Whether a libvirt guest runs on another host (and its TSC)."""
+    from .libvirt_vm import is_remote
+    return is_remote(uri)
+
+
 class Guest:
     """A booted guest: the QEMU process (or libvirt domain) with its QMP
     monitor, the console log (console.py), the command agent (agent.py) and
@@ -74,8 +80,11 @@ class Guest:
     # -- lifecycle ---------------------------------------------------------
 
     def _cmdline(self):
-        cmdline = f"{qemu_args.KERNEL_ARGS} {self.cfg.machine.kernel_args}"
-        return (cmdline + (" cosim.shell=1" if self.interactive else "")).strip()
+        args = [qemu_args.KERNEL_ARGS]
+        if self.libvirt is None or not _libvirt_remote(self.libvirt):
+            args.append(qemu_args.tsc_args(self.cfg.machine.accel))
+        args += [self.cfg.machine.kernel_args, "cosim.shell=1" if self.interactive else ""]
+        return " ".join(a for a in args if a)
 
     def _device_args(self, tools):
         """What both ways of starting QEMU pass as plain arguments: firmware,
@@ -101,7 +110,7 @@ class Guest:
         else:
             console = f"file,id=con,path={self.console.path}"
         return ["-nodefaults", "-machine", "q35", "-accel", cfg.machine.accel,
-                "-cpu", "max", "-smp", qemu_args.smp_arg(cfg.machine),
+                "-cpu", qemu_args.CPU, "-smp", qemu_args.smp_arg(cfg.machine),
                 "-m", str(cfg.machine.memory_mib), *qemu_args.numa_args(cfg.machine),
                 "-kernel", str(img.kernel), "-initrd", str(img.initramfs),
                 "-append", self._cmdline(),

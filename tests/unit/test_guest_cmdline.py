@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The guest's kernel command line and CPU: the TSC frequency a TCG guest on
+this host is given (and only where /proc/cpuinfo states the TSC's rate), and
+the CPU features taken away, alike for QEMU and for libvirt."""
+import pytest
+
+from cosim import config, libvirt_vm, machine, qemu_args
+
+VM_CPUINFO = """processor\t: 0
+cpu MHz\t\t: 2299.998
+flags\t\t: fpu tsc constant_tsc nonstop_tsc tsc_known_freq
+"""
+
+
+def test_tsc_rate_of_a_vm_host():
+    assert qemu_args.host_tsc_khz(VM_CPUINFO) == 2299998
+
+
+@pytest.mark.parametrize("cpuinfo", [
+    VM_CPUINFO.replace("constant_tsc", ""),                 # the TSC's rate drifts
+    VM_CPUINFO.replace("tsc_known_freq", "aperfmperf"),     # cpu MHz is the core clock
+    VM_CPUINFO.replace("cpu MHz", "BogoMIPS"),              # not said at all
+    "",
+])
+def test_no_tsc_rate_unless_cpuinfo_states_it(cpuinfo):
+    assert qemu_args.host_tsc_khz(cpuinfo) is None
+
+
+def cmdline(monkeypatch, tmp_path, accel="tcg", libvirt=None):
+    monkeypatch.setattr(qemu_args, "host_tsc_khz", lambda: 2299998)
+    monkeypatch.delenv("LIBVIRT_URI", raising=False)
+    cfg = config.load()
+    cfg.machine.accel = accel
+    guest = machine.Guest(cfg, rundir=tmp_path, libvirt=libvirt)
+    return guest._cmdline().split()
+
+
+@pytest.mark.parametrize("libvirt", [None, "embed", "qemu:///system"])
+def test_tcg_guest_here_skips_tsc_calibration(monkeypatch, tmp_path, libvirt):
+    args = cmdline(monkeypatch, tmp_path, libvirt=libvirt)
+    assert "tsc_early_khz=2299998" in args
+    assert args[:len(qemu_args.KERNEL_ARGS.split())] == qemu_args.KERNEL_ARGS.split()
+
+
+@pytest.mark.parametrize("accel, libvirt", [("kvm", None),
+                                            ("tcg", "qemu+ssh://hostb/system")])
+def test_tsc_calibrated_elsewhere(monkeypatch, tmp_path, accel, libvirt):
+    """KVM has its own clock; a remote host's TSC is not ours."""
+    assert not [a for a in cmdline(monkeypatch, tmp_path, accel, libvirt)
+                if a.startswith("tsc_early_khz")]
+
+
+def test_cpu_features_disabled_for_qemu_and_libvirt(tmp_path):
+    cfg = config.load()
+    assert qemu_args.CPU == "max,-erms"
+    spec = libvirt_vm.DomainSpec("d", cfg, "k", "i", "", tmp_path / "c", None,
+                                 tmp_path / "a", [])
+    assert "<cpu mode='maximum'><feature policy='disable' name='erms'/></cpu>" in \
+        libvirt_vm.domain_xml(spec)
