@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from . import paths
+from . import paths, stub_libs
 from .errors import BuildError
 
 GUEST_FILES = paths.REPO / "harness" / "guest"
@@ -63,21 +63,41 @@ def _module_closure(release, names):
     return sorted(seen)
 
 
+def _ldd(binary):
+    """{soname: path} of what `binary` loads, and the dynamic loader by its path."""
+    found = {}
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            found[parts[0]] = parts[2]
+        elif parts and parts[0].startswith("/"):
+            found[Path(parts[0]).name] = parts[0]   # the dynamic loader itself
+    return found
+
+
 def _libraries(binaries):
-    libs = set()
+    """The libraries `binaries` load, except through a stubbed one (those
+    and what they alone need stay off the disk), and {soname: path} of the
+    stubbed ones they name."""
+    where = {}
     for binary in binaries:
-        out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            parts = line.split()
-            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-                libs.add(parts[2])
-            elif parts and parts[0].startswith("/"):
-                libs.add(parts[0])           # the dynamic loader itself
-    return sorted(libs)
+        where.update(_ldd(binary))
+    libs = {path for name, path in where.items() if name.startswith("ld-linux")}
+    stubbed, todo = {}, list(binaries)
+    while todo:
+        for soname in stub_libs.needed(todo.pop()):
+            if soname in stub_libs.STUBBED:
+                stubbed[soname] = where[soname]
+            elif where[soname] not in libs:
+                libs.add(where[soname])
+                todo.append(where[soname])
+    return sorted(libs), stubbed
 
 
-def _copy(src, root):
-    dst = root / str(src).lstrip("/")
+def _copy(src, root, path=None):
+    """Copy host file `src` to `path` (by default its own) under `root`."""
+    dst = root / str(path or src).lstrip("/")
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dst)
 
@@ -178,38 +198,46 @@ def build(release=None):
 
 
 def _tool_files():
-    """The host files (programs and their libraries) the tools disk holds."""
+    """The host files (programs and libraries) the tools disk holds, and
+    {soname: path} of the libraries it holds a stub of (stub_libs.py)."""
     tools = [shutil.which(t) for t in TOOLS]
     missing = [t for t, p in zip(TOOLS, tools) if p is None]
     if missing:
         raise BuildError(f"guest tools missing on the host: {' '.join(missing)} "
                          "(run harness/setup.sh as root)")
-    return tools + _libraries(tools)
+    libs, stubbed = _libraries(tools)
+    return tools + libs, stubbed
 
 
 def _build_tools():
-    """fio, nvme-cli and sg3_utils with the ~90 MiB of libraries they load
-    (fio alone brings librbd, ceph and ICU), on a read-only squashfs the guest
-    mounts at /tools.  Unpacking them from the initramfs at every boot was
-    the largest single part of a boot under TCG; from a disk, the guest reads
-    only the pages a program touches.  Uncompressed: TCG inflates slowly."""
+    """fio, nvme-cli and sg3_utils with the libraries they load, on a
+    read-only squashfs the guest mounts at /tools.  Unpacking them from the
+    initramfs at every boot was the largest single part of a boot under TCG;
+    from a disk, the guest reads only the pages a program touches.
+    Uncompressed: TCG inflates slowly.  Returns the disk and the paths of
+    every file on it, stubs included, as the guest sees them."""
     out = paths.GUEST / "tools.squashfs"
-    files = _tool_files()
-    manifest = "\n".join(files) + "\n"
-    if _fresh(out, [Path(f) for f in files] + [Path(__file__)], manifest):
-        return out, files
+    files, stubbed = _tool_files()
+    manifest = "\n".join(files + [f"stub {path}" for path in stubbed.values()]) + "\n"
+    inputs = [Path(f) for f in files + list(stubbed.values())]
+    if _fresh(out, inputs + [Path(__file__), Path(stub_libs.__file__)], manifest):
+        return out, files + list(stubbed.values())
     log(f"building {out}")
     root = paths.GUEST / "tools-root"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     for f in files:
         _copy(f, root)
+    want = stub_libs.wanted(files, stubbed)
+    for soname, path in stubbed.items():
+        stub = stub_libs.build(soname, want.get(soname, []), paths.GUEST / "stubs")
+        _copy(stub, root, path)
     _replace(out, lambda tmp: subprocess.run(
         ["mksquashfs", str(root), str(tmp), "-noI", "-noD", "-noF", "-noX", "-all-root",
          "-no-xattrs", "-quiet", "-no-progress"], check=True, stdout=subprocess.DEVNULL),
         manifest)
     log(f"{out.stat().st_size >> 20} MiB")
-    return out, files
+    return out, files + list(stubbed.values())
 
 
 def _build_initramfs(release, module, tool_files, out, manifest):
