@@ -9,7 +9,7 @@ import pytest
 
 from cosim import paths
 
-SMOKE_SECONDS = 30
+SMOKE_SECONDS = 10
 
 
 @pytest.mark.unit

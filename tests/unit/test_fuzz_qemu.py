@@ -8,7 +8,7 @@ import pytest
 
 from cosim import qemu_fuzz
 
-SMOKE_SECONDS = 30
+SMOKE_SECONDS = 10
 
 
 @pytest.mark.unit
