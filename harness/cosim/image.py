@@ -63,15 +63,15 @@ def _module_closure(release, names):
     return sorted(seen)
 
 
-def _ldd(binary):
-    """{soname: path} of what `binary` loads, and the dynamic loader by its path."""
+def _ldd(binaries):
+    """{soname: path} of what `binaries` load, the dynamic loader among them."""
     found = {}
-    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    out = subprocess.run(["ldd", *binaries], capture_output=True, text=True).stdout
     for line in out.splitlines():
         parts = line.split()
         if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
             found[parts[0]] = parts[2]
-        elif parts and parts[0].startswith("/"):
+        elif len(parts) == 2 and parts[0].startswith("/"):
             found[Path(parts[0]).name] = parts[0]   # the dynamic loader itself
     return found
 
@@ -80,13 +80,12 @@ def _libraries(binaries):
     """The libraries `binaries` load, except through a stubbed one (those
     and what they alone need stay off the disk), and {soname: path} of the
     stubbed ones they name."""
-    where = {}
-    for binary in binaries:
-        where.update(_ldd(binary))
+    where = _ldd(binaries)
+    needs = stub_libs.needed([*binaries, *where.values()])
     libs = {path for name, path in where.items() if name.startswith("ld-linux")}
     stubbed, todo = {}, list(binaries)
     while todo:
-        for soname in stub_libs.needed(todo.pop()):
+        for soname in needs[todo.pop()]:
             if soname in stub_libs.STUBBED:
                 stubbed[soname] = where[soname]
             elif where[soname] not in libs:

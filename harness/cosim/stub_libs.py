@@ -22,6 +22,7 @@ from .errors import BuildError
 STUBBED = ("libgfapi.so.0", "libnbd.so.0", "libibverbs.so.1", "librdmacm.so.1",
            "librados.so.2", "librbd.so.1", "libpmemblk.so.1", "libpmem.so.1")
 
+_NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]")
 _UNDEFINED = re.compile(r"\*UND\*\s+\S+\s+(?:\([^)]+\)|Base)\s+(\S+)$")
 
 
@@ -32,9 +33,12 @@ def _run(*cmd):
     return r.stdout
 
 
-def needed(elf):
-    """The sonames `elf` names as NEEDED."""
-    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", _run("readelf", "-dW", elf))
+def needed(elfs):
+    """{path: [sonames it names as NEEDED]} of `elfs`, in one readelf."""
+    out = _run("readelf", "-dW", *elfs)
+    # readelf heads each file's part with "File: <path>" only when given several
+    parts = re.split(r"^File: (.*)$", out, flags=re.M) if len(elfs) > 1 else ["", elfs[0], out]
+    return {path: _NEEDED.findall(text) for path, text in zip(parts[1::2], parts[2::2])}
 
 
 def _undefined(elf):
@@ -53,8 +57,8 @@ def wanted(elfs, real):
     libraries, whose real paths `real` ({soname: path}) gives."""
     defined = {soname: _defined(path) for soname, path in real.items()}
     want = defaultdict(set)
-    for elf in elfs:
-        stubbed = [s for s in needed(elf) if s in real]
+    for elf, sonames in needed(elfs).items():
+        stubbed = [s for s in sonames if s in real]
         for name in _undefined(elf) if stubbed else ():
             soname = next((s for s in stubbed if name in defined[s]), None)
             if soname:
