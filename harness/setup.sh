@@ -17,10 +17,15 @@ PKGS="build-essential dpkg-dev ccache ninja-build meson pkg-config flex bison
       python3-matplotlib
       python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu"
 
+# One dpkg-query for all: this runs before every make sim and make test.
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null |
+	awk '$4 == "installed" { printf "%s ", $1 }')"
 missing=""
 for p in $PKGS; do
-	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-		missing="$missing $p"
+	case "$installed" in
+	*" $p "*) ;;
+	*) missing="$missing $p" ;;
+	esac
 done
 
 need_src=1
