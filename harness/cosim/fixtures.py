@@ -26,6 +26,8 @@ writes checked against the medium.
   record      record(recovery=seconds, ios=verified IOs) for the fault table
 """
 import json
+from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -42,6 +44,32 @@ def pytest_configure(config):
     """HOSTS=: bind this process (an xdist worker, or a lone pytest) to its
     libvirt host before any guest boots."""
     config.cosim_host = fleet.bind_worker()
+
+
+def module_seconds(junit):
+    """{test file: seconds} from a JUnit report (pytest's, one <testcase
+    time=...> per test, setup and teardown included); {} without one."""
+    try:
+        cases = ElementTree.parse(junit).iter("testcase")
+    except (OSError, ElementTree.ParseError):
+        return {}
+    seconds = {}
+    for case in cases:
+        path = case.get("file") or case.get("classname", "").replace(".", "/") + ".py"
+        seconds[path] = seconds.get(path, 0.0) + float(case.get("time") or 0)
+    return seconds
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest test files first, by the last JUnit report's times (files
+    it does not know about before them, in their own order).  pytest-xdist's
+    --dist loadscope hands whole files to workers in this order, so the long
+    ones start early and the short ones fill in at the end instead of a long
+    one starting last and keeping the run waiting on one worker."""
+    junit = config.getoption("xmlpath", None)
+    seconds = module_seconds(Path(config.rootpath, junit)) if junit else {}
+    if seconds:
+        items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], float("inf")))
 
 
 def pytest_runtest_setup(item):
