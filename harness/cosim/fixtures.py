@@ -26,7 +26,7 @@ writes checked against the medium.
   record      record(recovery=seconds, ios=verified IOs) for the fault table
 """
 import json
-from pathlib import Path
+import os
 from xml.etree import ElementTree
 
 import pytest
@@ -42,8 +42,22 @@ from .machine import Guest
 
 def pytest_configure(config):
     """HOSTS=: bind this process (an xdist worker, or a lone pytest) to its
-    libvirt host before any guest boots."""
+    libvirt host before any guest boots.  The seconds per test file for the
+    collection order: the controller reads them (once, so that a report
+    rewritten meanwhile cannot give two workers two orders) and hands them
+    to its workers (pytest_configure_node)."""
     config.cosim_host = fleet.bind_worker()
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        config.cosim_file_seconds = workerinput.get("cosim_file_seconds", {})
+    else:
+        junit = config.getoption("xmlpath", None)
+        config.cosim_file_seconds = module_seconds(os.path.abspath(junit)) if junit else {}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["cosim_file_seconds"] = node.config.cosim_file_seconds
 
 
 def module_seconds(junit):
@@ -63,11 +77,11 @@ def module_seconds(junit):
 def pytest_collection_modifyitems(session, config, items):
     """The longest test files first, by the last JUnit report's times (files
     it does not know about before them, in their own order).  pytest-xdist's
-    --dist loadscope hands whole files to workers in this order, so the long
-    ones start early and the short ones fill in at the end instead of a long
-    one starting last and keeping the run waiting on one worker."""
-    junit = config.getoption("xmlpath", None)
-    seconds = module_seconds(Path(config.rootpath, junit)) if junit else {}
+    --dist loadscope hands whole files to workers in this order (from xdist
+    3.5 on, only with --no-loadscope-reorder, which the Makefile passes), so
+    the long ones start early and the short ones fill in at the end instead
+    of a long one starting last and keeping the run waiting on one worker."""
+    seconds = config.cosim_file_seconds
     if seconds:
         items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], float("inf")))
 

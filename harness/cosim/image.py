@@ -69,6 +69,8 @@ def _ldd(binaries):
     out = subprocess.run(["ldd", *binaries], capture_output=True, text=True).stdout
     for line in out.splitlines():
         parts = line.split()
+        if parts[1:4] == ["=>", "not", "found"]:
+            raise BuildError(f"{parts[0]}, which a guest tool needs, is not on this host:\n{out}")
         if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
             found[parts[0]] = parts[2]
         elif len(parts) == 2 and parts[0].startswith("/"):
@@ -81,11 +83,11 @@ def _libraries(binaries):
     and what they alone need stay off the disk), and {soname: path} of the
     stubbed ones they name."""
     where = _ldd(binaries)
-    needs = stub_libs.needed([*binaries, *where.values()])
+    needs = stub_libs.needed([*binaries, *where.values()])     # {} for a script
     libs = {path for name, path in where.items() if name.startswith("ld-linux")}
     stubbed, todo = {}, list(binaries)
     while todo:
-        for soname in needs[todo.pop()]:
+        for soname in needs.get(todo.pop(), ()):
             if soname in stub_libs.STUBBED:
                 stubbed[soname] = where[soname]
             elif where[soname] not in libs:
@@ -258,7 +260,7 @@ def _build_initramfs(release, module, tool_files, out, manifest):
     # boots (crypto-hmac(sha256) and others it has built in), and each ask ran
     # busybox under TCG (init_encrypted waited ~0.1 s on it); without one it
     # fails at once.
-    (root / "sbin" / "modprobe").unlink()
+    (root / "sbin" / "modprobe").unlink(missing_ok=True)
 
     # Every tool and library at its usual path, as a link into /tools.
     for f in tool_files:

@@ -23,7 +23,7 @@ STUBBED = ("libgfapi.so.0", "libnbd.so.0", "libibverbs.so.1", "librdmacm.so.1",
            "librados.so.2", "librbd.so.1", "libpmemblk.so.1", "libpmem.so.1")
 
 _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]")
-_UNDEFINED = re.compile(r"\*UND\*\s+\S+\s+(?:\([^)]+\)|Base)\s+(\S+)$")
+_UNDEFINED = re.compile(r"\s(D[FO]?)\s+\*UND\*\s+\S+\s+(?:\([^)]+\)|Base)\s+(\S+)$")
 
 
 def _run(*cmd):
@@ -33,8 +33,17 @@ def _run(*cmd):
     return r.stdout
 
 
-def needed(elfs):
-    """{path: [sonames it names as NEEDED]} of `elfs`, in one readelf."""
+def _is_elf(path):
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def needed(files):
+    """{path: [sonames it names as NEEDED]} of those of `files` that are ELF
+    (a tool may be a script), in one readelf."""
+    elfs = [f for f in files if _is_elf(f)]
+    if not elfs:
+        return {}
     out = _run("readelf", "-dW", *elfs)
     # readelf heads each file's part with "File: <path>" only when given several
     parts = re.split(r"^File: (.*)$", out, flags=re.M) if len(elfs) > 1 else ["", elfs[0], out]
@@ -42,9 +51,9 @@ def needed(elfs):
 
 
 def _undefined(elf):
-    """The symbols `elf` takes from elsewhere."""
+    """(type, name) of the symbols `elf` takes from elsewhere: DF a function."""
     found = (_UNDEFINED.search(line) for line in _run("objdump", "-T", elf).splitlines())
-    return [m[1] for m in found if m]
+    return [(m[1], m[2]) for m in found if m]
 
 
 def _defined(lib):
@@ -59,8 +68,11 @@ def wanted(elfs, real):
     want = defaultdict(set)
     for elf, sonames in needed(elfs).items():
         stubbed = [s for s in sonames if s in real]
-        for name in _undefined(elf) if stubbed else ():
+        for kind, name in _undefined(elf) if stubbed else ():
             soname = next((s for s in stubbed if name in defined[s]), None)
+            if soname and kind != "DF":
+                raise BuildError(f"{elf} takes {name} from {soname}, and not as a "
+                                 "function: a stub cannot stand in for it")
             if soname:
                 want[soname].add(name)
     return {soname: sorted(names) for soname, names in want.items()}

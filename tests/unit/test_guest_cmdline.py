@@ -12,18 +12,24 @@ flags\t\t: fpu tsc constant_tsc nonstop_tsc tsc_known_freq
 """
 
 
-def test_tsc_rate_of_a_vm_host():
-    assert qemu_args.host_tsc_khz(VM_CPUINFO) == 2299998
+def test_tsc_rate_of_a_vm_host(tmp_path):
+    assert qemu_args.host_tsc_khz(VM_CPUINFO, tmp_path / "no-cpufreq") == 2299998
 
 
 @pytest.mark.parametrize("cpuinfo", [
     VM_CPUINFO.replace("constant_tsc", ""),                 # the TSC's rate drifts
-    VM_CPUINFO.replace("tsc_known_freq", "aperfmperf"),     # cpu MHz is the core clock
+    VM_CPUINFO.replace("tsc_known_freq", ""),               # calibrated: maybe >1% off
+    VM_CPUINFO.replace("nonstop_tsc", "aperfmperf"),        # cpu MHz is the core clock
     VM_CPUINFO.replace("cpu MHz", "BogoMIPS"),              # not said at all
     "",
 ])
-def test_no_tsc_rate_unless_cpuinfo_states_it(cpuinfo):
-    assert qemu_args.host_tsc_khz(cpuinfo) is None
+def test_no_tsc_rate_unless_cpuinfo_states_it(cpuinfo, tmp_path):
+    assert qemu_args.host_tsc_khz(cpuinfo, tmp_path / "no-cpufreq") is None
+
+
+def test_no_tsc_rate_under_a_cpufreq_driver(tmp_path):
+    """cpu MHz is then the driver's current clock, whatever the flags say."""
+    assert qemu_args.host_tsc_khz(VM_CPUINFO, tmp_path) is None
 
 
 def cmdline(monkeypatch, tmp_path, accel="tcg", libvirt=None):

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The tools disk's stand-ins for fio's engine libraries: fio loads with
-them in place of the real ones (every symbol version it asks for is
-there), runs with a local engine, and an engine that needs a stubbed
-library fails with the library named, never silently."""
+them in place of the real ones (every function it takes from them is
+there; they define no symbol versions, and the dynamic loader checks
+versions only in a library that defines some), runs with a local engine,
+and an engine that needs a stubbed library fails with the library named,
+never silently."""
 import os
 import shutil
 import subprocess
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.skipif(FIO is None, reason="fio not installed (harness/
 def stubs(tmp_path_factory):
     """A directory of the stubs, built as the tools disk builds them."""
     libs, stubbed = image._libraries([FIO])
-    assert set(stubbed) == set(stub_libs.STUBBED)
+    assert "librados.so.2" in stubbed and set(stubbed) <= set(stub_libs.STUBBED)
     assert not set(libs) & set(stubbed.values())
     out = tmp_path_factory.mktemp("stubs")
     want = stub_libs.wanted([FIO, *libs], stubbed)
