@@ -23,7 +23,6 @@ STUBBED = ("libgfapi.so.0", "libnbd.so.0", "libibverbs.so.1", "librdmacm.so.1",
            "librados.so.2", "librbd.so.1", "libpmemblk.so.1", "libpmem.so.1")
 
 _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]")
-_UNDEFINED = re.compile(r"\s(D[FO]?)\s+\*UND\*\s+\S+\s+(?:\([^)]+\)|Base)\s+(\S+)$")
 
 
 def _run(*cmd):
@@ -50,15 +49,23 @@ def needed(files):
     return {path: _NEEDED.findall(text) for path, text in zip(parts[1::2], parts[2::2])}
 
 
-def _undefined(elf):
-    """(type, name) of the symbols `elf` takes from elsewhere: DF a function."""
-    found = (_UNDEFINED.search(line) for line in _run("objdump", "-T", elf).splitlines())
-    return [(m[1], m[2]) for m in found if m]
+def _symbols(elf):
+    """(section, name) of each dynamic symbol of `elf`; *UND* for the ones it
+    takes from elsewhere.  (A variable it takes by copy relocation has a
+    section of its own, .bss say, but the library still has to define it.)"""
+    found = []
+    for line in _run("objdump", "-T", elf).splitlines():
+        where, tab, what = line.partition("\t")
+        if tab and what.split():
+            found.append((where.split()[-1], what.split()[-1]))
+    return found
 
 
 def _defined(lib):
+    """{name: True for a function, False for a variable} of what `lib` defines."""
     out = _run("nm", "-D", "--defined-only", "--format=posix", lib)
-    return {line.split()[0].split("@")[0] for line in out.splitlines() if line}
+    return {fields[0].split("@")[0]: fields[1] in "TtWi"
+            for fields in (line.split() for line in out.splitlines()) if fields}
 
 
 def wanted(elfs, real):
@@ -68,12 +75,12 @@ def wanted(elfs, real):
     want = defaultdict(set)
     for elf, sonames in needed(elfs).items():
         stubbed = [s for s in sonames if s in real]
-        for kind, name in _undefined(elf) if stubbed else ():
+        for section, name in _symbols(elf) if stubbed else ():
             soname = next((s for s in stubbed if name in defined[s]), None)
-            if soname and kind != "DF":
+            if soname and not defined[soname][name]:
                 raise BuildError(f"{elf} takes {name} from {soname}, and not as a "
                                  "function: a stub cannot stand in for it")
-            if soname:
+            if soname and section == "*UND*":
                 want[soname].add(name)
     return {soname: sorted(names) for soname, names in want.items()}
 

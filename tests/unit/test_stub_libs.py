@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from cosim import image, stub_libs
+from cosim.errors import BuildError
 
 FIO = shutil.which("fio")
 pytestmark = pytest.mark.skipif(FIO is None, reason="fio not installed (harness/setup.sh)")
@@ -58,3 +59,45 @@ def test_stubbed_engine_fails_naming_the_library(stubs, tmp_path):
     r = fio(stubs, "--name=r", "--ioengine=rbd", "--rbdname=x", "--size=1m", tmp_path=tmp_path)
     assert r.returncode != 0
     assert "librados.so.2 is not on this guest" in r.stderr, r.stderr
+
+
+def compile_c(out, source, *args):
+    src = out.with_suffix(".c")
+    src.write_text(source)
+    subprocess.run(["gcc", "-o", str(out), str(src), *args], check=True)
+    return out
+
+
+@pytest.fixture
+def fake_nbd(tmp_path):
+    """A libnbd.so.0 of our own with a function and a variable in it."""
+    return compile_c(tmp_path / "libnbd.so.0", "int nbd_flags = 1;\nint nbd_create(void) "
+                     "{ return 0; }\n", "-shared", "-fPIC", "-Wl,-soname,libnbd.so.0")
+
+
+def program_using(fake_nbd, name, body):
+    return compile_c(fake_nbd.parent / name, "extern int nbd_flags; int nbd_create(void);\n"
+                     f"int main(void) {{ {body} }}\n", str(fake_nbd),
+                     f"-Wl,-rpath,{fake_nbd.parent}")
+
+
+def test_a_stub_stands_in_only_for_functions(fake_nbd):
+    """A stub has only functions to give; a program that takes a variable
+    from a stubbed library must stop the build, not boot to a broken tool."""
+    calls = program_using(fake_nbd, "calls", "return nbd_create();")
+    assert stub_libs.wanted([str(calls)], {"libnbd.so.0": str(fake_nbd)}) == \
+        {"libnbd.so.0": ["nbd_create"]}
+    reads = program_using(fake_nbd, "reads", "return nbd_flags;")
+    with pytest.raises(BuildError, match="nbd_flags from libnbd.so.0, and not as a function"):
+        stub_libs.wanted([str(reads)], {"libnbd.so.0": str(fake_nbd)})
+
+
+def test_a_library_ldd_cannot_find_is_named(tmp_path):
+    lib = compile_c(tmp_path / "libcosim-gone.so.0", "int gone(void) { return 0; }\n",
+                    "-shared", "-fPIC", "-Wl,-soname,libcosim-gone.so.0")
+    prog = compile_c(tmp_path / "prog", "int gone(void);\nint main(void) { return gone(); }\n",
+                     str(lib), f"-Wl,-rpath,{tmp_path}")
+    assert "libcosim-gone.so.0" in image._ldd([str(prog)])
+    lib.unlink()
+    with pytest.raises(BuildError, match="libcosim-gone.so.0, which a guest tool needs, is not"):
+        image._libraries([str(prog)])
