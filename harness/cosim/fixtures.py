@@ -52,7 +52,7 @@ def pytest_configure(config):
         config.cosim_file_seconds = workerinput.get("cosim_file_seconds", {})
     else:
         junit = config.getoption("xmlpath", None)
-        config.cosim_file_seconds = module_seconds(os.path.abspath(junit)) if junit else {}
+        config.cosim_file_seconds = file_seconds(os.path.abspath(junit)) if junit else {}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -60,7 +60,7 @@ def pytest_configure_node(node):
     node.workerinput["cosim_file_seconds"] = node.config.cosim_file_seconds
 
 
-def module_seconds(junit):
+def file_seconds(junit):
     """{test file: seconds} from a JUnit report (pytest's, one <testcase
     time=...> per test, setup and teardown included); {} without one."""
     try:

@@ -219,10 +219,11 @@ def _build_tools():
     every file on it, stubs included, as the guest sees them."""
     out = paths.GUEST / "tools.squashfs"
     files, stubbed = _tool_files()
+    on_disk = files + list(stubbed.values())
     manifest = "\n".join(files + [f"stub {path}" for path in stubbed.values()]) + "\n"
-    inputs = [Path(f) for f in files + list(stubbed.values())]
-    if _fresh(out, inputs + [Path(__file__), Path(stub_libs.__file__)], manifest):
-        return out, files + list(stubbed.values())
+    inputs = [Path(f) for f in on_disk] + [Path(__file__), Path(stub_libs.__file__)]
+    if _fresh(out, inputs, manifest):
+        return out, on_disk
     log(f"building {out}")
     root = paths.GUEST / "tools-root"
     shutil.rmtree(root, ignore_errors=True)
@@ -238,7 +239,7 @@ def _build_tools():
          "-no-xattrs", "-quiet", "-no-progress"], check=True, stdout=subprocess.DEVNULL),
         manifest)
     log(f"{out.stat().st_size >> 20} MiB")
-    return out, files + list(stubbed.values())
+    return out, on_disk
 
 
 def _build_initramfs(release, module, tool_files, out, manifest):

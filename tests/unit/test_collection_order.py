@@ -36,7 +36,7 @@ def ordered(monkeypatch, tmp_path, nodeids, **kwargs):
 
 def test_seconds_per_file(tmp_path):
     (tmp_path / "junit.xml").write_text(JUNIT)
-    assert fixtures.module_seconds(tmp_path / "junit.xml") == {
+    assert fixtures.file_seconds(tmp_path / "junit.xml") == {
         "tests/guest/test_short.py": 3.0, "tests/guest/test_long.py": 30.5,
         "tests/unit/test_mid.py": 9.0}
 

@@ -4,7 +4,7 @@ this host is given (and only where /proc/cpuinfo states the TSC's rate), and
 the CPU features taken away, alike for QEMU and for libvirt."""
 import pytest
 
-from cosim import config, libvirt_vm, machine, qemu_args
+from cosim import config, image, libvirt_vm, machine, qemu_args
 
 VM_CPUINFO = """processor\t: 0
 cpu MHz\t\t: 2299.998
@@ -56,9 +56,12 @@ def test_tsc_calibrated_elsewhere(monkeypatch, tmp_path, accel, libvirt):
                 if a.startswith("tsc_early_khz")]
 
 
-def test_cpu_features_disabled_for_qemu_and_libvirt(tmp_path):
+def test_cpu_features_disabled_for_qemu_and_libvirt(monkeypatch, tmp_path):
+    monkeypatch.delenv("LIBVIRT_URI", raising=False)
     cfg = config.load()
-    assert qemu_args.CPU == "max,-erms"
+    guest = machine.Guest(cfg, rundir=tmp_path)
+    args = guest._qemu_args(image.GuestImage(tmp_path / "k", tmp_path / "i", tmp_path / "t"))
+    assert args[args.index("-cpu") + 1] == "max,-erms"
     spec = libvirt_vm.DomainSpec("d", cfg, "k", "i", "", tmp_path / "c", None,
                                  tmp_path / "a", [])
     assert "<cpu mode='maximum'><feature policy='disable' name='erms'/></cpu>" in \
