@@ -7,6 +7,7 @@ import fcntl
 import functools
 import lzma
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -103,6 +104,18 @@ def _copy(src, root, path=None):
     shutil.copy2(src, dst)
 
 
+def kernel_hz(release):
+    """The guest kernel's tick rate, from its headers' .config."""
+    config = paths.kernel_headers(release) / ".config"
+    try:
+        hz = re.search(r"^CONFIG_HZ=(\d+)$", config.read_text(), re.M)
+    except OSError as e:
+        raise BuildError(f"{config}: {e.strerror} (the guest kernel's headers)") from None
+    if not hz:
+        raise BuildError(f"{config}: no CONFIG_HZ")
+    return int(hz.group(1))
+
+
 def extract_vmlinux(release):
     """The ELF kernel inside Debian's bzImage, for QEMU to boot through PVH.
 
@@ -150,6 +163,7 @@ class GuestImage(NamedTuple):
     kernel: Path        # ELF vmlinux, booted through PVH
     initramfs: Path     # busybox, kernel modules, nvme_scsi, init and agent
     tools: Path         # squashfs the guest mounts read-only on /tools
+    hz: int             # the kernel's CONFIG_HZ (qemu_args.tsc_args)
 
 
 def _fresh(out, inputs, manifest=None):
@@ -195,7 +209,7 @@ def build(release=None):
         manifest = f"{module} {st.st_size} {st.st_mtime_ns}\n"
         if not _fresh(out, [*_inputs(release, module), tools], manifest):
             _build_initramfs(release, module, files, out, manifest)
-        return GuestImage(extract_vmlinux(release), out, tools)
+        return GuestImage(extract_vmlinux(release), out, tools, kernel_hz(release))
 
 
 def _tool_files():

@@ -79,10 +79,10 @@ class Guest:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _cmdline(self):
+    def _cmdline(self, img):
         args = [qemu_args.KERNEL_ARGS]
         if self.libvirt is None or not _libvirt_remote(self.libvirt):
-            args.append(qemu_args.tsc_args(self.cfg.machine.accel))
+            args.append(qemu_args.tsc_args(self.cfg.machine.accel, img.hz))
         args += [self.cfg.machine.kernel_args, "cosim.shell=1" if self.interactive else ""]
         return " ".join(a for a in args if a)
 
@@ -113,7 +113,7 @@ class Guest:
                 "-cpu", qemu_args.CPU, "-smp", qemu_args.smp_arg(cfg.machine),
                 "-m", str(cfg.machine.memory_mib), *qemu_args.numa_args(cfg.machine),
                 "-kernel", str(img.kernel), "-initrd", str(img.initramfs),
-                "-append", self._cmdline(),
+                "-append", self._cmdline(img),
                 "-chardev", console, "-serial", "chardev:con",
                 "-chardev", f"socket,id=agent,path={self.agent_sock},server=on,wait=off",
                 "-serial", "chardev:agent",
@@ -126,7 +126,7 @@ class Guest:
         # Our host's name in it: one libvirt host may serve several harnesses.
         spec = libvirt_vm.DomainSpec(
             f"cosim-{socket.gethostname()}-{os.getpid()}-{id(self):x}", self.cfg,
-            img.kernel, img.initramfs, self._cmdline(), self.console.path,
+            img.kernel, img.initramfs, self._cmdline(img), self.console.path,
             self.console_sock if self.interactive else None,
             self.agent_sock, self._device_args(img.tools))
         if uri in ("", "embed"):

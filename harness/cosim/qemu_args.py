@@ -58,15 +58,18 @@ def host_tsc_khz(cpuinfo=None, cpufreq=Path("/sys/devices/system/cpu/cpu0/cpufre
     return round(float(mhz.group(1)) * 1000)
 
 
-def tsc_args(accel):
-    """tsc_early_khz= for a TCG guest on this host.  TCG's TSC is the host's
-    own counter, so the host's frequency spares the kernel its calibration
-    against the PIT, which on a busy host fails over to a PM-timer
-    calibration: ~0.3 s more, in about half the boots measured.  The kernel
-    later refines the rate against the HPET, but only within 1% of this
-    one: hence host_tsc_khz() gives a rate only where it is exact."""
+def tsc_args(accel, hz):
+    """tsc_early_khz= and lpj= for a TCG guest on this host.  TCG's TSC is
+    the host's own counter, so the host's frequency spares the kernel its
+    calibration against the PIT, which on a busy host fails over to a
+    PM-timer calibration: ~0.3 s more, in about half the boots measured.
+    The kernel later refines the rate against the HPET, but only within 1%
+    of this one: hence host_tsc_khz() gives a rate only where it is exact.
+    lpj= is the delay-loop rate the boot CPU derives from that (the TSC's
+    ticks per jiffy of the guest kernel's CONFIG_HZ, `hz`); without it every
+    other CPU measures its own against the tick, ~0.1 s of the boot."""
     khz = host_tsc_khz() if accel == "tcg" else None
-    return f"tsc_early_khz={khz}" if khz else ""
+    return f"tsc_early_khz={khz} lpj={khz * 1000 // hz}" if khz else ""
 
 
 def controller_placement(cfg):

@@ -4,7 +4,7 @@ this host is given (and only where /proc/cpuinfo states the TSC's rate), and
 the CPU features taken away, alike for QEMU and for libvirt."""
 import pytest
 
-from cosim import config, image, libvirt_vm, machine, qemu_args
+from cosim import config, image, libvirt_vm, machine, paths, qemu_args
 
 VM_CPUINFO = """processor\t: 0
 cpu MHz\t\t: 2299.998
@@ -32,13 +32,17 @@ def test_no_tsc_rate_under_a_cpufreq_driver(tmp_path):
     assert qemu_args.host_tsc_khz(VM_CPUINFO, tmp_path) is None
 
 
-def cmdline(monkeypatch, tmp_path, accel="tcg", libvirt=None):
+def guest_image(tmp_path, hz=250):
+    return image.GuestImage(tmp_path / "k", tmp_path / "i", tmp_path / "t", hz)
+
+
+def cmdline(monkeypatch, tmp_path, accel="tcg", libvirt=None, hz=250):
     monkeypatch.setattr(qemu_args, "host_tsc_khz", lambda: 2299998)
     monkeypatch.delenv("LIBVIRT_URI", raising=False)
     cfg = config.load()
     cfg.machine.accel = accel
     guest = machine.Guest(cfg, rundir=tmp_path, libvirt=libvirt)
-    return guest._cmdline().split()
+    return guest._cmdline(guest_image(tmp_path, hz)).split()
 
 
 @pytest.mark.parametrize("libvirt", [None, "embed", "qemu:///system"])
@@ -48,19 +52,31 @@ def test_tcg_guest_here_skips_tsc_calibration(monkeypatch, tmp_path, libvirt):
     assert args[:len(qemu_args.KERNEL_ARGS.split())] == qemu_args.KERNEL_ARGS.split()
 
 
+@pytest.mark.parametrize("hz, lpj", [(250, 9199992), (1000, 2299998), (300, 7666660)])
+def test_delay_loop_rate_is_the_boot_cpus(monkeypatch, tmp_path, hz, lpj):
+    """What the boot CPU computes from the TSC (tsc.c: tsc_khz * 1000 / HZ,
+    "lpj=9199992" in a Debian guest's dmesg on this host): a wrong value
+    would make every udelay() on the other CPUs wrong by as much."""
+    assert f"lpj={lpj}" in cmdline(monkeypatch, tmp_path, hz=hz)
+
+
+def test_hz_of_the_guest_kernel():
+    assert image.kernel_hz(paths.guest_kernel_release()) == 250
+
+
 @pytest.mark.parametrize("accel, libvirt", [("kvm", None),
                                             ("tcg", "qemu+ssh://hostb/system")])
 def test_tsc_calibrated_elsewhere(monkeypatch, tmp_path, accel, libvirt):
     """KVM has its own clock; a remote host's TSC is not ours."""
     assert not [a for a in cmdline(monkeypatch, tmp_path, accel, libvirt)
-                if a.startswith("tsc_early_khz")]
+                if a.startswith(("tsc_early_khz", "lpj"))]
 
 
 def test_cpu_features_disabled_for_qemu_and_libvirt(monkeypatch, tmp_path):
     monkeypatch.delenv("LIBVIRT_URI", raising=False)
     cfg = config.load()
     guest = machine.Guest(cfg, rundir=tmp_path)
-    args = guest._qemu_args(image.GuestImage(tmp_path / "k", tmp_path / "i", tmp_path / "t"))
+    args = guest._qemu_args(guest_image(tmp_path))
     assert args[args.index("-cpu") + 1] == "max,-erms"
     spec = libvirt_vm.DomainSpec("d", cfg, "k", "i", "", tmp_path / "c", None,
                                  tmp_path / "a", [])
