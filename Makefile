@@ -9,7 +9,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE HOSTS
 
-.PHONY: all setup qemu qemu-fuzz driver image sim test test-faults oracle-selftest interop test-unit fuzz fuzz-coverage bench qmp-shell clean distclean
+.PHONY: all setup qemu qemu-fuzz driver image sim test test-order test-faults oracle-selftest interop test-unit fuzz fuzz-coverage bench qmp-shell clean distclean
 
 all: qemu image
 
@@ -70,6 +70,11 @@ KEEP_ORDER = $(shell $(PY) -c 'import inspect, xdist.plugin as p; \
 test: qemu qemu-fuzz
 	@[ "$$(id -u)" != 0 ] || sh harness/libvirtd-loopback.sh
 	@$(call PYTEST,--durations=10 -m "not (faults or interop) or smoke",$(TEST_JOBS))
+
+# tests/file_seconds.toml from the last run's JUnit report: the order of
+# `make test` where build/ has no report yet (cosim.fixtures).
+test-order:
+	@$(PY) -c 'from cosim import fixtures; fixtures.save_file_seconds()'
 
 # Every config in configs/ x {nvme_scsi, nvme} x {cosim-nvme, QEMU nvme}.
 # -v: each cell's name as it starts and its outcome with [ n%] as it ends.

@@ -27,6 +27,7 @@ writes checked against the medium.
 """
 import json
 import os
+import tomllib
 from xml.etree import ElementTree
 
 import pytest
@@ -52,7 +53,8 @@ def pytest_configure(config):
         config.cosim_file_seconds = workerinput.get("cosim_file_seconds", {})
     else:
         junit = config.getoption("xmlpath", None)
-        config.cosim_file_seconds = file_seconds(os.path.abspath(junit)) if junit else {}
+        config.cosim_file_seconds = {**saved_file_seconds(),
+                                     **(file_seconds(os.path.abspath(junit)) if junit else {})}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -74,9 +76,37 @@ def file_seconds(junit):
     return seconds
 
 
+# Seconds per test file in a `make test` on this machine kind: the order for
+# a checkout with no JUnit report of its own yet, and for the files the last
+# report did not run (`make interop` and the like write their own).
+# `make test-order` refreshes it from the last report.
+SAVED_FILE_SECONDS = paths.REPO / "tests" / "file_seconds.toml"
+
+
+def saved_file_seconds():
+    try:
+        with open(SAVED_FILE_SECONDS, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def save_file_seconds(junit=paths.RESULTS / "junit.xml"):
+    """SAVED_FILE_SECONDS with the report's files updated and files that no
+    longer exist dropped."""
+    seconds = {**saved_file_seconds(), **file_seconds(junit)}
+    lines = [f'"{f}" = {s:.1f}' for f, s in sorted(seconds.items())
+             if (paths.REPO / f).is_file()]
+    SAVED_FILE_SECONDS.write_text(
+        "# Seconds per test file in a `make test` on a 2-CPU host: the order of a run\n"
+        "# that has no JUnit report of its own (cosim.fixtures).  `make test-order`\n"
+        "# rewrites it from the last report.\n" + "\n".join(lines) + "\n")
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The longest test files first, by the last JUnit report's times (files
-    it does not know about before them, in their own order).  pytest-xdist's
+    """The longest test files first, by the last JUnit report's times and
+    SAVED_FILE_SECONDS for files it lacks (files neither knows about before
+    them, in their own order).  pytest-xdist's
     --dist loadscope hands whole files to workers in this order (from xdist
     3.5 on, only with --no-loadscope-reorder, which the Makefile passes), so
     the long ones start early and the short ones fill in at the end instead
