@@ -24,7 +24,7 @@ qemu-fuzz: setup
 	@$(PY) -m cosim qemu --fuzz
 
 driver: setup
-	@$(PY) -c 'from cosim import image, paths; image.build_driver(paths.guest_kernel_release())'
+	@$(PY) -c 'from cosim import image, paths; image.build_driver(paths.guest_kernel_release(), force=True)'
 
 image: setup
 	@$(PY) -m cosim image

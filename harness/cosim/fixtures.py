@@ -84,6 +84,7 @@ SAVED_FILE_SECONDS = paths.REPO / "tests" / "file_seconds.toml"
 
 
 def saved_file_seconds():
+    """SAVED_FILE_SECONDS as {test file: seconds}; {} without it."""
     try:
         with open(SAVED_FILE_SECONDS, "rb") as f:
             return tomllib.load(f)
@@ -91,15 +92,24 @@ def saved_file_seconds():
         return {}
 
 
-def save_file_seconds(junit=paths.RESULTS / "junit.xml"):
-    """SAVED_FILE_SECONDS with the report's files updated and files that no
-    longer exist dropped."""
-    seconds = {**saved_file_seconds(), **file_seconds(junit)}
-    lines = [f'"{f}" = {s:.1f}' for f, s in sorted(seconds.items())
+def save_file_seconds(junit=paths.REPO / "build" / "results" / "junit.xml"):
+    """SAVED_FILE_SECONDS with the times of a `make test` report (pytest.ini
+    names its path): every file the saved times list and that still exists
+    must be in it, so that a partial run (PYTEST_ARGS=-k ..., make interop)
+    cannot stand for the whole."""
+    report = file_seconds(junit)
+    saved = {f: s for f, s in saved_file_seconds().items() if (paths.REPO / f).is_file()}
+    missing = sorted(set(saved) - set(report))
+    if not report:
+        raise SystemExit(f"{junit}: no test times in it (run `make test` first)")
+    if missing:
+        raise SystemExit(f"{junit}: not the report of a whole `make test` "
+                         f"(no times for {', '.join(missing)})")
+    lines = [f"{json.dumps(f)} = {s:.1f}" for f, s in sorted(report.items())
              if (paths.REPO / f).is_file()]
     SAVED_FILE_SECONDS.write_text(
-        "# Seconds per test file in a `make test` on a 2-CPU host: the order of a run\n"
-        "# that has no JUnit report of its own (cosim.fixtures).  `make test-order`\n"
+        "# Seconds per test file in the `make test` this was written from: the order of\n"
+        "# a run that has no JUnit report of its own (cosim.fixtures).  `make test-order`\n"
         "# rewrites it from the last report.\n" + "\n".join(lines) + "\n")
 
 

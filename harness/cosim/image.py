@@ -5,6 +5,7 @@ module and the kernel modules it needs, and a read-only tools disk with the
 few host programs the tests run in the guest (with their shared libraries)."""
 import fcntl
 import functools
+import json
 import lzma
 import os
 import re
@@ -37,34 +38,67 @@ def log(msg):
     print(f"guest-image: {msg}", file=sys.stderr, flush=True)
 
 
-def build_driver(release):
-    """make -C driver; returns the .ko."""
+def build_driver(release, force=False):
+    """make -C driver, unless (without `force`) nothing it is built from
+    changed since the last make here; returns the .ko."""
     kdir = paths.kernel_headers(release)
     ko = paths.DRIVER / "nvme_scsi.ko"
-    if _driver_fresh(ko, kdir, release):
+    stamp = paths.GUEST / "driver.stamp"
+    if not force and _driver_fresh(ko, kdir, release, stamp):
         return ko
+    # When make started, by the clock file times come from (a coarse one):
+    # whatever changes from now on, also while make runs, is not older.
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text("")
+    started = stamp.stat().st_mtime_ns
     cmd = ["make", "-s", "-C", str(paths.DRIVER), f"KDIR={kdir}"]
     if subprocess.run(cmd, stdout=sys.stderr).returncode != 0:
         raise BuildError(f"building the driver failed: {' '.join(cmd)}")
+    stamp.write_text(json.dumps(_driver_state(ko, kdir, release)))
+    os.utime(stamp, ns=(started, started))
     return ko
 
 
-def _driver_fresh(ko, kdir, release):
-    """Whether `ko` was built for `release` after every source file of the
-    driver and the headers' build files last changed.  kbuild takes ~0.7 s
-    to find out that nothing changed, a quarter of a guest boot, before
-    every `make sim` and in every test process; this takes ~5 ms.  What it
-    does not see (flags given to make by hand) kbuild sees at `make driver`."""
+def _driver_inputs(kdir):
+    """What the driver is built from, as far as a look at the files can
+    tell: every file of its tree but what kbuild writes there, the headers
+    outside it that its objects included (from kbuild's .cmd files), and the
+    kernel headers' build files."""
+    tree = [p for p in paths.DRIVER.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in
+                                       p.relative_to(paths.DRIVER).parts)
+            and not p.name.endswith(KBUILD_OUTPUTS)]
+    deps = {tok for cmd in paths.DRIVER.rglob(".*.o.cmd")
+            for tok in cmd.read_text().split()
+            if tok.startswith("/") and tok.endswith(".h") and
+            not tok.startswith(("/usr/src/", str(paths.DRIVER) + "/"))}
+    return sorted(map(str, tree + [kdir / ".config", kdir / "Makefile",
+                                   kdir / "Module.symvers"])) + sorted(deps)
+
+
+# Files kbuild writes into the driver's tree (hidden ones are skipped anyway).
+KBUILD_OUTPUTS = (".o", ".ko", ".mod", ".mod.c", ".a", "Module.symvers", "modules.order")
+
+
+def _driver_state(ko, kdir, release):
+    return {"release": release, "ko": str(ko), "ko_mtime_ns": ko.stat().st_mtime_ns,
+            "inputs": _driver_inputs(kdir)}
+
+
+def _driver_fresh(ko, kdir, release, stamp):
+    """Whether the last make here was for `release`, left `ko` as it is now
+    (not rebuilt by hand since, perhaps with other flags), and started after
+    every input last changed, with no input added or removed since.  kbuild
+    takes ~0.7 s to find out that nothing changed, a quarter of a guest
+    boot, before every `make sim` and in every test process; this takes a
+    few ms.  `make driver` runs kbuild regardless."""
     try:
-        built = ko.stat().st_mtime
-        inputs = [p for p in paths.DRIVER.rglob("*")
-                  if p.name in ("Kbuild", "Makefile") or
-                  (p.suffix in (".c", ".h") and not p.name.endswith(".mod.c"))]
-        inputs += [kdir / ".config", kdir / "Makefile", kdir / "Module.symvers"]
-        if any(paths.changed(p) >= built for p in inputs):
+        state = _driver_state(ko, kdir, release)
+        if json.loads(stamp.read_text()) != state:
             return False
-        return f"vermagic={release} ".encode() in ko.read_bytes()
-    except FileNotFoundError:
+        started = stamp.stat().st_mtime
+        return all(paths.changed(p) < started for p in state["inputs"])
+    except (OSError, ValueError):
         return False
 
 

@@ -4,6 +4,8 @@ report, with the tests of a file kept together and in their own order (a
 file's tests share a guest on one pytest-xdist worker)."""
 from types import SimpleNamespace
 
+import pytest
+
 from cosim import fixtures, paths
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
@@ -96,16 +98,34 @@ def test_report_times_win_over_saved_ones(monkeypatch, tmp_path):
         "tests/guest/test_short.py::a"]
 
 
-def test_saving_merges_and_drops_gone_files(monkeypatch, tmp_path):
+def test_saving_takes_a_whole_runs_times(monkeypatch, tmp_path):
+    """The report's times, for the files that exist; a file the saved
+    times list and the report lacks means a partial run: refused."""
     monkeypatch.setattr(fixtures, "SAVED_FILE_SECONDS", tmp_path / "file_seconds.toml")
     fixtures.SAVED_FILE_SECONDS.write_text(toml(
-        {"tests/unit/test_collection_order.py": 1.0, "tests/unit/test_gone.py": 7.0,
-         "tests/unit/test_stub_libs.py": 4.0}))
-    (tmp_path / "junit.xml").write_text(JUNIT.replace("tests.unit.test_mid",
-                                                      "tests.unit.test_collection_order"))
+        {"tests/unit/test_collection_order.py": 1.0, "tests/unit/test_gone.py": 7.0}))
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT.replace("tests.unit.test_mid", "tests.unit.test_collection_order"))
+    fixtures.save_file_seconds(junit)
+    assert fixtures.saved_file_seconds() == {"tests/unit/test_collection_order.py": 9.0}
+
+    fixtures.SAVED_FILE_SECONDS.write_text(toml({"tests/unit/test_stub_libs.py": 4.0}))
+    with pytest.raises(SystemExit, match="test_stub_libs.py"):
+        fixtures.save_file_seconds(junit)
+    with pytest.raises(SystemExit, match="no test times"):
+        fixtures.save_file_seconds(tmp_path / "no-report.xml")
+    assert fixtures.saved_file_seconds() == {"tests/unit/test_stub_libs.py": 4.0}
+
+
+def test_saved_names_are_quoted(monkeypatch, tmp_path):
+    monkeypatch.setattr(fixtures, "SAVED_FILE_SECONDS", tmp_path / "file_seconds.toml")
+    monkeypatch.setattr(fixtures.paths, "REPO", tmp_path)
+    (tmp_path / 'tests').mkdir()
+    (tmp_path / 'tests/a"b.py').write_text("")
+    (tmp_path / "junit.xml").write_text(
+        '<testsuites><testcase file=\'tests/a"b.py\' name="x" time="2.0"/></testsuites>')
     fixtures.save_file_seconds(tmp_path / "junit.xml")
-    assert fixtures.saved_file_seconds() == {
-        "tests/unit/test_collection_order.py": 9.0, "tests/unit/test_stub_libs.py": 4.0}
+    assert fixtures.saved_file_seconds() == {'tests/a"b.py': 2.0}
 
 
 def test_saved_times_name_test_files():

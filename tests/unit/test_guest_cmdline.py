@@ -55,13 +55,18 @@ def test_tcg_guest_here_skips_tsc_calibration(monkeypatch, tmp_path, libvirt):
 @pytest.mark.parametrize("hz, lpj", [(250, 9199992), (1000, 2299998), (300, 7666660)])
 def test_delay_loop_rate_is_the_boot_cpus(monkeypatch, tmp_path, hz, lpj):
     """What the boot CPU computes from the TSC (tsc.c: tsc_khz * 1000 / HZ,
-    "lpj=9199992" in a Debian guest's dmesg on this host): a wrong value
-    would make every udelay() on the other CPUs wrong by as much."""
+    "lpj=9199992" in a Debian guest's dmesg on this host): every CPU takes
+    lpj= as it is, so a wrong value makes every udelay() wrong by as much."""
     assert f"lpj={lpj}" in cmdline(monkeypatch, tmp_path, hz=hz)
 
 
-def test_hz_of_the_guest_kernel():
-    assert image.kernel_hz(paths.guest_kernel_release()) == 250
+def test_hz_from_the_headers_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "kernel_headers", lambda release: tmp_path)
+    (tmp_path / ".config").write_text("CONFIG_HZ_1000=y\nCONFIG_HZ=1000\nCONFIG_HZ_PERIODIC=y\n")
+    assert image.kernel_hz("6.1.0-9-amd64") == 1000
+    (tmp_path / ".config").write_text("CONFIG_HZ_1000=y\n")
+    with pytest.raises(image.BuildError, match="no CONFIG_HZ"):
+        image.kernel_hz("6.1.0-9-amd64")
 
 
 @pytest.mark.parametrize("accel, libvirt", [("kvm", None),
