@@ -9,7 +9,7 @@ PY      := PYTHONPATH=$(CURDIR)/harness /usr/bin/python3
 override SIM_CMD := $(value SIM_CMD)
 export MODEL DRIVER CONFIG SIM_CMD LIBVIRT_URI DRIVER_SRC TRACE HOSTS
 
-.PHONY: all setup qemu qemu-fuzz driver image sim test test-order test-faults oracle-selftest interop test-unit fuzz fuzz-coverage bench qmp-shell clean distclean
+.PHONY: all setup qemu qemu-fuzz driver image sim test test-order test-faults oracle-selftest interop test-unit fuzz fuzz-coverage bench profile qmp-shell clean distclean
 
 all: qemu image
 
@@ -94,6 +94,15 @@ oracle-selftest: qemu
 # seconds per job (default 10).  Never part of `make test`.
 bench: qemu
 	@$(PY) -m cosim.bench
+
+# Guest instructions per IO by function on bench's stacks, counted by a TCG
+# plugin in a QEMU built with plugins (build/qemu-build-plugins/): exact, so
+# they do not move with the host's speed as timings do.  PROFILE_JOB= one of
+# bench's jobs (default "4k randread QD32"), PROFILE_RUNTIME= seconds (default 15).
+# Never part of `make test`.
+profile: setup
+	@PLUGINS=1 $(PY) -m cosim qemu
+	@PLUGINS=1 $(PY) -m cosim.profile
 
 test-unit: setup
 	@$(MAKE) -s -C hw-model check

@@ -52,12 +52,15 @@ class Guest:
     exception."""
 
     def __init__(self, cfg, rundir=None, name="guest", interactive=False, libvirt=None,
-                 trace=()):
+                 trace=(), plugins=()):
         """libvirt: None to start QEMU directly, "embed" for libvirt's embedded
         driver, or a libvirt URI.  Left out, LIBVIRT_URI from the environment.
-        trace: QEMU trace event patterns for the run's trace.log, on top of TRACE=."""
+        trace: QEMU trace event patterns for the run's trace.log, on top of TRACE=.
+        plugins: QEMU -plugin arguments (a QEMU built with PLUGINS=1, started
+        directly)."""
         self.cfg = cfg
         self.trace = [p for p in os.environ.get("TRACE", "").split(",") if p] + list(trace)
+        self.plugins = list(plugins)
         self.libvirt = (os.environ.get("LIBVIRT_URI") or None) if libvirt is None else libvirt
         self.rundir = Path(rundir) if rundir else new_rundir(name)
         self.interactive = interactive
@@ -119,10 +122,13 @@ class Guest:
                 "-serial", "chardev:agent",
                 "-device", "pvpanic",
                 "-action", "panic=exit-failure", "-action", "reboot=shutdown",
-                *self._device_args(img.tools)]
+                *self._device_args(img.tools),
+                *(a for plugin in self.plugins for a in ("-plugin", plugin))]
 
     def _libvirt_vm(self, uri, img):
         from . import libvirt_vm
+        if self.plugins:
+            raise GuestError("QEMU plugins need QEMU started directly, not through libvirt")
         # Our host's name in it: one libvirt host may serve several harnesses.
         spec = libvirt_vm.DomainSpec(
             f"cosim-{socket.gethostname()}-{os.getpid()}-{id(self):x}", self.cfg,

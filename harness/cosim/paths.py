@@ -20,7 +20,10 @@ if SANITIZE:
     # unit tests and fuzzers set their own ASAN_OPTIONS and run under
     # LeakSanitizer)
     os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-QEMU_BUILD = BUILD / ("qemu-build-sanitize" if SANITIZE else "qemu-build")
+# PLUGINS=1: the same QEMU with TCG plugins (`make profile`), in a directory of its own.
+PLUGINS = os.environ.get("PLUGINS", "") not in ("", "0")
+QEMU_BUILD = BUILD / ("qemu-build-sanitize" if SANITIZE else
+                      "qemu-build-plugins" if PLUGINS else "qemu-build")
 QEMU_BIN = QEMU_BUILD / "qemu-system-x86_64"
 QEMU_PYTHON = QEMU_SRC / "python"
 # The same tree built with clang for QEMU's fuzzer (generic-fuzz), ASan + UBSan.

@@ -182,14 +182,15 @@ def configure(build_dir, args):
 
 
 def build(fuzz=False):
-    """qemu-system-x86_64 (ASan + UBSan with SANITIZE=1), or with @fuzz QEMU's
-    fuzzer binary; returns its path."""
+    """qemu-system-x86_64 (ASan + UBSan with SANITIZE=1, TCG plugins with
+    PLUGINS=1), or with @fuzz QEMU's fuzzer binary; returns its path."""
     paths.BUILD.mkdir(parents=True, exist_ok=True)
     with open(paths.BUILD / ".qemu-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)    # one build at a time (xdist, make -j)
         if fuzz:
             return _build(paths.QEMU_FUZZ_BUILD, FUZZ_CONFIGURE_ARGS, paths.QEMU_FUZZ_BIN)
-        args = CONFIGURE_ARGS + (SANITIZE_ARGS if paths.SANITIZE else [])
+        args = (CONFIGURE_ARGS + (SANITIZE_ARGS if paths.SANITIZE else []) +
+                (["--enable-plugins"] if paths.PLUGINS else []))
         return _build(paths.QEMU_BUILD, args, paths.QEMU_BIN)
 
 
