@@ -87,3 +87,13 @@ def test_cpu_features_disabled_for_qemu_and_libvirt(monkeypatch, tmp_path):
                                  tmp_path / "a", [])
     assert "<cpu mode='maximum'><feature policy='disable' name='erms'/></cpu>" in \
         libvirt_vm.domain_xml(spec)
+
+
+def test_plugins_go_to_qemu_and_not_through_libvirt(monkeypatch, tmp_path):
+    monkeypatch.delenv("LIBVIRT_URI", raising=False)
+    cfg = config.load()
+    guest = machine.Guest(cfg, rundir=tmp_path, plugins=["/p/a.so,out=/x", "/p/b.so"])
+    args = guest._qemu_args(guest_image(tmp_path))
+    assert args[-4:] == ["-plugin", "/p/a.so,out=/x", "-plugin", "/p/b.so"]
+    with pytest.raises(machine.GuestError, match="not through libvirt"):
+        guest._libvirt_vm("embed", guest_image(tmp_path))
