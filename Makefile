@@ -96,10 +96,10 @@ bench: qemu
 	@$(PY) -m cosim.bench
 
 # Guest instructions per IO by function on bench's stacks, counted by a TCG
-# plugin in a QEMU built with plugins (build/qemu-build-plugins/): exact, so
-# they do not move with the host's speed as timings do.  PROFILE_JOB= one of
-# bench's jobs (default "4k randread QD32"), PROFILE_RUNTIME= seconds (default 15).
-# Never part of `make test`.
+# plugin in a QEMU built with plugins (build/qemu-build-plugins/): a driver's
+# path counts the same at any host speed, which timings cannot offer.
+# PROFILE_JOB= one of bench's jobs (default "4k randread QD32"),
+# PROFILE_RUNTIME= seconds (default 10).  Never part of `make test`.
 profile: setup
 	@PLUGINS=1 $(PY) -m cosim qemu
 	@PLUGINS=1 $(PY) -m cosim.profile

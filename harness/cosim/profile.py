@@ -2,17 +2,18 @@
 """`make profile`: where the guest's instructions go, per IO, on each of
 bench's stacks.
 
-Timings under TCG move with the host's speed; instruction counts do not.
 A QEMU built with TCG plugins (PLUGINS=1) runs the block_counts plugin
-(harness/qemu-plugins/), which counts how often each translation block ran.
-Each stack is booted twice, each time running bench's prefill and then one
-bench job, for PROFILE_RUNTIME/3 and for PROFILE_RUNTIME seconds: the
-difference of the two boots' counts is the longer run's extra IO alone
-(boot, prefill and fio's start-up cancel out), and divided by the
-difference in IOs it gives the instructions per IO of every guest function.
-Functions come from each boot's own /proc/kallsyms (nokaslr keeps the
-kernel's addresses put, but modules load in a different order from boot to
-boot)."""
+(harness/qemu-plugins/), which counts how often each translation block ran
+and writes a snapshot of the counts when asked.  Each stack boots once, runs
+bench's prefill, and then one bench job for PROFILE_RUNTIME seconds between
+two snapshots: their difference is the job alone (and the agent command that
+starts it), and divided by the job's IOs it gives the instructions per IO of
+every guest function, by the guest's /proc/kallsyms (read after the second
+snapshot, so that reading it is not counted).
+
+Unlike timings, counts do not move with the host's speed for code that runs
+the same way every time (a driver's path); what follows timing still moves
+them: interrupts per IO, fio's reaping loop, spinning on locks."""
 import bisect
 import collections
 import json
@@ -20,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 from . import bench, config, paths
 from .errors import BuildError
@@ -27,7 +29,8 @@ from .errors import BuildError
 PLUGIN_SRC = paths.REPO / "harness" / "qemu-plugins" / "block_counts.c"
 PLUGIN = paths.BUILD / "qemu-plugins" / "block_counts.so"
 USER = "[user]"
-# The kernel's path into and out of a hard interrupt (x86, 6.1)
+# The kernel's own interrupt handling (x86, 6.1): entry and exit, the generic
+# IRQ layer, the APIC, timer interrupts; a driver's handler counts with its module
 IRQ_PATH = (r"interrupt|^handle_\w*irq|irq_event|^irqentry_|irq_(enter|exit)|apic_|"
             r"^irq_chip_")
 # Loops that spin until another CPU lets go: they run as many instructions
@@ -36,11 +39,11 @@ IRQ_PATH = (r"interrupt|^handle_\w*irq|irq_event|^irqentry_|irq_(enter|exit)|api
 SPINNING = r"spin_lock_slowpath|_spin_on_owner$|^osq_lock$|^poll_idle$"
 # Where a function's instructions are counted in the summary, by its name
 # and module; the first match wins.
-GROUPS = [("fio and libc (user)", lambda f: f == USER),
+GROUPS = [("user space (fio, the agent)", lambda f: f == USER),
           ("scsi_mod + sd_mod", lambda f: f.endswith(("[scsi_mod]", "[sd_mod]"))),
           ("nvme_scsi", lambda f: f.endswith("[nvme_scsi]")),
           ("nvme + nvme_core", lambda f: f.endswith(("[nvme]", "[nvme_core]"))),
-          ("interrupt entry/exit", lambda f: re.search(IRQ_PATH, f) is not None),
+          ("interrupts and timers", lambda f: re.search(IRQ_PATH, f) is not None),
           ("busy-waiting (timing)", lambda f: re.search(SPINNING, f) is not None),
           ("rest of the kernel", lambda f: True)]
 TOP = 15        # functions listed per comparison
@@ -63,13 +66,13 @@ def build_plugin():
 
 
 def kallsyms(text):
-    """[(address, name)] of the text symbols in /proc/kallsyms lines, a
+    """[(address, name)] of the text symbols (weak ones too) in /proc/kallsyms lines, a
     module's name in brackets after its functions' ("nvme_irq[nvme]"),
     sorted by address."""
     syms = []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[1] in "tT":
+        if len(parts) >= 3 and parts[1] in "tTwW":
             syms.append((int(parts[0], 16), parts[2] + "".join(parts[3:4])))
     return sorted(syms)
 
@@ -91,13 +94,12 @@ def by_function(counts, syms):
     return out
 
 
-def per_io(short, long):
-    """{function: instructions per IO} from two windows, each a
-    ({function: instructions}, IOs) pair."""
-    (a, ios_a), (b, ios_b) = short, long
-    if ios_b <= ios_a:
-        raise ValueError(f"the longer run did no more IO ({ios_b} vs {ios_a})")
-    return {f: (b.get(f, 0) - a.get(f, 0)) / (ios_b - ios_a) for f in set(a) | set(b)}
+def per_io(before, after, ios):
+    """{function: instructions per IO} of what ran between two snapshots
+    ({function: instructions}) that saw `ios` IOs."""
+    if ios < 1:
+        raise SystemExit("make profile: the job did no IO")
+    return {f: (after.get(f, 0) - before.get(f, 0)) / ios for f in set(before) | set(after)}
 
 
 def grouped(functions):
@@ -110,32 +112,52 @@ def grouped(functions):
     return out
 
 
-def run_window(label, model, driver, controller, job, runtime):
-    """One boot: prefill, `job` for `runtime` s, the symbol table.  Returns
-    ({function: instructions} for the whole boot, IOs of the job)."""
+def snapshot(ctl, path, timeout=60):
+    """Have the plugin write its counts so far to `path`, and read them."""
+    try:
+        fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SystemExit(f"make profile: the plugin does not listen on {ctl}: {e}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"dump {path}\n")
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"make profile: no counts in {path} after {timeout} s")
+        time.sleep(0.05)
+    return path.read_text()
+
+
+def run_stack(label, model, driver, controller, job, runtime):
+    """Boot one stack, prefill, and count `job` over `runtime` s.  Returns
+    {function: instructions per IO}; the counts, symbols and fio's result
+    stay in the run directory."""
     from .machine import Guest, new_rundir      # needs QEMU's python/, fetched by the build
     cfg = config.load(None, model=model, driver=driver)
     for key, value in controller.items():
         setattr(cfg.controller, key, value)
+    # the kernel where System.map would put it: one symbol table per boot still
     cfg.machine.kernel_args = f"{cfg.machine.kernel_args} nokaslr".strip()
-    rundir = new_rundir(f"profile-{model}-{driver}-{runtime}s")
-    counts = rundir / "block_counts.txt"
-    with Guest(cfg, rundir=rundir, plugins=[f"{build_plugin()},out={counts}"]) as guest:
+    rundir = new_rundir("profile-" + re.sub(r"[^\w.+-]+", "_", label))
+    ctl = rundir / "block_counts.ctl"
+    os.mkfifo(ctl)
+    with Guest(cfg, rundir=rundir, plugins=[f"{build_plugin()},ctl={ctl}"]) as guest:
         guest.driver.load()
         dev = guest.driver.block_devices()[0][0]
         base = (f"fio --filename={dev} --direct=1 --ioengine=libaio --size={bench.REGION} "
                 "--output-format=json")
         guest.run(f"{base} --name=prefill --rw=write --bs=128k --iodepth=8", timeout=600)
+        before = snapshot(ctl, rundir / "counts-before.txt")
         out = guest.run(f"{base} --name=job {dict(bench.JOBS)[job]} --time_based "
                         f"--runtime={runtime}", timeout=runtime + 300).output
-        result = json.loads(out[out.index("{"):])["jobs"][0]
-        ios = result["read"]["total_ios"] + result["write"]["total_ios"]
-        # the same in every boot, so that its own instructions cancel out
-        syms = kallsyms(guest.run("grep -i ' t ' /proc/kallsyms", timeout=300).output)
-    # QEMU has exited: the plugin wrote its counts on the way out
-    if not counts.exists():
-        raise SystemExit(f"make profile: {label}: no block counts from QEMU ({rundir})")
-    return by_function(counts.read_text(), syms), ios
+        after = snapshot(ctl, rundir / "counts-after.txt")
+        symbols = guest.run("grep -i ' [tw] ' /proc/kallsyms", timeout=300).output
+    (rundir / "kallsyms.txt").write_text(symbols)
+    result = json.loads(out[out.index("{"):])["jobs"][0]
+    (rundir / "fio.json").write_text(json.dumps(result, indent=1))
+    ios = result["read"]["total_ios"] + result["write"]["total_ios"]
+    syms = kallsyms(symbols)
+    return per_io(by_function(before, syms), by_function(after, syms), ios)
 
 
 def markdown(profiles, job, runtime):
@@ -143,8 +165,7 @@ def markdown(profiles, job, runtime):
     of bench's ratios, the functions that differ most between its stacks."""
     names = [name for name, _ in GROUPS]
     lines = [f"# Guest instructions per IO: {job}", "",
-             f"Two boots per stack, {runtime // 3} s and {runtime} s of fio; counts of "
-             "the longer minus the shorter, over the IOs between them.", "",
+             f"{runtime} s of fio per stack, counted between two snapshots, over its IOs.", "",
              "| stack | total | " + " | ".join(names) + " |",
              "|---|---|" + "---|" * len(names)]
     for label, functions in profiles.items():
@@ -169,25 +190,23 @@ def markdown(profiles, job, runtime):
 def main():
     if not paths.PLUGINS:
         raise SystemExit("make profile: run with PLUGINS=1 (a QEMU built with TCG plugins)")
-    runtime = bench.env_int("PROFILE_RUNTIME", 15)
-    if runtime < 3:
-        raise SystemExit(f"make profile: PROFILE_RUNTIME={runtime}: at least 3 (two windows, "
-                         "a third and the whole)")
+    raw = os.environ.get("PROFILE_RUNTIME") or "10"
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"make profile: PROFILE_RUNTIME={raw!r}: expected whole seconds ≥ 1")
+    runtime = int(raw)
     job = os.environ.get("PROFILE_JOB") or "4k randread QD32"
     if job not in dict(bench.JOBS):
         raise SystemExit(f"make profile: PROFILE_JOB={job!r}: one of "
                          + ", ".join(repr(j) for j, _ in bench.JOBS))
     paths.RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {ext: paths.RESULTS / f"profile.{ext}" for ext in ("json", "md")}
     profiles = {}
     for label, model, driver, controller in bench.STACKS:
-        windows = []
-        for seconds in (runtime // 3, runtime):
-            print(f"profile: {label}: {seconds} s of {job}", file=sys.stderr, flush=True)
-            windows.append(run_window(label, model, driver, controller, job, seconds))
-        profiles[label] = per_io(*windows)
-    out = {ext: paths.RESULTS / f"profile.{ext}" for ext in ("json", "md")}
-    out["json"].write_text(json.dumps({"job": job, "runtime_s": runtime,
-                                       "instructions_per_io": profiles}, indent=1))
+        print(f"profile: {label}: {runtime} s of {job}", file=sys.stderr, flush=True)
+        profiles[label] = run_stack(label, model, driver, controller, job, runtime)
+        # what was measured survives a later failure
+        out["json"].write_text(json.dumps({"job": job, "runtime_s": runtime,
+                                           "instructions_per_io": profiles}, indent=1))
     report = markdown(profiles, job, runtime)
     out["md"].write_text(report)
     print(report + "(also in " + ", ".join(str(p) for p in out.values()) + ")")

@@ -189,6 +189,8 @@ def build(fuzz=False):
         fcntl.flock(lock, fcntl.LOCK_EX)    # one build at a time (xdist, make -j)
         if fuzz:
             return _build(paths.QEMU_FUZZ_BUILD, FUZZ_CONFIGURE_ARGS, paths.QEMU_FUZZ_BIN)
+        if paths.SANITIZE and paths.PLUGINS:
+            raise BuildError("SANITIZE=1 and PLUGINS=1 want two different QEMUs: set one")
         args = (CONFIGURE_ARGS + (SANITIZE_ARGS if paths.SANITIZE else []) +
                 (["--enable-plugins"] if paths.PLUGINS else []))
         return _build(paths.QEMU_BUILD, args, paths.QEMU_BIN)

@@ -35,9 +35,9 @@ NOT_RUN = {
         "the interop matrix over two hosts: longer than make test",
     "make bench": "a measurement, not a test: ~15 min (its arithmetic: test_bench.py)",
     "make bench BENCH_REPEAT=5 BENCH_RUNTIME=20": "the same, longer",
-    "make profile": "a measurement, not a test: its own QEMU build and ten boots "
+    "make profile": "a measurement, not a test: its own QEMU build and five boots "
                     "(its arithmetic: test_profile.py)",
-    "make profile PROFILE_JOB=4k randwrite QD32 PROFILE_RUNTIME=12": "the same, another job",
+    "make profile PROFILE_JOB=4k randwrite QD32 PROFILE_RUNTIME=20": "the same, another job",
 }
 # The command that runs the example suite, from the tree's top directory.
 SUITE_RUN = re.compile(r"^PYTHONPATH=harness /usr/bin/python3 -m pytest ")

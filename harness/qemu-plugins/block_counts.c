@@ -4,10 +4,12 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * At exit, one line per block that ran: "vaddr executions instructions",
- * vaddr in hex, to the file named by out=.  Counts are kept per vCPU
- * (an execution callback, not an inline add, which two vCPUs running the
- * same kernel code would race on) and summed at exit.  A block translated
+ * Snapshots on request: the harness writes "dump FILE" lines into the FIFO
+ * named by ctl=, and the plugin writes one line per block that has run so
+ * far, "vaddr executions instructions" (vaddr in hex), to FILE.tmp and
+ * renames it to FILE when complete.  Counts are kept per vCPU (an
+ * execution callback, not an inline add, which two vCPUs running the same
+ * kernel code would race on) and summed when written.  A block translated
  * again (after a flush, or code patched in place) adds to the same entry.
  */
 #include <glib.h>
@@ -26,7 +28,7 @@ struct block {
 static GHashTable *blocks;  /* (vaddr, insns) -> struct block */
 static GMutex lock;
 static int vcpus;
-static char *out_path;
+static char *ctl_path;
 
 static void block_exec(unsigned int vcpu_index, void *udata)
 {
@@ -58,9 +60,10 @@ static void block_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     qemu_plugin_register_vcpu_tb_exec_cb(tb, block_exec, QEMU_PLUGIN_CB_NO_REGS, b);
 }
 
-static void write_counts(qemu_plugin_id_t id, void *udata)
+static void write_counts(const char *path)
 {
-    FILE *f = fopen(out_path, "w");
+    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+    FILE *f = fopen(tmp, "w");
     GHashTableIter it;
     gpointer key, value;
 
@@ -68,6 +71,7 @@ static void write_counts(qemu_plugin_id_t id, void *udata)
         qemu_plugin_outs("block_counts: cannot write the counts\n");
         return;
     }
+    g_mutex_lock(&lock);
     g_hash_table_iter_init(&it, blocks);
     while (g_hash_table_iter_next(&it, &key, &value)) {
         struct block *b = value;
@@ -81,7 +85,32 @@ static void write_counts(qemu_plugin_id_t id, void *udata)
             fprintf(f, "%" PRIx64 " %" PRIu64 " %u\n", b->vaddr, n, b->insns);
         }
     }
-    fclose(f);
+    g_mutex_unlock(&lock);
+    if (fclose(f) == 0) {
+        rename(tmp, path);
+    }
+}
+
+/* Opening a FIFO for reading waits for a writer: one open per harness write. */
+static gpointer control(gpointer data)
+{
+    char line[4096];
+
+    for (;;) {
+        FILE *f = fopen(ctl_path, "r");
+
+        if (!f) {
+            qemu_plugin_outs("block_counts: cannot open ctl=\n");
+            return NULL;
+        }
+        while (fgets(line, sizeof(line), f)) {
+            g_strchomp(line);
+            if (g_str_has_prefix(line, "dump ")) {
+                write_counts(line + 5);
+            }
+        }
+        fclose(f);
+    }
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
@@ -90,17 +119,17 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     int i;
 
     for (i = 0; i < argc; i++) {
-        if (g_str_has_prefix(argv[i], "out=")) {
-            out_path = g_strdup(argv[i] + 4);
+        if (g_str_has_prefix(argv[i], "ctl=")) {
+            ctl_path = g_strdup(argv[i] + 4);
         }
     }
-    if (!out_path || info->system_emulation == false) {
-        fprintf(stderr, "block_counts: needs out=FILE, and system emulation\n");
+    if (!ctl_path || !info->system_emulation) {
+        fprintf(stderr, "block_counts: needs ctl=FIFO, and system emulation\n");
         return -1;
     }
     vcpus = info->system.max_vcpus;
     blocks = g_hash_table_new(g_int64_hash, g_int64_equal);
     qemu_plugin_register_vcpu_tb_trans_cb(id, block_trans);
-    qemu_plugin_register_atexit_cb(id, write_counts, NULL);
+    g_thread_unref(g_thread_new("block_counts", control, NULL));
     return 0;
 }

@@ -10,6 +10,7 @@ KALLSYMS = """ffffffff81000000 T _stext
 ffffffff81001000 t common_interrupt
 ffffffff81002000 T blk_mq_submit_bio
 ffffffff81003000 d some_data
+ffffffff81004000 W arch_cpu_idle_exit
 ffffffffc0001000 t nvme_irq\t[nvme]
 ffffffffc0002000 t scsi_queue_rq\t[scsi_mod]
 ffffffffc0003000 T nvme_scsi_queuecommand\t[nvme_scsi]
@@ -21,19 +22,22 @@ def test_blocks_are_charged_to_the_function_below_them():
     counts = ("ffffffff81001010 3 10\n"     # common_interrupt: 30
               "ffffffff81003500 2 4\n"      # past data: still blk_mq_submit_bio
               "ffffffff81002000 1 1\n"      # blk_mq_submit_bio's first byte
+              "ffffffff81004010 2 2\n"      # a weak function
+              "ffffffff80ffff00 1 5\n"      # below every symbol: its address
               "ffffffffc0001004 5 2\n"      # nvme_irq[nvme]
               "401000 7 3\n"                # fio
               "7f0000001000 1 1\n")         # libc
     assert profile.by_function(counts, syms) == {
-        "common_interrupt": 30, "blk_mq_submit_bio": 9, "nvme_irq[nvme]": 10, profile.USER: 22}
+        "common_interrupt": 30, "blk_mq_submit_bio": 9, "arch_cpu_idle_exit": 4,
+        "0xffffffff80ffff00": 5, "nvme_irq[nvme]": 10, profile.USER: 22}
 
 
-def test_per_io_is_the_longer_windows_extra_over_its_extra_ios():
-    short = ({"a": 1000, "b": 50}, 100)
-    long = ({"a": 4000, "b": 50, "c": 600}, 400)
-    assert profile.per_io(short, long) == {"a": 10.0, "b": 0.0, "c": 2.0}
-    with pytest.raises(ValueError, match="no more IO"):
-        profile.per_io(long, short)
+def test_per_io_is_what_ran_between_the_snapshots_over_its_ios():
+    before = {"a": 1000, "b": 50}
+    after = {"a": 4000, "b": 50, "c": 600}
+    assert profile.per_io(before, after, 300) == {"a": 10.0, "b": 0.0, "c": 2.0}
+    with pytest.raises(SystemExit, match="no IO"):
+        profile.per_io(before, after, 0)
 
 
 def test_groups():
@@ -44,8 +48,8 @@ def test_groups():
                  "apic_ack_edge": 12, "_raw_spin_lock_irqsave": 20, "blk_mq_submit_bio": 165,
                  "native_queued_spin_lock_slowpath": -40, "mutex_spin_on_owner": 7}
     assert profile.grouped(functions) == {
-        "fio and libc (user)": 3000, "scsi_mod + sd_mod": 250, "nvme_scsi": 90,
-        "nvme + nvme_core": 90, "interrupt entry/exit": 61, "busy-waiting (timing)": -33,
+        "user space (fio, the agent)": 3000, "scsi_mod + sd_mod": 250, "nvme_scsi": 90,
+        "nvme + nvme_core": 90, "interrupts and timers": 61, "busy-waiting (timing)": -33,
         "rest of the kernel": 185}
 
 
@@ -68,3 +72,25 @@ def test_plugin_compiles_clean(tmp_path, monkeypatch):
         pytest.skip("no QEMU source yet (make qemu)")
     monkeypatch.setattr(profile, "PLUGIN", tmp_path / "block_counts.so")
     assert profile.build_plugin().stat().st_size > 0
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PLUGINS": ""}, "PLUGINS=1"),
+    ({"PROFILE_RUNTIME": "0"}, "PROFILE_RUNTIME='0'"),
+    ({"PROFILE_RUNTIME": "ten"}, "PROFILE_RUNTIME='ten'"),
+    ({"PROFILE_JOB": "4k read"}, "PROFILE_JOB='4k read': one of '4k randread QD1'"),
+])
+def test_bad_settings_stop_before_any_boot(monkeypatch, env, message):
+    monkeypatch.setattr(profile.paths, "PLUGINS", env.get("PLUGINS", "1") == "1")
+    for key in ("PROFILE_RUNTIME", "PROFILE_JOB"):
+        monkeypatch.setenv(key, env.get(key, ""))
+    monkeypatch.setattr(profile, "run_stack", lambda *a: pytest.fail("booted"))
+    with pytest.raises(SystemExit, match=message):
+        profile.main()
+
+
+def test_snapshot_needs_a_listening_plugin(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "ctl")
+    with pytest.raises(SystemExit, match="does not listen"):
+        profile.snapshot(tmp_path / "ctl", tmp_path / "counts.txt")
