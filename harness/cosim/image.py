@@ -280,6 +280,29 @@ def _tool_files():
     return tools + libs, stubbed
 
 
+# What decides the tools disk besides the files on it: the code that builds
+# it, and the dynamic linker's cache, which changes whenever a package adds,
+# removes or moves a library (a tool could then resolve a library elsewhere).
+TOOLS_DISK_INPUTS = (Path(__file__), Path(stub_libs.__file__), Path("/etc/ld.so.cache"))
+
+
+def _tools_unchanged(out):
+    """The tools disk's files (as _build_tools returns them) if nothing it
+    was built from changed since, by its manifest alone; else None.  Working
+    the list out again takes ~0.2 s of ldd and readelf, before every
+    `make sim` and in every test process."""
+    try:
+        listed = out.with_name(out.name + ".list").read_text().splitlines()
+    except OSError:
+        return None
+    on_disk = [line.removeprefix("stub ") for line in listed]
+    tools = [shutil.which(t) for t in TOOLS]
+    if on_disk[:len(tools)] != tools or \
+            not _fresh(out, [*map(Path, on_disk), *TOOLS_DISK_INPUTS]):
+        return None
+    return on_disk
+
+
 def _build_tools():
     """fio, nvme-cli and sg3_utils with the libraries they load, on a
     read-only squashfs the guest mounts at /tools.  Unpacking them from the
@@ -288,11 +311,13 @@ def _build_tools():
     Uncompressed: TCG inflates slowly.  Returns the disk and the paths of
     every file on it, stubs included, as the guest sees them."""
     out = paths.GUEST / "tools.squashfs"
+    on_disk = _tools_unchanged(out)
+    if on_disk:
+        return out, on_disk
     files, stubbed = _tool_files()
     on_disk = files + list(stubbed.values())
     manifest = "\n".join(files + [f"stub {path}" for path in stubbed.values()]) + "\n"
-    inputs = [Path(f) for f in on_disk] + [Path(__file__), Path(stub_libs.__file__)]
-    if _fresh(out, inputs, manifest):
+    if _fresh(out, [*map(Path, on_disk), *TOOLS_DISK_INPUTS], manifest):
         return out, on_disk
     log(f"building {out}")
     root = paths.GUEST / "tools-root"
