@@ -53,24 +53,39 @@ def fio_result(job):
             "p50_us": pct["50.000000"] / 1000, "p99_us": pct["99.000000"] / 1000}
 
 
-def measure_stack(label, model, driver, controller, runtime):
-    """Boot one stack, prefill its region, run every job: one repetition."""
-    from .machine import Guest          # needs QEMU's python/, fetched by the build
+def stack_config(model, driver, controller):
+    """The default config on `model` under `driver`, with `controller` settings."""
     cfg = config.load(None, model=model, driver=driver)
     for key, value in controller.items():
         setattr(cfg.controller, key, value)
-    with Guest(cfg, name=f"bench-{model}-{driver}") as guest:
-        guest.driver.load()
+    return cfg
+
+
+def prefill(guest):
+    """Load the driver and write REGION of its first disk, so that every job
+    reads data that is there; returns the fio options every job shares."""
+    guest.driver.load()
+    dev = guest.driver.block_devices()[0][0]
+    base = (f"fio --filename={dev} --direct=1 --ioengine=libaio --size={REGION} "
+            "--output-format=json --percentile_list=50:99")
+    guest.run(f"{base} --name=prefill --rw=write --bs=128k --iodepth=8", timeout=600)
+    return base
+
+
+def run_job(guest, base, job, runtime):
+    """fio's JSON result of JOBS' `job` run for `runtime` s."""
+    out = guest.run(f"{base} --name=job {dict(JOBS)[job]} --time_based --runtime={runtime}",
+                    timeout=runtime + 120).output
+    return json.loads(out[out.index("{"):])["jobs"][0]
+
+
+def measure_stack(label, model, driver, controller, runtime):
+    """Boot one stack, prefill its region, run every job: one repetition."""
+    from .machine import Guest          # needs QEMU's python/, fetched by the build
+    with Guest(stack_config(model, driver, controller), name=f"bench-{model}-{driver}") as guest:
+        base = prefill(guest)
         ready = sum(guest.ready_phases().values())
-        dev = guest.driver.block_devices()[0][0]
-        base = (f"fio --filename={dev} --direct=1 --ioengine=libaio --size={REGION} "
-                "--output-format=json --percentile_list=50:99")
-        guest.run(f"{base} --name=prefill --rw=write --bs=128k --iodepth=8", timeout=600)
-        jobs = {}
-        for name, opts in JOBS:
-            out = guest.run(f"{base} --name=job {opts} --time_based --runtime={runtime}",
-                            timeout=runtime + 120).output
-            jobs[name] = fio_result(json.loads(out[out.index("{"):])["jobs"][0])
+        jobs = {name: fio_result(run_job(guest, base, name, runtime)) for name, _ in JOBS}
     return {"stack": label, "ready_s": ready, "jobs": jobs}
 
 

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from . import bench, config, paths
+from . import bench, paths
 from .errors import BuildError
 
 PLUGIN_SRC = paths.REPO / "harness" / "qemu-plugins" / "block_counts.c"
@@ -104,9 +104,7 @@ def per_io(before, after, ios):
 
 def grouped(functions):
     """{group: instructions per IO} over GROUPS."""
-    out = dict.fromkeys(name for name, _ in GROUPS)
-    for name in out:
-        out[name] = 0.0
+    out = dict.fromkeys((name for name, _ in GROUPS), 0.0)
     for f, n in functions.items():
         out[next(name for name, match in GROUPS if match(f))] += n
     return out
@@ -133,27 +131,19 @@ def run_stack(label, model, driver, controller, job, runtime):
     {function: instructions per IO}; the counts, symbols and fio's result
     stay in the run directory."""
     from .machine import Guest, new_rundir      # needs QEMU's python/, fetched by the build
-    cfg = config.load(None, model=model, driver=driver)
-    for key, value in controller.items():
-        setattr(cfg.controller, key, value)
+    cfg = bench.stack_config(model, driver, controller)
     # the kernel where System.map would put it: one symbol table per boot still
     cfg.machine.kernel_args = f"{cfg.machine.kernel_args} nokaslr".strip()
     rundir = new_rundir("profile-" + re.sub(r"[^\w.+-]+", "_", label))
     ctl = rundir / "block_counts.ctl"
     os.mkfifo(ctl)
     with Guest(cfg, rundir=rundir, plugins=[f"{build_plugin()},ctl={ctl}"]) as guest:
-        guest.driver.load()
-        dev = guest.driver.block_devices()[0][0]
-        base = (f"fio --filename={dev} --direct=1 --ioengine=libaio --size={bench.REGION} "
-                "--output-format=json")
-        guest.run(f"{base} --name=prefill --rw=write --bs=128k --iodepth=8", timeout=600)
+        base = bench.prefill(guest)
         before = snapshot(ctl, rundir / "counts-before.txt")
-        out = guest.run(f"{base} --name=job {dict(bench.JOBS)[job]} --time_based "
-                        f"--runtime={runtime}", timeout=runtime + 300).output
+        result = bench.run_job(guest, base, job, runtime)
         after = snapshot(ctl, rundir / "counts-after.txt")
         symbols = guest.run("grep -i ' [tw] ' /proc/kallsyms", timeout=300).output
     (rundir / "kallsyms.txt").write_text(symbols)
-    result = json.loads(out[out.index("{"):])["jobs"][0]
     (rundir / "fio.json").write_text(json.dumps(result, indent=1))
     ios = result["read"]["total_ios"] + result["write"]["total_ios"]
     syms = kallsyms(symbols)
