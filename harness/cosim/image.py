@@ -346,17 +346,16 @@ def _build_initramfs(release, module, tool_files, out, manifest):
         (root / d).mkdir(parents=True, exist_ok=True)
 
     shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+    # Every applet but modprobe, which init links: the kernel asks for
+    # modules while it boots (crypto-hmac(sha256) and others it has built
+    # in), and each ask ran busybox under TCG (init_encrypted waited ~0.1 s
+    # on it); without one it fails at once.
     for applet in subprocess.run(["/bin/busybox", "--list-full"], capture_output=True,
                                  text=True, check=True).stdout.split():
         link = root / applet
-        if not link.exists():
+        if applet != "sbin/modprobe" and not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to("/bin/busybox")
-    # No modprobe until init links it: the kernel asks for modules while it
-    # boots (crypto-hmac(sha256) and others it has built in), and each ask ran
-    # busybox under TCG (init_encrypted waited ~0.1 s on it); without one it
-    # fails at once.
-    (root / "sbin" / "modprobe").unlink(missing_ok=True)
 
     # Every tool and library at its usual path, as a link into /tools.
     for f in tool_files:

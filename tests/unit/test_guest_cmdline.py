@@ -92,8 +92,8 @@ def test_cpu_features_disabled_for_qemu_and_libvirt(monkeypatch, tmp_path):
 def test_plugins_go_to_qemu_and_not_through_libvirt(monkeypatch, tmp_path):
     monkeypatch.delenv("LIBVIRT_URI", raising=False)
     cfg = config.load()
-    guest = machine.Guest(cfg, rundir=tmp_path, plugins=["/p/a.so,out=/x", "/p/b.so"])
+    guest = machine.Guest(cfg, rundir=tmp_path, plugins=["/p/a.so,ctl=/x", "/p/b.so"])
     args = guest._qemu_args(guest_image(tmp_path))
-    assert args[-4:] == ["-plugin", "/p/a.so,out=/x", "-plugin", "/p/b.so"]
+    assert args[-4:] == ["-plugin", "/p/a.so,ctl=/x", "-plugin", "/p/b.so"]
     with pytest.raises(machine.GuestError, match="not through libvirt"):
         guest._libvirt_vm("embed", guest_image(tmp_path))
