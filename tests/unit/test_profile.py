@@ -94,3 +94,14 @@ def test_snapshot_needs_a_listening_plugin(tmp_path):
     os.mkfifo(tmp_path / "ctl")
     with pytest.raises(SystemExit, match="does not listen"):
         profile.snapshot(tmp_path / "ctl", tmp_path / "counts.txt")
+
+
+def test_sanitize_and_plugins_refused_together(monkeypatch, tmp_path):
+    """One build directory cannot hold both; refused before any build."""
+    from cosim import qemu_build
+    monkeypatch.setattr(paths, "BUILD", tmp_path)
+    monkeypatch.setattr(paths, "SANITIZE", True)
+    monkeypatch.setattr(paths, "PLUGINS", True)
+    monkeypatch.setattr(qemu_build, "_build", lambda *a: pytest.fail("built"))
+    with pytest.raises(qemu_build.BuildError, match="SANITIZE=1 and PLUGINS=1"):
+        qemu_build.build()
