@@ -146,19 +146,23 @@ def test_io_passthru_read_and_write(nvme):
 
 def test_io_passthru_alongside_fio(nvme):
     """Passthrough IO CIDs never collide with blk-mq tags: fio at full queue
-    depth with verify while IO passthrough reads run on the same queues."""
+    depth with verify while IO passthrough reads run on the same queues, one
+    after another from before fio starts until it has finished."""
     guest, dev = nvme
     disk = first_disk(guest)
     before = queue_stats(guest, dev)
-    guest.run(f"(i=0; while [ $i -lt 200 ]; do nvme io-passthru {dev} --opcode=2 "
-              f"--namespace-id=1 --data-len=4096 --read --cdw10=$((i * 8)) --cdw12=0 "
-              f"-b > /dev/null 2>&1 || echo PTFAIL $i; i=$((i+1)); done > /tmp/pt_loop; "
-              f"echo done >> /tmp/pt_loop) &")
+    guest.run(f"rm -f /tmp/pt_stop /tmp/pt_started; (i=0; until [ -e /tmp/pt_stop ]; do "
+              f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=4096 --read "
+              f"--cdw10=$((i % 256 * 8)) --cdw12=0 -b > /dev/null 2>&1 || echo PTFAIL $i; "
+              f"i=$((i+1)); touch /tmp/pt_started; done; echo done $i) > /tmp/pt_loop &")
+    guest.wait_until("[ -e /tmp/pt_started ]")
     fio_verify(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M --iodepth=128 "
                "--numjobs=1 --verify_backlog=128")
-    guest.wait_until("grep -q done /tmp/pt_loop", timeout=120)
+    guest.run("touch /tmp/pt_stop")
+    guest.wait_until("grep -q done /tmp/pt_loop", timeout=60)
     out = guest.run("cat /tmp/pt_loop").output
-    assert out.strip() == "done", out
+    assert re.fullmatch(r"done \d+", out.strip()), out
+    assert int(out.split()[1]) >= 5, f"only {out.split()[1]} passthrough reads beside fio"
     after = queue_stats(guest, dev)
     assert after["resets"] == before["resets"]
     for qid, q in after["queues"].items():
