@@ -531,6 +531,12 @@ struct scsi_host_template nvme_scsi_sht = {
 	.eh_device_reset_handler = nvme_scsi_eh_device_reset,
 	.eh_host_reset_handler	= nvme_scsi_eh_host_reset,
 	.host_reset		= nvme_scsi_host_reset,
+	/*
+	 * A host reset returns once the controller is ready and its namespaces
+	 * are read again: there is no bus to settle, and the midlayer's 10 s
+	 * wait would only hold back the retried commands.
+	 */
+	.skip_settle_delay	= 1,
 	.change_queue_depth	= scsi_change_queue_depth,
 	.this_id		= -1,
 	.can_queue		= 1,		/* set per controller in probe */
