@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers for the nvme_scsi driver's own guest tests (test_driver_*.py)."""
 import re
+from contextlib import contextmanager
 
 import pytest
 
@@ -80,3 +81,26 @@ def id_ctrl(guest, field):
     m = re.search(rf"^{field}\s+: (\S+)$", out, re.M)
     assert m, out
     return int(m.group(1), 0)
+
+
+@contextmanager
+def passthrough_reads(guest, dev, at_least=5):
+    """IO passthrough reads of 4 KiB from namespace 1 through char device
+    @dev, one after another from before the block's body starts until it
+    has ended (its IO then has passthrough commands beside it); fails if
+    any read failed or fewer than @at_least ran."""
+    blocks = 4096 // guest.cfg.namespaces[0].lba_size
+    guest.run(f"rm -f /tmp/pt_stop /tmp/pt_started; (i=0; until [ -e /tmp/pt_stop ]; do "
+              f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=4096 --read "
+              f"--cdw10=$((i % 256 * {blocks})) --cdw12={blocks - 1} > /dev/null 2>&1 || "
+              f"echo PTFAIL $i; i=$((i+1)); touch /tmp/pt_started; done; echo done $i) "
+              f"> /tmp/pt_loop 2>&1 &")
+    guest.wait_until("[ -e /tmp/pt_started ]")
+    try:
+        yield
+    finally:
+        guest.run("touch /tmp/pt_stop")
+    guest.wait_until("grep -q '^done' /tmp/pt_loop", timeout=60)
+    out = guest.run("cat /tmp/pt_loop").output.strip()
+    assert re.fullmatch(r"done \d+", out), f"passthrough reads failed:\n{out}"
+    assert int(out.split()[1]) >= at_least, f"only {out.split()[1]} passthrough reads ran"

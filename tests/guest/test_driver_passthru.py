@@ -6,7 +6,7 @@ import re
 import pytest
 
 from cosim.workload import Fio, fio_verify, verify_only
-from driver_helpers import (MIB, chardev, first_disk, queue_stats,
+from driver_helpers import (MIB, chardev, first_disk, passthrough_reads, queue_stats,
                             require_nvme_scsi, scsi_host)
 
 pytestmark = pytest.mark.guest
@@ -151,18 +151,9 @@ def test_io_passthru_alongside_fio(nvme):
     guest, dev = nvme
     disk = first_disk(guest)
     before = queue_stats(guest, dev)
-    guest.run(f"rm -f /tmp/pt_stop /tmp/pt_started; (i=0; until [ -e /tmp/pt_stop ]; do "
-              f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=4096 --read "
-              f"--cdw10=$((i % 256 * 8)) --cdw12=0 -b > /dev/null 2>&1 || echo PTFAIL $i; "
-              f"i=$((i+1)); touch /tmp/pt_started; done; echo done $i) > /tmp/pt_loop &")
-    guest.wait_until("[ -e /tmp/pt_started ]")
-    fio_verify(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M --iodepth=128 "
-               "--numjobs=1 --verify_backlog=128")
-    guest.run("touch /tmp/pt_stop")
-    guest.wait_until("grep -q done /tmp/pt_loop", timeout=60)
-    out = guest.run("cat /tmp/pt_loop").output
-    assert re.fullmatch(r"done \d+", out.strip()), out
-    assert int(out.split()[1]) >= 5, f"only {out.split()[1]} passthrough reads beside fio"
+    with passthrough_reads(guest, dev):
+        fio_verify(guest, disk, "--rw=randwrite --bs=4k --size=16M --offset=64M "
+                   "--iodepth=128 --numjobs=1 --verify_backlog=128")
     after = queue_stats(guest, dev)
     assert after["resets"] == before["resets"]
     for qid, q in after["queues"].items():
