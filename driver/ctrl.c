@@ -660,6 +660,14 @@ static int nvme_scsi_bring_up(struct nvme_scsi_ctrl *ctrl)
 		nvme_scsi_get_vwc(ctrl);
 	nvme_scsi_setup_aen(ctrl);
 	ret = nvme_scsi_scan_namespaces(ctrl, false);
+	/*
+	 * A command above that timed out was abandoned and the controller
+	 * disabled (nvme_scsi_disable_after_timeout): the bring-up failed,
+	 * whatever the step returned. Its reset request is void while this
+	 * one runs, so nothing else would ever enable the controller again.
+	 */
+	if (!READ_ONCE(ctrl->enabled))
+		return -ETIMEDOUT;
 	/* the LUNs keep what they had; the rescan after the reset tries again */
 	if (ret && ctrl->started) {
 		dev_warn(ctrl->dev, "namespace scan after reset failed (%d): LUN table kept\n",

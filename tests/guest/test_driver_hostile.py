@@ -193,14 +193,18 @@ def short_admin_timeout(g):
     guest.driver.load()
 
 
-def test_abandoned_command_inside_reset(short_admin_timeout):
-    """Create I/O CQ dropped during a controller reset: the reset's own
-    command is abandoned (the controller disabled under the reset lock the
-    reset already holds, no deadlock), the reset fails, the controller is
-    marked dead; the next reset brings it back."""
+@pytest.mark.parametrize("opcode, nsid", [(0x05, None), (0x06, 1)],
+                         ids=["create-io-cq", "identify-namespace"])
+def test_abandoned_command_inside_reset(short_admin_timeout, opcode, nsid):
+    """Create I/O CQ, or the namespace scan's Identify, dropped during a
+    controller reset: the reset's own command is abandoned (the controller
+    disabled under the reset lock the reset already holds, no deadlock), the
+    reset fails, the controller is marked dead; the next reset brings it
+    back.  (A scan that fails on a live controller keeps the LUN table.)"""
     guest, faults = short_admin_timeout
     dev = chardev(guest)
-    rule = faults.add("drop", queue="admin", opcode=0x05, count=1)
+    match = {} if nsid is None else {"nsid": nsid}
+    rule = faults.add("drop", queue="admin", opcode=opcode, count=1, **match)
     guest.run("dmesg -c > /dev/null")
     r = guest.run(f"nvme reset {dev}", check=False, timeout=60)
     assert r.status != 0, r
