@@ -87,20 +87,24 @@ def id_ctrl(guest, field):
 def passthrough_reads(guest, dev, at_least=5):
     """IO passthrough reads of 4 KiB from namespace 1 through char device
     @dev, one after another from before the block's body starts until it
-    has ended (its IO then has passthrough commands beside it); fails if
-    any read failed or fewer than @at_least ran."""
+    has ended; fails if any read failed or fewer than @at_least completed
+    while the body ran.  Each call has a directory of its own: a loop a
+    failed body left behind cannot answer for the next."""
     blocks = 4096 // guest.cfg.namespaces[0].lba_size
-    guest.run(f"rm -f /tmp/pt_stop /tmp/pt_started; (i=0; until [ -e /tmp/pt_stop ]; do "
-              f"nvme io-passthru {dev} --opcode=2 --namespace-id=1 --data-len=4096 --read "
-              f"--cdw10=$((i % 256 * {blocks})) --cdw12={blocks - 1} > /dev/null 2>&1 || "
-              f"echo PTFAIL $i; i=$((i+1)); touch /tmp/pt_started; done; echo done $i) "
-              f"> /tmp/pt_loop 2>&1 &")
-    guest.wait_until("[ -e /tmp/pt_started ]")
+    d = guest.run("mktemp -d /tmp/ptreads.XXXXXX").output.strip()
+    guest.run(f"(i=0; until [ -e {d}/stop ]; do nvme io-passthru {dev} --opcode=2 "
+              f"--namespace-id=1 --data-len=4096 --read --cdw10=$((i % 256 * {blocks})) "
+              f"--cdw12={blocks - 1} > /dev/null 2>&1 || echo PTFAIL $i; i=$((i+1)); "
+              f"echo >> {d}/count; done; echo done $i) > {d}/log 2>&1 &")
+    count = f"wc -l < {d}/count"     # a line per read, appended whole
     try:
+        guest.wait_until(f"[ -s {d}/count ]")
+        first = int(guest.run(count).output)
         yield
+        ran = int(guest.run(count).output) - first
     finally:
-        guest.run("touch /tmp/pt_stop")
-    guest.wait_until("grep -q '^done' /tmp/pt_loop", timeout=60)
-    out = guest.run("cat /tmp/pt_loop").output.strip()
+        guest.run(f"touch {d}/stop")
+    guest.wait_until(f"grep -q '^done' {d}/log", timeout=60)
+    out = guest.run(f"cat {d}/log").output.strip()
     assert re.fullmatch(r"done \d+", out), f"passthrough reads failed:\n{out}"
-    assert int(out.split()[1]) >= at_least, f"only {out.split()[1]} passthrough reads ran"
+    assert ran >= at_least, f"only {ran} passthrough reads completed beside the workload"
