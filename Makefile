@@ -43,7 +43,7 @@ qmp-shell:
 # JOBS=N runs independent guests side by side (pytest-xdist); the tests of a
 # module share a guest and stay on one worker.  `make test` defaults to one
 # worker more than CPUs: its guest tests spend much of their time waiting on
-# timeouts and idle guests (on 2 CPUs: 499 s with JOBS=1, 389 s with 2, 283 s
+# timeouts and idle guests (on 2 CPUs: 486 s with JOBS=1, 279 s with 2, 242 s
 # with 3).  The long suites default to one, so that the recovery times in
 # their tables are not those of a loaded host.  At most 8: a guest is 1 GiB.
 TEST_JOBS = $(shell n=$$(nproc); echo $$((n < 8 ? n + 1 : 8)))
