@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import pytest
 
 from cosim import config
+from cosim.errors import GuestError
 
 MIB = 1 << 20
 
@@ -92,19 +93,22 @@ def passthrough_reads(guest, dev, at_least=5):
     failed body left behind cannot answer for the next."""
     blocks = 4096 // guest.cfg.namespaces[0].lba_size
     d = guest.run("mktemp -d /tmp/ptreads.XXXXXX").output.strip()
-    guest.run(f"(i=0; until [ -e {d}/stop ]; do nvme io-passthru {dev} --opcode=2 "
-              f"--namespace-id=1 --data-len=4096 --read --cdw10=$((i % 256 * {blocks})) "
-              f"--cdw12={blocks - 1} > /dev/null 2>&1 || echo PTFAIL $i; i=$((i+1)); "
-              f"echo >> {d}/count; done; echo done $i) > {d}/log 2>&1 &")
     count = f"wc -l < {d}/count"     # a line per read, appended whole
     try:
+        guest.run(f"(i=0; until [ -e {d}/stop ]; do nvme io-passthru {dev} --opcode=2 "
+                  f"--namespace-id=1 --data-len=4096 --read --cdw10=$((i % 256 * {blocks})) "
+                  f"--cdw12={blocks - 1} > /dev/null 2>&1 || echo PTFAIL $i; i=$((i+1)); "
+                  f"echo >> {d}/count; done; echo done $i) > {d}/log 2>&1 &")
         guest.wait_until(f"[ -s {d}/count ]")
         first = int(guest.run(count).output)
         yield
         ran = int(guest.run(count).output) - first
     finally:
-        guest.run(f"touch {d}/stop")
+        try:
+            guest.run(f"touch {d}/stop")
+        except GuestError:
+            pass                # the guest is gone: say what failed first
     guest.wait_until(f"grep -q '^done' {d}/log", timeout=60)
-    out = guest.run(f"cat {d}/log").output.strip()
+    out = guest.run(f"cat {d}/log; rm -rf {d}").output.strip()
     assert re.fullmatch(r"done \d+", out), f"passthrough reads failed:\n{out}"
     assert ran >= at_least, f"only {ran} passthrough reads completed beside the workload"
