@@ -49,6 +49,11 @@ def test_timeout_abort_then_reset(short_timeouts):
     guest.wait_until(f"[ $(awk 'NR == 1 {{print $4}}' {counters}) -gt {before['resets']} ]",
                      timeout=60)
     control.throttle(guest, 1, iops=0)
+    # The midlayer's error handling ended in that reset, which returns with
+    # the controller usable: no settle delay after it (10 s of "recovery",
+    # meant for a parallel SCSI bus) keeps the retried commands waiting.
+    guest.wait_until(f"grep -qx running /sys/class/scsi_host/{scsi_host(guest, dev)}/state",
+                     timeout=5)
     result = fio.wait(timeout=200)
     log = guest.run("dmesg").output
     after = queue_stats(guest, dev)
