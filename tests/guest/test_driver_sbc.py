@@ -4,6 +4,7 @@ OPERATION CODES (SBC-3, SPC-4, NVM Express SCSI Translation Reference 1.5),
 checked with sg3_utils: the exact sense key / ASC / ASCQ of sg_raw's raw
 sense data, or the data read back."""
 import hashlib
+import itertools
 import re
 
 import pytest
@@ -387,23 +388,23 @@ def test_report_supported_opcodes(scsi):
     # UNIT with FMTPINFO, refused before anything is formatted).  Runs of
     # opcodes whose CDBs differ only in byte 0 go out as one sg_raw --scan.
     sas = {op: sa for op, sa in listed if sa is not None}
-    scans = []
-    for op in range(256):
+
+    def sweep_cdb(op):
         b = bytearray(cdb_size(op))
+        b[0] = op
         b[1] = sas.get(op, 0xc0 if op == 0x04 else 0)
         if op == 0x7e:
             b[3] = 12               # XCDB: 4 + additional length
         if op == 0x7f:
             b[7], b[9] = 8, 1       # variable length: 8 + additional length, SA 1
-        if scans and scans[-1][2] == b and scans[-1][1] == op - 1:
-            scans[-1][1] = op
-        else:
-            scans.append([op, op, b])
-    for scan in scans:
-        scan[2][0] = scan[0]
-    out = guest.run("\n".join(
-        f"sg_raw -v {'' if first == last else f'--scan={first},{last} '}{disk} {b.hex(' ')} 2>&1"
-        for first, last, b in scans), timeout=300, check=False).output
+        return bytes(b)
+
+    sweep = []
+    for _, run in itertools.groupby(range(256), key=lambda op: sweep_cdb(op)[1:]):
+        ops = list(run)
+        scan = f"--scan={ops[0]},{ops[-1]} " if len(ops) > 1 else ""
+        sweep.append(f"sg_raw -v {scan}{disk} {sweep_cdb(ops[0]).hex(' ')} 2>&1")
+    out = guest.run("\n".join(sweep), timeout=300, check=False).output
     # a SCSI CDB is echoed as "cdb to send: [..]"; sg_raw takes a reserved
     # group 3 opcode (60h-7Dh) for an NVMe command, "cmd to send:" and the
     # bytes on the next line.  Either way it still goes to the disk by SG_IO,
