@@ -64,12 +64,14 @@ def _driver_inputs(kdir):
     tell: every file of its tree but what kbuild writes there, the headers
     outside it that its objects included (from kbuild's .cmd files), and the
     kernel headers' build files."""
-    tree = [p for p in paths.DRIVER.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in
-                                       p.relative_to(paths.DRIVER).parts)
-            and not p.name.endswith(KBUILD_OUTPUTS)]
-    deps = {tok for cmd in paths.DRIVER.rglob(".*.o.cmd")
-            for tok in cmd.read_text().split()
+    tree, cmds = [], []
+    for p in paths.DRIVER.rglob("*"):
+        if p.name.startswith(".") and p.name.endswith(".o.cmd"):
+            cmds.append(p)
+        elif p.is_file() and not p.name.endswith(KBUILD_OUTPUTS) and not any(
+                part.startswith(".") for part in p.relative_to(paths.DRIVER).parts):
+            tree.append(p)
+    deps = {tok for cmd in cmds for tok in cmd.read_text().split()
             if tok.startswith("/") and tok.endswith(".h") and
             not tok.startswith(("/usr/src/", str(paths.DRIVER) + "/"))}
     return sorted(map(str, tree + [kdir / ".config", kdir / "Makefile",

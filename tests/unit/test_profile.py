@@ -2,6 +2,8 @@
 """make profile's arithmetic: blocks charged to the right function, two
 windows turned into instructions per IO, functions into groups, and the
 plugin itself compiling clean against QEMU's header."""
+import os
+
 import pytest
 
 from cosim import paths, profile
@@ -90,7 +92,6 @@ def test_bad_settings_stop_before_any_boot(monkeypatch, env, message):
 
 
 def test_snapshot_needs_a_listening_plugin(tmp_path):
-    import os
     os.mkfifo(tmp_path / "ctl")
     with pytest.raises(SystemExit, match="does not listen"):
         profile.snapshot(tmp_path / "ctl", tmp_path / "counts.txt")
